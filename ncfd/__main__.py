@@ -1,0 +1,5 @@
+import sys
+
+from ncfd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""Entry point: parse the nc-style command line, open the tunnel, then pass the socket or relay.
+
+This is the one place where errors become messages and exit codes, and where the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from ncfd.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NcfdError, UsageError
+from ncfd.log import quiet, stderr_line, verbose
+
+
+def main(argv: list[str] | None = None) -> int:
+    # ssh may start us with SIGINT ignored or caught; dying by the signal is the prompt, quiet end.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    except NcfdError as e:
+        stderr_line(f"ncfd: {e}")
+        if isinstance(e, UsageError) and "usage:" not in str(e):
+            stderr_line("Try 'ncfd -h' for help.")
+        return e.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug of ours: one line, no traceback, and how to report it
+        stderr_line(f"ncfd: internal error: {type(e).__name__}: {e}")
+        stderr_line("ncfd: please report this with the command line (minus secrets) and the output of -v")
+        return EXIT_INTERNAL
+
+
+def _run(argv: list[str]) -> int:
+    from ncfd.options import HELP, parse_args
+
+    opts = parse_args(argv)
+    if opts.help:
+        sys.stdout.write(HELP + "\n")
+        return 0
+    log = verbose if opts.verbose else quiet
+
+    out = None
+    if opts.fdpass:
+        from ncfd.fdpass import claim_stdout
+
+        out = claim_stdout()
+
+    from ncfd.deadline import Deadline
+    from ncfd.tunnel import open_tunnel
+
+    deadline = Deadline(opts.deadline)
+    try:
+        sock = open_tunnel(opts, deadline, log)
+    finally:
+        deadline.cancel()
+
+    if opts.verbose:
+        # nc's line, which scripts grep for.
+        stderr_line(f"Connection to {opts.host} {opts.port} port [tcp/{_service(opts.port, opts.numeric)}] succeeded!")
+    if out is not None:
+        from ncfd.fdpass import pass_fd
+
+        pass_fd(out, sock)
+        log("passed the connected socket to stdout")
+        # Exit at once: ssh waits for us in waitpid. os._exit skips interpreter teardown.
+        os._exit(0)
+    if opts.zero_io:
+        sock.close()
+        return 0
+    from ncfd.relay import relay
+
+    try:
+        relay(
+            sock,
+            read_stdin=not opts.no_stdin,
+            half_close=opts.half_close,
+            quit_after=opts.quit_after,
+            idle_timeout=opts.timeout or None,
+        )
+    except OSError as e:
+        raise NcfdError(f"relay to {opts.host} port {opts.port} failed: {e.strerror or e}") from None
+    return 0
+
+
+def _service(port: int, numeric: bool) -> str:
+    if numeric:
+        return "*"
+    import socket
+
+    try:
+        return socket.getservbyport(port, "tcp")
+    except OSError:
+        return "*"

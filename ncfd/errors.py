@@ -1,0 +1,46 @@
+"""The one exception hierarchy. Each class carries the exit code that cli.main maps it to."""
+
+
+class NcfdError(Exception):
+    """A failure the user can act on: str() is the whole message, without the "ncfd: " prefix."""
+
+    exit_code = 1
+
+
+class UsageError(NcfdError):
+    exit_code = 2
+
+
+class ResolveError(NcfdError):
+    exit_code = 3
+
+
+class ConnectFailed(NcfdError):
+    """The TCP connection to the proxy (or, without a proxy, to the target) failed."""
+
+    exit_code = 4
+
+
+class ProxyError(NcfdError):
+    """The proxy refused the tunnel, broke the protocol or closed the connection."""
+
+    exit_code = 5
+
+
+class AuthFailed(ProxyError):
+    exit_code = 6
+
+
+class TimedOut(NcfdError):
+    exit_code = 7
+
+
+class FdPassError(NcfdError):
+    """The descriptor could not be handed over on stdout."""
+
+    exit_code = 8
+
+
+# Exit codes that are not exceptions of ours.
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70

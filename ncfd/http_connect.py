@@ -1,0 +1,96 @@
+"""HTTP CONNECT as a protocol, no I/O: build the request, find where a reply's header block ends,
+and judge the reply with h11.
+
+The I/O layer (ncfd.tunnel) reads exactly one header block at a time, using header_block_end() on
+peeked bytes, so that not a byte past the reply leaves the kernel: whatever follows belongs to ssh.
+"""
+
+from __future__ import annotations
+
+import re
+
+import h11
+
+from ncfd import __version__
+from ncfd.errors import ProxyError, UsageError
+
+# h11's own end-of-headers rule (h11/_receivebuffer.py): a blank line, CRLF or bare LF.
+_BLOCK_END = re.compile(rb"\n\r?\n")
+# RFC 9112 authority-form: no whitespace, no brackets inside a host (we add them for IPv6).
+_BAD_HOST = re.compile(r"[\s\[\]/@?#\x00-\x1f\x7f]")
+
+# h11 quotes offending lines as bytearray(b'...'): keep the b'...' part.
+_BYTEARRAY = re.compile(r"bytearray\((b'.*?')\)")
+
+MAX_HEADER_BLOCK = 64 * 1024
+
+
+def authority(host: str, port: int) -> str:
+    """host:port for the request line, brackets around an IPv6 literal, refusing what could
+    smuggle a header or a second request."""
+    if not host or _BAD_HOST.search(host):
+        raise UsageError(f"invalid destination for HTTP CONNECT: {host!r}")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UsageError(f"invalid destination for HTTP CONNECT: {host!r}") from None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def header_block_end(data: bytes, start: int = 0) -> int | None:
+    """Offset just past the blank line that ends the header block, if data holds one.
+
+    start lets a caller rescan only new bytes (minus two, since the end may straddle reads).
+    """
+    match = _BLOCK_END.search(data, max(0, start - 2))
+    return match.end() if match else None
+
+
+def first_line(block: bytes) -> str:
+    """The status line as the user should see it: CRs dropped, unprintables escaped, bounded."""
+    line = block.split(b"\n", 1)[0].replace(b"\r", b"")
+    text = line[:200].decode("ascii", "backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text + ("..." if len(line) > 200 else "")
+
+
+class Reply:
+    __slots__ = ("status", "line", "headers")
+
+    def __init__(self, status: int, line: str, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.line = line
+        self.headers = headers
+
+
+class ConnectExchange:
+    """One CONNECT request and its reply, driven by h11."""
+
+    def __init__(self, host: str, port: int, proxy_name: str, headers: list[tuple[str, str]] | None = None):
+        self.target = authority(host, port)
+        self.proxy_name = proxy_name
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BLOCK)
+        fields = [("Host", self.target), ("User-Agent", f"ncfd/{__version__}")] + (headers or [])
+        try:
+            self.request = self._conn.send(h11.Request(method="CONNECT", target=self.target, headers=fields))
+        except h11.LocalProtocolError as e:
+            raise UsageError(f"invalid destination for HTTP CONNECT: {self.target!r} ({e})") from None
+        self._conn.send(h11.EndOfMessage())
+
+    def feed(self, block: bytes) -> Reply | None:
+        """Judge one complete header block: None for a 1xx (another block follows), the final
+        Reply otherwise. A reply that is not HTTP raises ProxyError quoting its first line."""
+        self._conn.receive_data(block)
+        try:
+            event = self._conn.next_event()
+        except h11.RemoteProtocolError as e:
+            if not block.startswith(b"HTTP/"):
+                raise ProxyError(f'{self.proxy_name} did not answer like an HTTP proxy: "{first_line(block)}"') from None
+            detail = _BYTEARRAY.sub(r"\1", str(e))
+            raise ProxyError(f'{self.proxy_name} sent a malformed HTTP reply ({detail}): "{first_line(block)}"') from None
+        if isinstance(event, h11.InformationalResponse):
+            return None
+        if not isinstance(event, h11.Response):
+            raise ProxyError(f'{self.proxy_name} sent an incomplete HTTP reply: "{first_line(block)}"')
+        return Reply(event.status_code, first_line(block), list(event.headers))

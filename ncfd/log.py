@@ -1,0 +1,27 @@
+"""-v narration on stderr, written unbuffered so it is out before the descriptor is passed."""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+    Log = Callable[[str], None]
+
+
+def stderr_line(message: str) -> None:
+    data = (message.rstrip("\n") + "\n").encode(errors="backslashreplace")
+    try:
+        os.write(2, data)
+    except OSError:
+        pass  # nowhere left to report to (ssh with ControlPersist closes stderr)
+
+
+def verbose(message: str) -> None:
+    stderr_line(f"ncfd: {message}")
+
+
+def quiet(message: str) -> None:
+    pass

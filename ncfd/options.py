@@ -1,0 +1,310 @@
+"""nc-compatible command line: getopt-style parsing into an Options object, and the usage text.
+
+Hand-written rather than getopt/argparse: both pull in gettext and friends, and start-up time is a
+feature of a ProxyCommand.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from ncfd.errors import UsageError
+
+USAGE = """\
+usage: ncfd [-46DdFhNnvz] [-I length] [-O length] [-P proxy_username]
+            [-p source_port] [-q seconds] [-s source] [-T keyword] [-w timeout]
+            [-X proxy_protocol] [-x proxy_address[:port]] destination port"""
+
+HELP = (
+    USAGE
+    + """
+
+Connect to destination:port, directly or through a proxy. With -F, hand the
+connected socket to ssh (ProxyUseFdpass yes) and exit; otherwise relay
+stdin/stdout over it, like nc.
+
+  -4, -6        use IPv4 / IPv6 only (for the proxy, or the target when direct)
+  -D            set SO_DEBUG on the socket
+  -d            do not read stdin
+  -F            pass the connected socket to stdout (ssh's ProxyUseFdpass) and exit
+  -h            print this help and exit
+  -I length     TCP receive buffer size
+  -N            shut down the network write side after EOF on stdin
+  -n            numeric addresses only, no DNS for the proxy or a direct target
+  -O length     TCP send buffer size
+  -P user       proxy username
+  -p port       local source port
+  -q seconds    after EOF on stdin, wait seconds, then quit (implies -N)
+  -s source     local source address (not with -x)
+  -T keyword    IP TOS / traffic class: lowdelay, throughput, reliability,
+                af11..af43, cs0..cs7, ef, va, critical, inetcontrol,
+                netcontrol, or a number
+  -v            narrate each step on stderr
+  -w timeout    give up when the connection and the proxy handshake together
+                take longer than timeout seconds (default 60); in relay
+                mode also the idle timeout
+  -X protocol   proxy protocol: connect (HTTP CONNECT), 4 (SOCKS4, target
+                resolved here), 4A (SOCKS4A, name sent to the proxy) or
+                5 (SOCKS5, the default; names sent to the proxy)
+  -x addr[:port] proxy address; [v6addr]:port for IPv6; default port 1080
+                for SOCKS, 3128 for connect
+  -z            connect and negotiate, then exit (zero I/O)
+
+Exit status: 0 success, 1 other failure, 2 usage, 3 name resolution,
+4 connection refused or unreachable, 5 proxy refused or broke the protocol,
+6 proxy authentication, 7 timeout, 8 cannot pass the descriptor, 70 internal
+error."""
+)
+
+DEFAULT_TIMEOUT = 60.0
+SOCKS_PORT = 1080
+HTTP_PROXY_PORT = 3128
+
+# Options that take a value, and nc options ncfd knows but does not do.
+_WITH_VALUE = set("IOPpqsTwXx")
+_FLAGS = set("46DdFhNnvz")
+_UNSUPPORTED = {
+    "l": "listening (-l) is not supported: ncfd only connects",
+    "k": "listening (-k) is not supported: ncfd only connects",
+    "u": "UDP (-u) is not supported: ncfd only connects over TCP",
+    "U": "unix sockets (-U) are not supported: ncfd only connects over TCP",
+}
+_UNSUPPORTED_WITH_VALUE = set("iMmVW")
+_UNSUPPORTED_FLAGS = set("bCrStZ")
+
+# IP_TOS values, as nc's map_tos() has them.
+TOS_KEYWORDS = {
+    "af11": 0x28, "af12": 0x30, "af13": 0x38,
+    "af21": 0x48, "af22": 0x50, "af23": 0x58,
+    "af31": 0x68, "af32": 0x70, "af33": 0x78,
+    "af41": 0x88, "af42": 0x90, "af43": 0x98,
+    "critical": 0xA0, "cs0": 0x00, "cs1": 0x20, "cs2": 0x40, "cs3": 0x60,
+    "cs4": 0x80, "cs5": 0xA0, "cs6": 0xC0, "cs7": 0xE0, "ef": 0xB8,
+    "inetcontrol": 0xC0, "lowdelay": 0x10, "netcontrol": 0xE0,
+    "reliability": 0x04, "throughput": 0x08, "va": 0xB0,
+}  # fmt: skip
+
+PROTOCOLS = {"connect": "connect", "4": "4", "4a": "4a", "5": "5"}
+PROTOCOL_NAMES = {"connect": "HTTP", "4": "SOCKS4", "4a": "SOCKS4A", "5": "SOCKS5"}
+
+
+class Proxy:
+    __slots__ = ("host", "port", "protocol")
+
+    def __init__(self, host: str, port: int, protocol: str) -> None:
+        self.host = host
+        self.port = port
+        self.protocol = protocol
+
+    @property
+    def kind(self) -> str:
+        return PROTOCOL_NAMES[self.protocol]
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.kind} proxy {host}:{self.port}"
+
+
+class Options:
+    """Parsed command line. Plain attributes: dataclasses would cost start-up time."""
+
+    def __init__(self) -> None:
+        self.family = socket.AF_UNSPEC
+        self.so_debug = False
+        self.no_stdin = False
+        self.fdpass = False
+        self.help = False
+        self.rcvbuf: int | None = None
+        self.sndbuf: int | None = None
+        self.half_close = False
+        self.numeric = False
+        self.proxy_user: str | None = None
+        self.source_port: int | None = None
+        self.source_addr: str | None = None
+        self.quit_after: float | None = None
+        self.tos: int | None = None
+        self.verbose = False
+        self.timeout: float | None = None
+        self.zero_io = False
+        self.proxy: Proxy | None = None
+        self.host = ""
+        self.port = 0
+
+    @property
+    def deadline(self) -> float:
+        """Seconds allowed for connecting plus the proxy handshake: -w, or a default so nothing hangs."""
+        return self.timeout if self.timeout else DEFAULT_TIMEOUT
+
+
+def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """GNU-style getopt: bundled flags (-Fv), attached values (-w3), options after operands, "--"."""
+    opts: list[tuple[str, str]] = []
+    operands: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            operands.extend(argv[i:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            operands.append(arg)
+            continue
+        j = 1
+        while j < len(arg):
+            letter = arg[j]
+            j += 1
+            if letter in _WITH_VALUE or letter in _UNSUPPORTED_WITH_VALUE:
+                if j < len(arg):
+                    value = arg[j:]
+                elif i < len(argv):
+                    value = argv[i]
+                    i += 1
+                else:
+                    raise UsageError(f"option requires an argument -- '{letter}'")
+                opts.append((letter, value))
+                break
+            if letter in _FLAGS or letter in _UNSUPPORTED or letter in _UNSUPPORTED_FLAGS:
+                opts.append((letter, ""))
+                continue
+            raise UsageError(f"invalid option -- '{letter}'")
+    return opts, operands
+
+
+def _number(value: str, what: str, low: float, high: float, integer: bool = True) -> float:
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        raise UsageError(f"{what} invalid: {value}") from None
+    if number != number:  # NaN
+        raise UsageError(f"{what} invalid: {value}")
+    if number < low:
+        raise UsageError(f"{what} too small: {value}")
+    if number > high:
+        raise UsageError(f"{what} too large: {value}")
+    return number
+
+
+def parse_port(value: str, what: str = "port number") -> int:
+    if value.isdigit():
+        return int(_number(value, what, 1, 65535))
+    if value.startswith("-") and value[1:].isdigit():
+        raise UsageError(f"{what} too small: {value}")
+    if "-" in value.strip("-"):
+        raise UsageError(f"{what} invalid: {value} (port ranges are not supported)")
+    try:
+        return socket.getservbyname(value, "tcp")
+    except OSError:
+        raise UsageError(f"{what} invalid: {value}") from None
+
+
+def parse_proxy_address(value: str, protocol: str) -> Proxy:
+    """nc's -x rules: [v6]:port, host:port, host; the protocol's well-known port by default."""
+    port: str | None
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep:
+            raise UsageError("missing closing bracket in proxy")
+        if rest and not rest.startswith(":"):
+            raise UsageError("garbage proxy port delimiter")
+        port = rest[1:] if rest else None
+    elif value.count(":") > 1:
+        # nc splits "::1" into host ":" and port "1"; refuse instead of guessing.
+        raise UsageError(f'ambiguous proxy address "{value}": write an IPv6 proxy as [addr] or [addr]:port')
+    else:
+        host, sep, port_text = value.partition(":")
+        port = port_text if sep else None
+    if not host:
+        raise UsageError(f'missing proxy host in "{value}"')
+    if port is None:
+        number = HTTP_PROXY_PORT if protocol == "connect" else SOCKS_PORT
+    elif port == "":
+        raise UsageError(f'missing proxy port after ":" in "{value}"')
+    else:
+        number = parse_port(port, "proxy port")
+    return Proxy(host, number, protocol)
+
+
+def parse_args(argv: list[str]) -> Options:
+    pairs, operands = _getopt(argv)
+    o = Options()
+    protocol = "5"
+    proxy_address: str | None = None
+    for letter, value in pairs:
+        if letter in _UNSUPPORTED:
+            raise UsageError(_UNSUPPORTED[letter])
+        if letter in _UNSUPPORTED_WITH_VALUE or letter in _UNSUPPORTED_FLAGS:
+            raise UsageError(f"option -{letter} is not supported by ncfd")
+        if letter == "4":
+            o.family = socket.AF_INET
+        elif letter == "6":
+            o.family = socket.AF_INET6
+        elif letter == "D":
+            o.so_debug = True
+        elif letter == "d":
+            o.no_stdin = True
+        elif letter == "F":
+            o.fdpass = True
+        elif letter == "h":
+            o.help = True
+        elif letter == "I":
+            o.rcvbuf = int(_number(value, "TCP receive window", 1, 65536 << 14))
+        elif letter == "O":
+            o.sndbuf = int(_number(value, "TCP send window", 1, 65536 << 14))
+        elif letter == "N":
+            o.half_close = True
+        elif letter == "n":
+            o.numeric = True
+        elif letter == "P":
+            o.proxy_user = value
+        elif letter == "p":
+            o.source_port = parse_port(value, "source port")
+        elif letter == "q":
+            o.quit_after = _number(value, "quit timer", float("-inf"), 2**31, integer=False)
+        elif letter == "s":
+            o.source_addr = value
+        elif letter == "T":
+            o.tos = _parse_tos(value)
+        elif letter == "v":
+            o.verbose = True
+        elif letter == "w":
+            o.timeout = _number(value, "timeout", 0, 2**31 / 1000, integer=False)
+        elif letter == "X":
+            if value.lower() not in PROTOCOLS:
+                raise UsageError("unsupported proxy protocol")
+            protocol = PROTOCOLS[value.lower()]
+        elif letter == "x":
+            proxy_address = value
+        elif letter == "z":
+            o.zero_io = True
+    if o.help:
+        return o
+    if o.quit_after is not None and o.quit_after < 0:
+        o.quit_after = None  # Debian nc: a negative -q waits forever, which is the default
+    elif o.quit_after is not None:
+        o.half_close = True
+    if len(operands) == 1:
+        raise UsageError("missing port number")
+    if len(operands) != 2:
+        raise UsageError("a destination and one port are required\n" + USAGE)
+    if proxy_address is not None:
+        if o.source_addr is not None:
+            raise UsageError("no proxy support for local source address")
+        o.proxy = parse_proxy_address(proxy_address, protocol)
+    o.host = operands[0]
+    if not o.host:
+        raise UsageError("empty destination")
+    o.port = parse_port(operands[1])
+    return o
+
+
+def _parse_tos(value: str) -> int:
+    if value.lower() in TOS_KEYWORDS:
+        return TOS_KEYWORDS[value.lower()]
+    try:
+        number = int(value, 0)
+    except ValueError:
+        raise UsageError(f"illegal tos value {value}") from None
+    if not 0 <= number <= 255:
+        raise UsageError(f"illegal tos value {value}")
+    return number

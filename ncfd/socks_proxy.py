@@ -1,0 +1,129 @@
+"""SOCKS4, SOCKS4A and SOCKS5 handshakes with PySocks, on a socket we connected ourselves.
+
+PySocks reads replies with exact lengths (an unbuffered makefile), so nothing past the reply leaves
+the kernel. Its connect() would open the proxy connection itself (one address, IPv4 only, none of
+our socket options), so we give it our connected socket and call its negotiation step. PySocks
+1.7.1 is its last release and the version is pinned, so these internals hold still.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import socks
+
+from ncfd.errors import AuthFailed, ProxyError, ResolveError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ncfd.options import Proxy
+
+# nc's socks5_strerror() and socks4_strerror(), so messages read the same.
+SOCKS5_REPLIES = {
+    1: "General SOCKS server failure",
+    2: "Connection not allowed by ruleset",
+    3: "Network unreachable",
+    4: "Host unreachable",
+    5: "Connection refused",
+    6: "TTL expired",
+    7: "Command not supported",
+    8: "Address type not supported",
+}
+SOCKS4_REPLIES = {
+    91: "Request rejected or failed",
+    92: "SOCKS server cannot connect to identd on the client",
+    93: "Client program and identd report different user-ids",
+}
+
+
+class _Recording(socks.socksocket):
+    """Keeps what the proxy sent, so an error can quote it."""
+
+    received = b""
+
+    def recv_into(self, buffer, nbytes=0, flags=0):  # type: ignore[no-untyped-def]
+        n = super().recv_into(buffer, nbytes, flags)
+        self.received += bytes(memoryview(buffer)[:n])
+        return n
+
+
+def _numeric(host: str) -> str | None:
+    """The address an IP literal means (inet_aton rules, as nc: 127.1, scoped IPv6), else None."""
+    try:
+        info = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return None
+    return str(info[0][4][0])
+
+
+def _idna(host: str) -> bytes:
+    """The name as PySocks will send it, or a usage error instead of its UnicodeError."""
+    try:
+        return host.encode("idna")
+    except UnicodeError as e:
+        raise UsageError(f"invalid destination name {host!r}: {e}") from None
+
+
+def quote(data: bytes) -> str:
+    """Proxy bytes for a message: text if it looks like text (an HTTP or SSH server), else hex."""
+    shown = data[:64]
+    if shown and all(32 <= b < 127 or b in b"\r\n" for b in shown):
+        text = shown.split(b"\n", 1)[0].rstrip(b"\r").decode("ascii")
+        return f'"{text}"'
+    return shown.hex(" ") + (" ..." if len(data) > 64 else "")
+
+
+def negotiate(sock: socket.socket, proxy: Proxy, host: str, port: int) -> socket.socket:
+    """Run the handshake on sock (taken over) and return it, positioned just past the reply."""
+    literal = _numeric(host)
+    target = literal or host
+    if proxy.protocol == "5":
+        proxy_type, rdns = socks.SOCKS5, True
+        if literal is None and len(_idna(host)) > 255:
+            raise UsageError("host name too long for SOCKS5")
+    elif proxy.protocol == "4a":
+        proxy_type, rdns = socks.SOCKS4, True
+        if literal is None:
+            _idna(host)
+    else:
+        proxy_type, rdns = socks.SOCKS4, False
+        if literal is not None and ":" in literal:
+            raise UsageError(f"SOCKS4 cannot carry the IPv6 address {host}: use -X 5 or -X 4A")
+
+    family, type_, proto = sock.family, sock.type, sock.proto
+    wrapped = _Recording(family, type_, proto, fileno=sock.detach())
+    wrapped.set_proxy(proxy_type, proxy.host, proxy.port, rdns=rdns)
+    try:
+        if proxy_type == socks.SOCKS5:
+            wrapped._negotiate_SOCKS5(target, port)
+        else:
+            wrapped._negotiate_SOCKS4(target, port)
+    except BaseException as e:
+        received = wrapped.received
+        wrapped.close()
+        raise _translate(e, proxy, host, port, received) from None
+    return socket.socket(family, type_, proto, fileno=wrapped.detach())
+
+
+def _translate(e: BaseException, proxy: Proxy, host: str, port: int, received: bytes) -> BaseException:
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(e, socks.SOCKS5AuthError):
+        if received[1:2] == b"\xff":
+            return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)})")
+        return AuthFailed(f"{proxy} requires authentication: give a user with -P")
+    if isinstance(e, (socks.SOCKS5Error, socks.SOCKS4Error)):
+        code = int(e.msg.split(":", 1)[0], 16)
+        table = SOCKS5_REPLIES if isinstance(e, socks.SOCKS5Error) else SOCKS4_REPLIES
+        text = table.get(code, "Unknown error")
+        return ProxyError(f"{proxy} could not connect to {target}: {text} (reply code {code})")
+    if isinstance(e, socks.GeneralProxyError):
+        if "closed unexpectedly" in e.msg:
+            if not received:
+                return ProxyError(f"{proxy} closed the connection without answering")
+            return ProxyError(f"{proxy} closed the connection in the middle of its reply ({quote(received)})")
+        return ProxyError(f"{proxy} sent an invalid reply ({quote(received)}): is it a {proxy.kind} proxy?")
+    if isinstance(e, socket.gaierror):
+        return ResolveError(f'cannot resolve "{host}" for SOCKS4 ({e.strerror}): -X 4A or -X 5 let the proxy resolve it')
+    if isinstance(e, OSError):
+        return ProxyError(f"{proxy} handshake failed: {e.strerror or e}")
+    return e

@@ -1,0 +1,93 @@
+"""Open the connection ssh will get: directly, or through the proxy with its handshake done.
+
+The returned socket is positioned exactly after the proxy's reply: whatever the target has sent
+already (sshd's banner) is still in the kernel's receive queue.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from ncfd import dial
+from ncfd.errors import ProxyError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ncfd.deadline import Deadline
+    from ncfd.log import Log
+    from ncfd.options import Options, Proxy
+
+
+def open_tunnel(opts: Options, deadline: Deadline, log: Log) -> socket.socket:
+    proxy = opts.proxy
+    if proxy is None:
+        deadline.phase = f"connecting to {dial.show_host(opts.host)} port {opts.port}"
+        return dial.connect(opts.host, opts.port, opts, log, "host")
+    deadline.phase = f"connecting to {proxy}"
+    sock = dial.connect(proxy.host, proxy.port, opts, log, f"{proxy.kind} proxy")
+    deadline.phase = f"waiting for {proxy} to open the tunnel to {dial.show_host(opts.host)}:{opts.port}"
+    try:
+        if proxy.protocol == "connect":
+            http_connect(sock, proxy, opts.host, opts.port, log)
+        else:
+            from ncfd import socks_proxy
+
+            sock = socks_proxy.negotiate(sock, proxy, opts.host, opts.port)
+    except BaseException:
+        sock.close()
+        raise
+    log(f"{proxy} opened the tunnel to {dial.show_host(opts.host)}:{opts.port}")
+    return sock
+
+
+def http_connect(sock: socket.socket, proxy: Proxy, host: str, port: int, log: Log) -> None:
+    from ncfd.http_connect import ConnectExchange
+
+    exchange = ConnectExchange(host, port, str(proxy))
+    log(f"sending CONNECT {exchange.target}")
+    try:
+        sock.sendall(exchange.request)
+        while True:
+            reply = exchange.feed(read_header_block(sock, str(proxy)))
+            if reply is None:
+                continue
+            log(f'{proxy} answered "{reply.line}"')
+            if 200 <= reply.status < 300:
+                break
+            hint = ": it wants authentication (-P user)" if reply.status == 407 else ""
+            raise ProxyError(f'{proxy} refused CONNECT {exchange.target}: "{reply.line}"{hint}')
+    except OSError as e:
+        raise ProxyError(f"{proxy} handshake failed: {e.strerror or e}") from None
+
+
+def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
+    """Consume exactly one header block: peek, find the blank line, receive up to it and no further."""
+    from ncfd.http_connect import MAX_HEADER_BLOCK, first_line, header_block_end
+
+    block = b""
+    while True:
+        peeked = sock.recv(4096, socket.MSG_PEEK)
+        if not peeked:
+            if not block:
+                raise ProxyError(f"{proxy_name} closed the connection without answering")
+            raise ProxyError(f'{proxy_name} closed the connection in the middle of its reply: "{first_line(block)}"')
+        data = block + peeked
+        end = header_block_end(data, len(block))
+        take = len(peeked) if end is None else end - len(block)
+        block += _recv_exact(sock, take)
+        if end is not None:
+            return block
+        if len(block) > MAX_HEADER_BLOCK:
+            raise ProxyError(f'{proxy_name} sent more than {MAX_HEADER_BLOCK} bytes of headers: "{first_line(block)}"')
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    # The bytes were peeked, so they are there; a loop only guards against a short recv.
+    chunks = []
+    while size:
+        chunk = sock.recv(size)
+        if not chunk:
+            raise ProxyError("connection closed while reading peeked bytes")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,74 @@
+"""Run a command the way ssh runs a ProxyCommand with ProxyUseFdpass: one end of a unix socketpair
+on its stdin and stdout, then recvmsg one byte and one descriptor, then wait for it to exit."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+NCFD = [sys.executable, "-m", "ncfd"]
+
+
+@dataclass
+class Handoff:
+    returncode: int
+    stderr: str
+    payload: bytes
+    sock: socket.socket | None
+    elapsed: float
+    extra_fds: list[int] = field(default_factory=list)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        for fd in self.extra_fds:
+            os.close(fd)
+
+    def read_exactly(self, n: int, timeout: float = 10) -> bytes:
+        assert self.sock is not None, f"no descriptor was passed; stderr: {self.stderr}"
+        self.sock.settimeout(timeout)
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def run_fdpass(argv: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> Handoff:
+    """argv is the whole command (e.g. NCFD + [...] or ["nc.openbsd", ...])."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=subprocess.PIPE, env=env)
+    child.close()
+    parent.settimeout(timeout)
+    try:
+        payload, fds, _flags, _addr = socket.recv_fds(parent, 1, 4)
+    except socket.timeout:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{argv} neither passed a descriptor nor exited within {timeout}s") from None
+    finally:
+        parent.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{argv} did not exit after passing the descriptor") from None
+    elapsed = time.monotonic() - start
+    assert proc.stderr is not None
+    stderr = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    sock = socket.socket(fileno=fds[0]) if fds else None
+    return Handoff(proc.returncode, stderr, payload, sock, elapsed, list(fds[1:]))
+
+
+def run_ncfd(args: list[str], timeout: float = 30, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    """Run ncfd without -F semantics: plain pipes, for usage errors and relay mode."""
+    return subprocess.run(NCFD + args, capture_output=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
