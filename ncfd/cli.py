@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from ncfd.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NcfdError, UsageError
+from ncfd.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NcfdError
 from ncfd.log import quiet, stderr_line, verbose
 
 
@@ -20,8 +20,6 @@ def main(argv: list[str] | None = None) -> int:
         return _run(sys.argv[1:] if argv is None else argv)
     except NcfdError as e:
         stderr_line(f"ncfd: {e}")
-        if isinstance(e, UsageError) and "usage:" not in str(e):
-            stderr_line("Try 'ncfd -h' for help.")
         return e.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

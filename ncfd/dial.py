@@ -72,8 +72,5 @@ def connect(host: str, port: int, opts: Options, log: Log, role: str) -> socket.
             raise
         log(f"connected to {role} {show_host(address)}:{port}")
         return sock
-    if len(failures) == 1:
-        detail = failures[0].split(": ", 1)[1]
-    else:
-        detail = "; ".join(failures)
+    detail = failures[0].split(": ", 1)[1] if len(failures) == 1 else "; ".join(failures)
     raise ConnectFailed(f"connect to {role} {host} port {port} failed: {detail}")

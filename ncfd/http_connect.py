@@ -47,6 +47,14 @@ def header_block_end(data: bytes, start: int = 0) -> int | None:
     return match.end() if match else None
 
 
+def check_start(data: bytes, proxy_name: str) -> None:
+    """Fail at once on a peer that is not an HTTP proxy (an sshd answering with its banner, a
+    SOCKS server) instead of waiting for a blank line that will never come."""
+    head = data[:5]
+    if not b"HTTP/".startswith(head):
+        raise ProxyError(f'{proxy_name} did not answer like an HTTP proxy: "{first_line(data)}"')
+
+
 def first_line(block: bytes) -> str:
     """The status line as the user should see it: CRs dropped, unprintables escaped, bounded."""
     line = block.split(b"\n", 1)[0].replace(b"\r", b"")
@@ -56,7 +64,7 @@ def first_line(block: bytes) -> str:
 
 
 class Reply:
-    __slots__ = ("status", "line", "headers")
+    __slots__ = ("headers", "line", "status")
 
     def __init__(self, status: int, line: str, headers: list[tuple[bytes, bytes]]) -> None:
         self.status = status
@@ -86,9 +94,13 @@ class ConnectExchange:
             event = self._conn.next_event()
         except h11.RemoteProtocolError as e:
             if not block.startswith(b"HTTP/"):
-                raise ProxyError(f'{self.proxy_name} did not answer like an HTTP proxy: "{first_line(block)}"') from None
+                raise ProxyError(
+                    f'{self.proxy_name} did not answer like an HTTP proxy: "{first_line(block)}"'
+                ) from None
             detail = _BYTEARRAY.sub(r"\1", str(e))
-            raise ProxyError(f'{self.proxy_name} sent a malformed HTTP reply ({detail}): "{first_line(block)}"') from None
+            raise ProxyError(
+                f'{self.proxy_name} sent a malformed HTTP reply ({detail}): "{first_line(block)}"'
+            ) from None
         if isinstance(event, h11.InformationalResponse):
             return None
         if not isinstance(event, h11.Response):

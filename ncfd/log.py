@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 TYPE_CHECKING = False
@@ -13,10 +14,9 @@ if TYPE_CHECKING:
 
 def stderr_line(message: str) -> None:
     data = (message.rstrip("\n") + "\n").encode(errors="backslashreplace")
-    try:
+    # With ControlPersist ssh may have closed our stderr: then there is nowhere left to report to.
+    with contextlib.suppress(OSError):
         os.write(2, data)
-    except OSError:
-        pass  # nowhere left to report to (ssh with ControlPersist closes stderr)
 
 
 def verbose(message: str) -> None:

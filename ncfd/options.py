@@ -286,7 +286,7 @@ def parse_args(argv: list[str]) -> Options:
     if len(operands) == 1:
         raise UsageError("missing port number")
     if len(operands) != 2:
-        raise UsageError("a destination and one port are required\n" + USAGE)
+        raise UsageError("a destination and one port are required (usage: ncfd [options] destination port; ncfd -h)")
     if proxy_address is not None:
         if o.source_addr is not None:
             raise UsageError("no proxy support for local source address")

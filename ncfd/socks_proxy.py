@@ -36,7 +36,7 @@ SOCKS4_REPLIES = {
 }
 
 
-class _Recording(socks.socksocket):
+class _Recording(socks.socksocket):  # type: ignore[misc]
     """Keeps what the proxy sent, so an error can quote it."""
 
     received = b""
@@ -73,36 +73,41 @@ def quote(data: bytes) -> str:
     return shown.hex(" ") + (" ..." if len(data) > 64 else "")
 
 
-def negotiate(sock: socket.socket, proxy: Proxy, host: str, port: int) -> socket.socket:
-    """Run the handshake on sock (taken over) and return it, positioned just past the reply."""
-    literal = _numeric(host)
-    target = literal or host
-    if proxy.protocol == "5":
-        proxy_type, rdns = socks.SOCKS5, True
-        if literal is None and len(_idna(host)) > 255:
-            raise UsageError("host name too long for SOCKS5")
-    elif proxy.protocol == "4a":
-        proxy_type, rdns = socks.SOCKS4, True
-        if literal is None:
-            _idna(host)
-    else:
-        proxy_type, rdns = socks.SOCKS4, False
-        if literal is not None and ":" in literal:
-            raise UsageError(f"SOCKS4 cannot carry the IPv6 address {host}: use -X 5 or -X 4A")
+class SocksRequest:
+    """A checked SOCKS request; negotiate() runs it on a socket connected to the proxy."""
 
-    family, type_, proto = sock.family, sock.type, sock.proto
-    wrapped = _Recording(family, type_, proto, fileno=sock.detach())
-    wrapped.set_proxy(proxy_type, proxy.host, proxy.port, rdns=rdns)
-    try:
-        if proxy_type == socks.SOCKS5:
-            wrapped._negotiate_SOCKS5(target, port)
+    def __init__(self, proxy: Proxy, host: str, port: int) -> None:
+        self.proxy, self.host, self.port = proxy, host, port
+        literal = _numeric(host)
+        self.target = literal or host
+        if proxy.protocol == "5":
+            self.type, self.rdns = socks.SOCKS5, True
+            if literal is None and len(_idna(host)) > 255:
+                raise UsageError("host name too long for SOCKS5")
+        elif proxy.protocol == "4a":
+            self.type, self.rdns = socks.SOCKS4, True
+            if literal is None:
+                _idna(host)
         else:
-            wrapped._negotiate_SOCKS4(target, port)
-    except BaseException as e:
-        received = wrapped.received
-        wrapped.close()
-        raise _translate(e, proxy, host, port, received) from None
-    return socket.socket(family, type_, proto, fileno=wrapped.detach())
+            self.type, self.rdns = socks.SOCKS4, False
+            if literal is not None and ":" in literal:
+                raise UsageError(f"SOCKS4 cannot carry the IPv6 address {host}: use -X 5 or -X 4A")
+
+    def negotiate(self, sock: socket.socket) -> socket.socket:
+        """Run the handshake on sock (taken over) and return it, positioned just past the reply."""
+        family, type_, proto = sock.family, sock.type, sock.proto
+        wrapped = _Recording(family, type_, proto, fileno=sock.detach())
+        wrapped.set_proxy(self.type, self.proxy.host, self.proxy.port, rdns=self.rdns)
+        try:
+            if self.type == socks.SOCKS5:
+                wrapped._negotiate_SOCKS5(self.target, self.port)
+            else:
+                wrapped._negotiate_SOCKS4(self.target, self.port)
+        except BaseException as e:
+            received = wrapped.received
+            wrapped.close()
+            raise _translate(e, self.proxy, self.host, self.port, received) from None
+        return socket.socket(family, type_, proto, fileno=wrapped.detach())
 
 
 def _translate(e: BaseException, proxy: Proxy, host: str, port: int, received: bytes) -> BaseException:
@@ -123,7 +128,9 @@ def _translate(e: BaseException, proxy: Proxy, host: str, port: int, received: b
             return ProxyError(f"{proxy} closed the connection in the middle of its reply ({quote(received)})")
         return ProxyError(f"{proxy} sent an invalid reply ({quote(received)}): is it a {proxy.kind} proxy?")
     if isinstance(e, socket.gaierror):
-        return ResolveError(f'cannot resolve "{host}" for SOCKS4 ({e.strerror}): -X 4A or -X 5 let the proxy resolve it')
+        return ResolveError(
+            f'cannot resolve "{host}" for SOCKS4 ({e.strerror}): -X 4A or -X 5 let the proxy resolve it'
+        )
     if isinstance(e, OSError):
         return ProxyError(f"{proxy} handshake failed: {e.strerror or e}")
     return e

@@ -14,46 +14,53 @@ from ncfd.errors import ProxyError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.deadline import Deadline
+    from ncfd.http_connect import ConnectExchange
     from ncfd.log import Log
-    from ncfd.options import Options, Proxy
+    from ncfd.options import Options
 
 
 def open_tunnel(opts: Options, deadline: Deadline, log: Log) -> socket.socket:
     proxy = opts.proxy
+    target = f"{dial.show_host(opts.host)}:{opts.port}"
     if proxy is None:
-        deadline.phase = f"connecting to {dial.show_host(opts.host)} port {opts.port}"
+        deadline.phase = f"connecting to {target}"
         return dial.connect(opts.host, opts.port, opts, log, "host")
+    # Build the request first: a destination the protocol cannot carry fails before the proxy is bothered.
+    if proxy.protocol == "connect":
+        from ncfd.http_connect import ConnectExchange
+
+        exchange = ConnectExchange(opts.host, opts.port, str(proxy))
+    else:
+        from ncfd.socks_proxy import SocksRequest
+
+        request = SocksRequest(proxy, opts.host, opts.port)
     deadline.phase = f"connecting to {proxy}"
     sock = dial.connect(proxy.host, proxy.port, opts, log, f"{proxy.kind} proxy")
-    deadline.phase = f"waiting for {proxy} to open the tunnel to {dial.show_host(opts.host)}:{opts.port}"
+    deadline.phase = f"waiting for {proxy} to open the tunnel to {target}"
     try:
         if proxy.protocol == "connect":
-            http_connect(sock, proxy, opts.host, opts.port, log)
+            http_connect(sock, exchange, log)
         else:
-            from ncfd import socks_proxy
-
-            sock = socks_proxy.negotiate(sock, proxy, opts.host, opts.port)
+            sock = request.negotiate(sock)
     except BaseException:
         sock.close()
         raise
-    log(f"{proxy} opened the tunnel to {dial.show_host(opts.host)}:{opts.port}")
+    log(f"{proxy} opened the tunnel to {target}")
     return sock
 
 
-def http_connect(sock: socket.socket, proxy: Proxy, host: str, port: int, log: Log) -> None:
-    from ncfd.http_connect import ConnectExchange
-
-    exchange = ConnectExchange(host, port, str(proxy))
+def http_connect(sock: socket.socket, exchange: ConnectExchange, log: Log) -> None:
+    proxy = exchange.proxy_name
     log(f"sending CONNECT {exchange.target}")
     try:
         sock.sendall(exchange.request)
         while True:
-            reply = exchange.feed(read_header_block(sock, str(proxy)))
+            reply = exchange.feed(read_header_block(sock, proxy))
             if reply is None:
                 continue
             log(f'{proxy} answered "{reply.line}"')
             if 200 <= reply.status < 300:
-                break
+                return
             hint = ": it wants authentication (-P user)" if reply.status == 407 else ""
             raise ProxyError(f'{proxy} refused CONNECT {exchange.target}: "{reply.line}"{hint}')
     except OSError as e:
@@ -62,7 +69,7 @@ def http_connect(sock: socket.socket, proxy: Proxy, host: str, port: int, log: L
 
 def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
     """Consume exactly one header block: peek, find the blank line, receive up to it and no further."""
-    from ncfd.http_connect import MAX_HEADER_BLOCK, first_line, header_block_end
+    from ncfd.http_connect import MAX_HEADER_BLOCK, check_start, first_line, header_block_end
 
     block = b""
     while True:
@@ -72,6 +79,7 @@ def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
                 raise ProxyError(f"{proxy_name} closed the connection without answering")
             raise ProxyError(f'{proxy_name} closed the connection in the middle of its reply: "{first_line(block)}"')
         data = block + peeked
+        check_start(data, proxy_name)
         end = header_block_end(data, len(block))
         take = len(peeked) if end is None else end - len(block)
         block += _recv_exact(sock, take)

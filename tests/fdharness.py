@@ -44,7 +44,7 @@ def run_fdpass(argv: list[str], timeout: float = 30, env: dict[str, str] | None 
     """argv is the whole command (e.g. NCFD + [...] or ["nc.openbsd", ...])."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(), stderr=subprocess.PIPE, env=env)
     child.close()
     parent.settimeout(timeout)
     try:
@@ -69,6 +69,8 @@ def run_fdpass(argv: list[str], timeout: float = 30, env: dict[str, str] | None 
     return Handoff(proc.returncode, stderr, payload, sock, elapsed, list(fds[1:]))
 
 
-def run_ncfd(args: list[str], timeout: float = 30, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    """Run ncfd without -F semantics: plain pipes, for usage errors and relay mode."""
-    return subprocess.run(NCFD + args, capture_output=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
+def run_ncfd(
+    args: list[str], timeout: float = 30, input: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ncfd on plain pipes: usage errors, relay mode."""
+    return subprocess.run(NCFD + args, capture_output=True, timeout=timeout, input=input, env=env)
