@@ -1,0 +1,141 @@
+"""ncfd with the real things users meet: ssh with ProxyUseFdpass logging in to sshd through squid,
+tinyproxy, dante, microsocks and ssh -D, and OpenBSD nc side by side where its behaviour is the spec."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import peers
+from fdharness import NCFD, Handoff, run_fdpass
+from peers import require
+
+
+def ncfd_command() -> str:
+    """The console script installed next to this interpreter, as a user's ProxyCommand names it."""
+    script = shutil.which("ncfd", path=os.path.dirname(sys.executable))
+    return script or " ".join(shlex.quote(a) for a in NCFD)
+
+
+def ssh(sshd: peers.Sshd, proxy_command: str, *extra: str, host: str = "127.0.0.1") -> subprocess.CompletedProcess[str]:
+    argv = sshd.ssh_argv(proxy_command, "echo", "logged-in-as", "$USER", host=host, extra_opts=("-v", *extra))
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def assert_logged_in_with_fdpass(r: subprocess.CompletedProcess[str], sshd: peers.Sshd) -> None:
+    assert r.returncode == 0, f"{r.stderr}\n{sshd.log_text()[-3000:]}"
+    assert r.stdout.split()[0] == "logged-in-as"
+    # ssh logs this only on its ProxyUseFdpass path (ssh_proxy_fdpass_connect).
+    assert "Executing proxy dialer command" in r.stderr
+
+
+def test_console_script_is_installed() -> None:
+    assert shutil.which("ncfd", path=os.path.dirname(sys.executable)), "pip install should provide ncfd"
+
+
+def test_ssh_direct(sshd: peers.Sshd) -> None:
+    assert_logged_in_with_fdpass(ssh(sshd, f"{ncfd_command()} -F %h %p"), sshd)
+
+
+def test_ssh_direct_by_name(sshd: peers.Sshd) -> None:
+    assert_logged_in_with_fdpass(ssh(sshd, f"{ncfd_command()} -F %h %p", host="localhost"), sshd)
+
+
+@pytest.mark.parametrize("proxy_name", ["squid", "tinyproxy"])
+def test_ssh_through_http_connect(request: pytest.FixtureRequest, sshd: peers.Sshd, proxy_name: str) -> None:
+    proxy: peers.Proxy = request.getfixturevalue(proxy_name)
+    r = ssh(sshd, f"{ncfd_command()} -F -X connect -x {proxy.address} %h %p")
+    assert_logged_in_with_fdpass(r, sshd)
+
+
+@pytest.mark.parametrize(("proxy_name", "protocol"), [("dante", "5"), ("dante", "4"), ("microsocks", "5")])
+def test_ssh_through_socks(request: pytest.FixtureRequest, sshd: peers.Sshd, proxy_name: str, protocol: str) -> None:
+    proxy: peers.Proxy = request.getfixturevalue(proxy_name)
+    r = ssh(sshd, f"{ncfd_command()} -F -X {protocol} -x {proxy.address} %h %p")
+    assert_logged_in_with_fdpass(r, sshd)
+
+
+@pytest.mark.parametrize("protocol", ["4", "4A", "5"])
+def test_ssh_through_ssh_dynamic_forward(sshd: peers.Sshd, ssh_socks: peers.Proxy, protocol: str) -> None:
+    # OpenSSH's own SOCKS server is the one here that speaks SOCKS4A; "localhost" goes to it by name.
+    r = ssh(sshd, f"{ncfd_command()} -F -X {protocol} -x {ssh_socks.address} %h %p", host="localhost")
+    assert_logged_in_with_fdpass(r, sshd)
+
+
+def test_ssh_without_fdpass_uses_the_relay(sshd: peers.Sshd, squid: peers.Proxy) -> None:
+    argv = sshd.ssh_argv(f"{ncfd_command()} -X connect -x {squid.address} %h %p", "echo", "relayed")
+    argv[argv.index("ProxyUseFdpass=yes")] = "ProxyUseFdpass=no"
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "relayed\n"
+
+
+def test_ssh_reports_a_refusing_proxy_through_ncfd(sshd: peers.Sshd, dante: peers.Proxy) -> None:
+    closed = peers.free_port()
+    proxy_command = f"{ncfd_command()} -F -x {dante.address} 127.0.0.1 {closed}"
+    r = ssh(sshd, proxy_command)
+    assert r.returncode == 255
+    assert "ncfd: SOCKS5 proxy 127.0.0.1:" in r.stderr
+    assert "could not connect to 127.0.0.1:" in r.stderr
+    assert "proxy dialer did not pass back a connection" in r.stderr
+
+
+# --- side by side with nc.openbsd -----------------------------------------------------------
+
+
+def both(args: list[str]) -> tuple[Handoff, Handoff]:
+    require("nc.openbsd")
+    return run_fdpass([*NCFD, "-F", *args]), run_fdpass(["nc.openbsd", "-F", *args])
+
+
+@pytest.mark.parametrize(
+    ("proxy_name", "protocol"),
+    [("squid", "connect"), ("tinyproxy", "connect"), ("dante", "5"), ("dante", "4"), ("microsocks", "5")],
+)
+def test_same_socket_as_nc(
+    request: pytest.FixtureRequest, banner_target: peers.Target, proxy_name: str, protocol: str
+) -> None:
+    proxy: peers.Proxy = request.getfixturevalue(proxy_name)
+    ours, nc = both(["-X", protocol, "-x", proxy.address, "127.0.0.1", str(banner_target.port)])
+    for r in (ours, nc):
+        assert r.returncode == 0, r.stderr
+        assert r.payload == b"\0"
+        assert r.sock is not None and r.sock.getpeername() == ("127.0.0.1", proxy.port)
+        assert r.read_exactly(len(banner_target.banner)) == banner_target.banner
+        r.sock.sendall(b"echo\n")
+        assert r.read_exactly(5) == b"echo\n"
+        r.close()
+
+
+def test_http_refusal_quotes_the_same_status_line_as_nc(squid: peers.Proxy) -> None:
+    closed = peers.free_port()
+    ours, nc = both(["-X", "connect", "-x", squid.address, "127.0.0.1", str(closed)])
+    assert nc.returncode == 1 and nc.sock is None
+    # nc: Proxy error: "HTTP/1.1 503 Service Unavailable"
+    status_line = nc.stderr.split('"')[1]
+    assert status_line.startswith("HTTP/1.1 5")
+    assert ours.returncode == 5 and ours.sock is None
+    assert ours.stderr == f'ncfd: HTTP proxy {squid.address} refused CONNECT 127.0.0.1:{closed}: "{status_line}"\n'
+
+
+def test_socks5_refusal_names_the_same_reply_as_nc(dante: peers.Proxy) -> None:
+    closed = peers.free_port()
+    ours, nc = both(["-X", "5", "-x", dante.address, "127.0.0.1", str(closed)])
+    # nc: connection failed, SOCKSv5 error: Connection refused
+    assert nc.returncode == 1 and nc.sock is None
+    reply_text = nc.stderr.strip().split("SOCKSv5 error: ")[1]
+    assert ours.returncode == 5 and ours.sock is None
+    assert f"could not connect to 127.0.0.1:{closed}: {reply_text} (reply code" in ours.stderr
+
+
+def test_refused_proxy_nc_is_silent_ncfd_says_so() -> None:
+    closed = peers.free_port()
+    ours, nc = both(["-X", "connect", "-x", f"127.0.0.1:{closed}", "example.com", "22"])
+    assert nc.returncode == 1 and nc.stderr == ""
+    assert ours.returncode == 4
+    assert ours.stderr == f"ncfd: connect to HTTP proxy 127.0.0.1 port {closed} failed: Connection refused\n"
