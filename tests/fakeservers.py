@@ -3,6 +3,7 @@ target's first bytes, and proxies that misbehave. Each runs in threads on a free
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Callable
@@ -90,6 +91,9 @@ class FakeServer:
 
     def close(self) -> None:
         self._closing = True
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave it listening.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for s in self.sessions:
             s.conn.close()

@@ -12,6 +12,7 @@ import pytest
 
 from fakeservers import BANNER, FakeServer, Session, http_proxy, silent, socks4_proxy, socks5_proxy
 from fdharness import NCFD, Handoff, run_fdpass, run_ncfd
+from peers import free_port
 
 
 def handoff(server: FakeServer, *args: str) -> Handoff:
@@ -232,8 +233,7 @@ def test_dripping_proxy_cannot_stretch_the_deadline() -> None:
 
 
 def test_refused_proxy_is_reported_without_v() -> None:
-    with FakeServer(silent) as p:
-        port = p.port
+    port = free_port()
     r = run_fdpass([*NCFD, "-F", "-x", f"127.0.0.1:{port}", "example.com", "22"])
     assert_failed(r, 4, f"connect to SOCKS5 proxy 127.0.0.1 port {port} failed: Connection refused")
 

@@ -20,16 +20,17 @@ def _nc() -> None:
 
 
 def nc_through(proxy: peers.Proxy, protocol: str, target: peers.Target) -> bytes:
-    """What nc -X protocol -x proxy prints after sending ping to target."""
-    result = subprocess.run(
-        [NC, "-N", "-w", "5", "-X", protocol, "-x", proxy.address,
-         target.host, str(target.port)],
-        input=b"ping\n",
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )  # fmt: skip
-    return result.stdout
+    """What target answers to ping through nc -X protocol -x proxy: banner and
+    echo. Stdin stays open, as squid and microsocks drop the tunnel on EOF."""
+    argv = [NC, "-w", "5", "-X", protocol, "-x", proxy.address, target.host, str(target.port)]
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as nc:
+        assert nc.stdin is not None and nc.stdout is not None
+        nc.stdin.write(b"ping\n")
+        nc.stdin.flush()
+        # If nothing comes, -w 5 makes nc exit and read() return short.
+        received = nc.stdout.read(len(peers.BANNER + b"ping\n"))
+        nc.kill()
+    return received
 
 
 def http_connect_status(proxy: peers.Proxy, target: peers.Target, credentials: str | None) -> bytes:
@@ -115,7 +116,7 @@ def test_microsocks_password_auth(microsocks_auth: peers.ProxyFactory, banner_ta
         assert replies.read(2) == b"\x05\x02"
         sock.sendall(b"\x01\x05alice\x06s3cret")
         assert replies.read(2) == b"\x01\x00"
-        sock.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(banner_target.host)
-                     + struct.pack(">H", banner_target.port))  # fmt: skip
+        address = socket.inet_aton(banner_target.host) + struct.pack(">H", banner_target.port)
+        sock.sendall(b"\x05\x01\x00\x01" + address)  # CONNECT to an IPv4 address
         assert replies.read(10)[:2] == b"\x05\x00"
         assert replies.read(len(peers.BANNER)) == peers.BANNER

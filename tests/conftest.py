@@ -1,0 +1,99 @@
+"""Fixtures for the real servers in peers.py.
+
+Servers are session-scoped: each starts in well under a second, but squid
+takes 1-2 s to stop, and the tests only need a server that is up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import peers
+from peers import ProxyFactory, require
+
+
+@contextlib.contextmanager
+def _per_credentials(
+    launch: Callable[..., contextlib.AbstractContextManager[peers.Proxy]],
+) -> Iterator[ProxyFactory]:
+    """A factory starting one server per (user, password), reused after."""
+    started: dict[tuple[str, str], peers.Proxy] = {}
+    with contextlib.ExitStack() as stack:
+
+        def make(user: str, password: str) -> peers.Proxy:
+            if (user, password) not in started:
+                started[user, password] = stack.enter_context(launch(user=user, password=password))
+            return started[user, password]
+
+        yield make
+
+
+@pytest.fixture
+def banner_target() -> Iterator[peers.Target]:
+    with peers.banner_target() as target:
+        yield target
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[peers.Sshd]:
+    require("sshd", "ssh", "ssh-keygen")
+    with peers.sshd() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ssh_socks(sshd: peers.Sshd) -> Iterator[peers.Proxy]:
+    with peers.ssh_socks(sshd) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def squid() -> Iterator[peers.Proxy]:
+    require("squid")
+    with peers.squid() as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def squid_auth() -> Iterator[ProxyFactory]:
+    require("squid", "htpasswd", peers.NCSA_AUTH)
+    with _per_credentials(peers.squid) as make:
+        yield make
+
+
+@pytest.fixture(scope="session")
+def tinyproxy() -> Iterator[peers.Proxy]:
+    require("tinyproxy")
+    with peers.tinyproxy() as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def tinyproxy_auth() -> Iterator[ProxyFactory]:
+    require("tinyproxy")
+    with _per_credentials(peers.tinyproxy) as make:
+        yield make
+
+
+@pytest.fixture(scope="session")
+def dante() -> Iterator[peers.Proxy]:
+    require("danted")
+    with peers.dante() as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def microsocks() -> Iterator[peers.Proxy]:
+    require("microsocks")
+    with peers.microsocks() as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def microsocks_auth() -> Iterator[ProxyFactory]:
+    require("microsocks")
+    with _per_credentials(peers.microsocks) as make:
+        yield make

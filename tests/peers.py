@@ -1,0 +1,428 @@
+"""Real servers on loopback for the tests: sshd, HTTP and SOCKS proxies, a target.
+
+Every launcher is a context manager. It writes its own config into a fresh
+temp dir, starts the server in the foreground on a free 127.0.0.1 port, waits
+until the port accepts connections and stops the server (and anything it
+forked) when the block exits, even if the test failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import getpass
+import os
+import pwd
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+HOST = "127.0.0.1"
+BANNER = b"HELLO-TARGET\n"
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 3.0
+NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
+
+
+class PeerError(RuntimeError):
+    """A server could not be started."""
+
+
+def which(name: str) -> str | None:
+    """shutil.which, also searching the sbin dirs a non-root PATH often lacks."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
+def _bindable(family: socket.AddressFamily, host: str, port: int) -> bool:
+    try:  # also fails without IPv6 support at all
+        with socket.socket(family) as sock:
+            sock.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
+# Proxies resolve "localhost" themselves and dante and microsocks only try the
+# first address, ::1 where /etc/hosts lists it (as Docker's does). So targets
+# listen on ::1 too when there is one.
+LOOPBACKS = (HOST, "::1") if _bindable(socket.AF_INET6, "::1", 0) else (HOST,)
+
+
+def require(*binaries: str) -> None:
+    """Skip the test when a binary is missing, but fail it in CI, where every
+    peer is installed and a skip would hide a broken setup."""
+    missing = [name for name in binaries if which(name) is None]
+    if not missing:
+        return
+    reason = f"not installed: {', '.join(missing)}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A port free a moment ago on every loopback; servers cannot take port 0
+    and report it, so this is racy, but only against other local processes."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port: int = sock.getsockname()[1]
+        if all(_bindable(socket.AF_INET6, host, port) for host in LOOPBACKS[1:]):
+            return port
+
+
+@dataclass
+class Peer:
+    """A running server. Everything it logs ends in *.log inside workdir."""
+
+    host: ClassVar[str] = HOST
+    port: int
+    workdir: Path
+
+    @property
+    def address(self) -> str:
+        """host:port, as `nc -x` wants it."""
+        return f"{self.host}:{self.port}"
+
+    def log_text(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')}" for path in sorted(self.workdir.glob("*.log"))
+        )
+
+
+@dataclass
+class Proxy(Peer):
+    """An HTTP or SOCKS proxy; user/password are set when it requires them."""
+
+    user: str | None = None
+    password: str | None = None
+
+
+ProxyFactory = Callable[[str, str], Proxy]
+"""Starts (or reuses) a proxy requiring this user and password."""
+
+
+@dataclass
+class Sshd(Peer):
+    user: str
+    client_key: Path
+    known_hosts: Path
+
+    def ssh_argv(
+        self,
+        proxy_command: str,
+        *remote_command: str,
+        host: str = HOST,
+        extra_opts: Sequence[str] = (),
+    ) -> list[str]:
+        """ssh argv that reaches this server only through proxy_command."""
+        return [
+            "ssh",
+            "-F", "/dev/null",
+            "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes",
+            "-i", str(self.client_key),
+            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "ProxyUseFdpass=yes",
+            "-o", f"ProxyCommand={proxy_command}",
+            "-p", str(self.port),
+            *extra_opts,
+            f"{self.user}@{host}",
+            *remote_command,
+        ]  # fmt: skip
+
+
+@dataclass
+class Target:
+    """The banner/echo server; see banner_target()."""
+
+    host: ClassVar[str] = HOST
+    banner: ClassVar[bytes] = BANNER
+    port: int
+
+
+def _lines(*lines: str) -> str:
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _binary(name: str) -> str:
+    path = which(name)
+    if path is None:
+        raise PeerError(f"{name} not found in PATH or /usr/sbin")
+    return path
+
+
+@contextlib.contextmanager
+def _workdir(name: str, owner: str | None = None) -> Iterator[Path]:
+    """A temp dir; when root, owned by the user the server drops privileges to,
+    so it can still write its logs and pid file there."""
+    with tempfile.TemporaryDirectory(prefix=f"ncfd-{name}-") as tmp:
+        if owner and os.geteuid() == 0:
+            entry = pwd.getpwnam(owner)
+            os.chown(tmp, entry.pw_uid, entry.pw_gid)
+        yield Path(tmp)
+
+
+@contextlib.contextmanager
+def _running(peer: Peer, argv: Sequence[str | Path]) -> Iterator[None]:
+    """Run argv until the block exits; the block starts once peer.port accepts."""
+    with (peer.workdir / "output.log").open("wb") as output:
+        # Own session and process group, for _stop to kill as a whole.
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=peer.workdir,
+            start_new_session=True,
+        )
+    try:
+        _wait_accepting(proc, peer)
+        yield
+    finally:
+        _stop(proc)
+
+
+def _wait_accepting(proc: subprocess.Popen[bytes], peer: Peer) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise PeerError(f"{proc.args!r} exited with {proc.returncode}:\n{peer.log_text()}")
+        with contextlib.suppress(OSError), socket.create_connection((peer.host, peer.port), timeout=1):
+            return
+        time.sleep(0.02)
+    raise PeerError(f"{proc.args!r} not accepting on {peer.address} after {START_TIMEOUT}s:\n{peer.log_text()}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    # Only the leader gets SIGTERM, so it can stop and reap its own children.
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(STOP_TIMEOUT)
+    # Then SIGKILL the process group: a hung leader and anything it left behind.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _keygen(path: Path) -> str:
+    """Make an ed25519 key pair at path; return the public key line."""
+    subprocess.run([_binary("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", path], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+@contextlib.contextmanager
+def sshd() -> Iterator[Sshd]:
+    """OpenSSH server accepting only the generated client key for this user."""
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation
+    with _workdir("sshd") as tmp:
+        port = free_port()
+        host_pub = _keygen(tmp / "host_key")
+        (tmp / "authorized_keys").write_text(_keygen(tmp / "client_key") + "\n")
+        key_type, key = host_pub.split()[:2]
+        known_hosts = tmp / "known_hosts"
+        known_hosts.write_text(f"[{HOST}]:{port},[localhost]:{port} {key_type} {key}\n")
+        config = tmp / "sshd_config"
+        config.write_text(
+            _lines(
+                *(f"ListenAddress [{host}]:{port}" for host in LOOPBACKS),
+                f"HostKey {tmp / 'host_key'}",
+                f"PidFile {tmp / 'sshd.pid'}",
+                f"AuthorizedKeysFile {tmp / 'authorized_keys'}",
+                "AuthenticationMethods publickey",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "UsePAM no",
+                "StrictModes no",  # the temp dir is not a home dir sshd would trust
+                "LogLevel VERBOSE",
+            )
+        )
+        server = Sshd(
+            port=port,
+            workdir=tmp,
+            user=getpass.getuser(),
+            client_key=tmp / "client_key",
+            known_hosts=known_hosts,
+        )
+        # sshd re-executes itself, so it needs an absolute path.
+        with _running(server, [_binary("sshd"), "-D", "-e", "-f", config]):
+            yield server
+
+
+def _htpasswd(path: Path, user: str, password: str) -> None:
+    subprocess.run(
+        [_binary("htpasswd"), "-b", "-c", path, user, password],
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextlib.contextmanager
+def squid(user: str | None = None, password: str | None = None) -> Iterator[Proxy]:
+    """Squid allowing CONNECT to any port; Basic auth if user is given."""
+    with _workdir("squid", owner="proxy") as tmp:
+        port = free_port()
+        if user is None:
+            access = ["http_access allow localhost"]
+        else:
+            _htpasswd(tmp / "passwd", user, password or "")
+            access = [
+                f"auth_param basic program {NCSA_AUTH} {tmp / 'passwd'}",
+                "auth_param basic realm ncfd",
+                "acl authenticated proxy_auth REQUIRED",
+                "http_access deny !localhost",
+                "http_access allow authenticated",
+            ]
+        config = tmp / "squid.conf"
+        # No SSL_ports acl as in the stock config: CONNECT to any port is fine.
+        config.write_text(
+            _lines(
+                f"http_port {HOST}:{port}",
+                *access,
+                "http_access deny all",
+                "cache deny all",
+                f"pid_filename {tmp / 'squid.pid'}",
+                f"access_log stdio:{tmp / 'access.log'}",
+                f"cache_log {tmp / 'cache.log'}",
+                "netdb_filename none",
+                "pinger_enable off",
+                "visible_hostname ncfd-test",  # else fatal when the hostname is unresolvable
+                "shutdown_lifetime 0 seconds",  # else SIGTERM waits 30 s for clients
+            )
+        )
+        proxy = Proxy(port=port, workdir=tmp, user=user, password=password)
+        with _running(proxy, [_binary("squid"), "-N", "-f", config]):
+            yield proxy
+
+
+@contextlib.contextmanager
+def tinyproxy(user: str | None = None, password: str | None = None) -> Iterator[Proxy]:
+    """Tinyproxy; without ConnectPort lines it allows CONNECT to any port."""
+    with _workdir("tinyproxy", owner="nobody") as tmp:
+        port = free_port()
+        config = tmp / "tinyproxy.conf"
+        config.write_text(
+            _lines(
+                # Don't proxy as root, as the packaged config doesn't (it only warns).
+                *(["User nobody", "Group nogroup"] if os.geteuid() == 0 else []),
+                f"Port {port}",
+                f"Listen {HOST}",
+                f"Allow {HOST}",
+                f'PidFile "{tmp / "tinyproxy.pid"}"',  # paths must be quoted
+                f'LogFile "{tmp / "tinyproxy.log"}"',
+                "LogLevel Info",
+                *([f"BasicAuth {user} {password}"] if user is not None else []),
+            )
+        )
+        proxy = Proxy(port=port, workdir=tmp, user=user, password=password)
+        with _running(proxy, [_binary("tinyproxy"), "-d", "-c", config]):
+            yield proxy
+
+
+@contextlib.contextmanager
+def dante() -> Iterator[Proxy]:
+    """Dante serving unauthenticated SOCKS4 and SOCKS5 CONNECT; it has no
+    SOCKS4A (it connects to the placeholder 0.0.0.x address instead)."""
+    with _workdir("dante", owner="nobody") as tmp:
+        port = free_port()
+        config = tmp / "danted.conf"
+        config.write_text(
+            _lines(
+                f"logoutput: {tmp / 'danted.log'}",
+                f"internal: {HOST} port = {port}",
+                "external: lo",  # both families, in case a name resolves to ::1
+                "clientmethod: none",
+                "socksmethod: none",
+                *(["user.privileged: root", "user.unprivileged: nobody"] if os.geteuid() == 0 else []),
+                "client pass { from: 127.0.0.0/8 to: 0/0 }",
+                "client pass { from: ::1/128 to: 0/0 }",
+                "socks pass { from: 127.0.0.0/8 to: 0/0 log: error connect }",
+                "socks pass { from: ::1/128 to: 0/0 log: error connect }",
+            )
+        )
+        proxy = Proxy(port=port, workdir=tmp)
+        # Without -D it stays in the foreground.
+        argv: list[str | Path] = [_binary("danted"), "-f", config, "-p", tmp / "danted.pid"]
+        with _running(proxy, argv):
+            yield proxy
+
+
+@contextlib.contextmanager
+def microsocks(user: str | None = None, password: str | None = None) -> Iterator[Proxy]:
+    """microsocks (SOCKS5 only); username/password auth if user is given."""
+    with _workdir("microsocks") as tmp:
+        port = free_port()
+        argv = [_binary("microsocks"), "-i", HOST, "-p", str(port)]
+        if user is not None:
+            argv += ["-u", user, "-P", password or ""]
+        proxy = Proxy(port=port, workdir=tmp, user=user, password=password)
+        with _running(proxy, argv):
+            yield proxy
+
+
+@contextlib.contextmanager
+def ssh_socks(server: Sshd) -> Iterator[Proxy]:
+    """`ssh -D` into server: SOCKS4, SOCKS4A and SOCKS5, the only SOCKS4A here."""
+    with _workdir("ssh-socks") as tmp:
+        port = free_port()
+        proxy = Proxy(port=port, workdir=tmp)
+        forward = ["-N", "-D", f"{HOST}:{port}", "-o", "ExitOnForwardFailure=yes"]
+        with _running(proxy, server.ssh_argv("none", extra_opts=forward)):
+            yield proxy
+
+
+class _BannerEchoHandler(socketserver.BaseRequestHandler):
+    server: _BannerEchoServer
+
+    def handle(self) -> None:
+        self.server.connections.add(self.request)
+        with contextlib.suppress(OSError):
+            self.request.sendall(BANNER)
+            while data := self.request.recv(65536):
+                self.request.sendall(data)
+        self.server.connections.discard(self.request)
+
+
+class _BannerEchoServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.connections: set[socket.socket] = set()
+        super().__init__((host, port), _BannerEchoHandler)
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        # Wake handlers still blocked in recv() on connections a test left open.
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def banner_target() -> Iterator[Target]:
+    """TCP server on every loopback, sending BANNER on accept, then echoing."""
+    port = free_port()
+    with contextlib.ExitStack() as stack:
+        for host in LOOPBACKS:
+            server = _BannerEchoServer(host, port)
+            stack.callback(server.close)
+            # A short poll interval keeps shutdown() from taking 0.5 s.
+            serve = functools.partial(server.serve_forever, poll_interval=0.02)
+            threading.Thread(target=serve, daemon=True).start()
+        yield Target(port=port)
