@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import peers  # noqa: E402  (the test suite's launchers for the real servers)
+import peers  # the test suite's launchers for the real servers
 
 DIALER = """\
 import array, socket, sys
@@ -89,7 +89,7 @@ def main() -> int:
             hop = [peers.HOST, proxy_args[-1].rsplit(":", 1)[1]] if proxy_args else t
             commands["floor"] = [py, "-c", floors[kind], *hop]
             times: dict[str, list[float]] = {name: [] for name in commands}
-            for name, argv in commands.items():  # warm caches once
+            for argv in commands.values():  # warm caches once
                 handoff_seconds(argv)
             for _ in range(args.runs):
                 for name, argv in commands.items():
