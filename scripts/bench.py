@@ -36,7 +36,7 @@ def handoff_seconds(argv: list[str]) -> float:
     """Spawn argv as ssh would (socketpair on stdin/stdout), until it has passed a socket and exited."""
     ours, theirs = socket.socketpair()
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.DEVNULL)
     theirs.close()
     _, fds, _, _ = socket.recv_fds(ours, 1, 1)
     proc.wait()

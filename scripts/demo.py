@@ -93,7 +93,7 @@ def as_ssh_would(argv: list[str]) -> tuple[int, float, socket.socket | None, str
     byte and one descriptor, then waitpid."""
     ours, theirs = socket.socketpair()
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.PIPE)
     theirs.close()
     _, fds, _, _ = socket.recv_fds(ours, 1, 1)
     _, err = proc.communicate()
