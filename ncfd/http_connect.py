@@ -1,8 +1,9 @@
 """HTTP CONNECT as a protocol, no I/O: build the request, find where a reply's header block ends,
 and judge the reply with h11.
 
-The I/O layer (ncfd.tunnel) reads exactly one header block at a time, using header_block_end() on
-peeked bytes, so that not a byte past the reply leaves the kernel: whatever follows belongs to ssh.
+The I/O layer (ncfd.tunnel) reads exactly one header block at a time, letting HeaderBlock decide
+how much of what it peeked to consume, so that not a byte past the reply leaves the kernel:
+whatever follows belongs to ssh.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _BAD_HOST = re.compile(r"[\s\[\]/@?#\x00-\x1f\x7f]")
 _BYTEARRAY = re.compile(r"bytearray\((b'.*?')\)")
 
 MAX_HEADER_BLOCK = 64 * 1024
+MAX_LINE = 8 * 1024
+MAX_HEADERS = 100
 
 
 def authority(host: str, port: int) -> str:
@@ -38,21 +41,46 @@ def authority(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def header_block_end(data: bytes, start: int = 0) -> int | None:
-    """Offset just past the blank line that ends the header block, if data holds one.
+class HeaderBlock:
+    """One reply header block, taken from peeked bytes without a byte past its blank line.
 
-    start lets a caller rescan only new bytes (minus two, since the end may straddle reads).
+    The I/O layer peeks at what is waiting, calls take(), receives exactly the count it returns,
+    and repeats until done. Limits keep memory small whatever the proxy sends.
     """
-    match = _BLOCK_END.search(data, max(0, start - 2))
-    return match.end() if match else None
 
+    def __init__(self, proxy_name: str) -> None:
+        self.proxy_name = proxy_name
+        self.data = b""
+        self.done = False
 
-def check_start(data: bytes, proxy_name: str) -> None:
-    """Fail at once on a peer that is not an HTTP proxy (an sshd answering with its banner, a
-    SOCKS server) instead of waiting for a blank line that will never come."""
-    head = data[:5]
-    if not b"HTTP/".startswith(head):
-        raise ProxyError(f'{proxy_name} did not answer like an HTTP proxy: "{first_line(data)}"')
+    def take(self, peeked: bytes) -> int:
+        """How many of the peeked bytes belong to the block (all of them until its end shows)."""
+        # The blank line may straddle two reads: rescan the last two bytes already held.
+        match = _BLOCK_END.search(self.data + peeked, max(0, len(self.data) - 2))
+        count = len(peeked) if match is None else match.end() - len(self.data)
+        self.data += peeked[:count]
+        self.done = match is not None
+        self._check()
+        return count
+
+    def _check(self) -> None:
+        if not b"HTTP/".startswith(self.data[:5]):
+            raise self._error("did not answer like an HTTP proxy")
+        lines = self.data.split(b"\n")
+        if max(len(line) for line in lines) > MAX_LINE:
+            raise self._error(f"sent a line longer than {MAX_LINE} bytes")
+        if len(lines) - 1 > MAX_HEADERS + 2:  # line ends: the status line's, the headers', the blank line's
+            raise self._error(f"sent more than {MAX_HEADERS} header lines")
+        if len(self.data) > MAX_HEADER_BLOCK:
+            raise self._error(f"sent more than {MAX_HEADER_BLOCK} bytes of headers")
+
+    def closed_error(self) -> ProxyError:
+        if not self.data:
+            return ProxyError(f"{self.proxy_name} closed the connection without answering")
+        return self._error("closed the connection in the middle of its reply")
+
+    def _error(self, what: str) -> ProxyError:
+        return ProxyError(f'{self.proxy_name} {what}: "{first_line(self.data)}"')
 
 
 def first_line(block: bytes) -> str:
@@ -93,10 +121,6 @@ class ConnectExchange:
         try:
             event = self._conn.next_event()
         except h11.RemoteProtocolError as e:
-            if not block.startswith(b"HTTP/"):
-                raise ProxyError(
-                    f'{self.proxy_name} did not answer like an HTTP proxy: "{first_line(block)}"'
-                ) from None
             detail = _BYTEARRAY.sub(r"\1", str(e))
             raise ProxyError(
                 f'{self.proxy_name} sent a malformed HTTP reply ({detail}): "{first_line(block)}"'

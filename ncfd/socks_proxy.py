@@ -64,6 +64,13 @@ def _idna(host: str) -> bytes:
         raise UsageError(f"invalid destination name {host!r}: {e}") from None
 
 
+def _waiting(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(64, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        return b""
+
+
 def quote(data: bytes) -> str:
     """Proxy bytes for a message: text if it looks like text (an HTTP or SSH server), else hex."""
     shown = data[:64]
@@ -103,11 +110,21 @@ class SocksRequest:
                 wrapped._negotiate_SOCKS5(self.target, self.port)
             else:
                 wrapped._negotiate_SOCKS4(self.target, self.port)
+            self._check_reserved(wrapped.received)
         except BaseException as e:
-            received = wrapped.received
+            # We are failing anyway: what else the peer sent makes the message (an SSH banner, say).
+            received = wrapped.received + _waiting(wrapped)
             wrapped.close()
             raise _translate(e, self.proxy, self.host, self.port, received) from None
         return socket.socket(family, type_, proto, fileno=wrapped.detach())
+
+    def _check_reserved(self, received: bytes) -> None:
+        """PySocks checks versions, reply codes and address types, but not SOCKS5's reserved byte."""
+        if self.type != socks.SOCKS5:
+            return
+        reply = received[4:] if received[1:2] == b"\x02" else received[2:]  # after any RFC 1929 exchange
+        if reply[2] != 0:
+            raise ProxyError(f"{self.proxy} sent an invalid reply ({quote(received)}): reserved byte is not zero")
 
 
 def _translate(e: BaseException, proxy: Proxy, host: str, port: int, received: bytes) -> BaseException:

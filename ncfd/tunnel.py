@@ -68,25 +68,16 @@ def http_connect(sock: socket.socket, exchange: ConnectExchange, log: Log) -> No
 
 
 def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
-    """Consume exactly one header block: peek, find the blank line, receive up to it and no further."""
-    from ncfd.http_connect import MAX_HEADER_BLOCK, check_start, first_line, header_block_end
+    """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that."""
+    from ncfd.http_connect import HeaderBlock
 
-    block = b""
-    while True:
+    block = HeaderBlock(proxy_name)
+    while not block.done:
         peeked = sock.recv(4096, socket.MSG_PEEK)
         if not peeked:
-            if not block:
-                raise ProxyError(f"{proxy_name} closed the connection without answering")
-            raise ProxyError(f'{proxy_name} closed the connection in the middle of its reply: "{first_line(block)}"')
-        data = block + peeked
-        check_start(data, proxy_name)
-        end = header_block_end(data, len(block))
-        take = len(peeked) if end is None else end - len(block)
-        block += _recv_exact(sock, take)
-        if end is not None:
-            return block
-        if len(block) > MAX_HEADER_BLOCK:
-            raise ProxyError(f'{proxy_name} sent more than {MAX_HEADER_BLOCK} bytes of headers: "{first_line(block)}"')
+            raise block.closed_error()
+        _recv_exact(sock, block.take(peeked))
+    return block.data
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ncfd.errors import ProxyError, UsageError
-from ncfd.http_connect import ConnectExchange, authority, header_block_end
+from ncfd.http_connect import ConnectExchange, HeaderBlock, authority
 
 
 def exchange(host: str = "example.com", port: int = 22) -> ConnectExchange:
@@ -76,17 +76,18 @@ def test_refusals_carry_status_and_line(block: bytes, status: int, line: str) ->
     assert reply is not None and (reply.status, reply.line) == (status, line)
 
 
-@pytest.mark.parametrize(
-    ("block", "message"),
-    [
-        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", 'did not answer like an HTTP proxy: "SSH-2.0-OpenSSH_9.2"'),
-        (b"HTTP/1.1 200 OK\r\nProxy-agent : x\r\n\r\n", "malformed HTTP reply"),
-        (b"\x05\x00\n\n", r'did not answer like an HTTP proxy: "\\x05\\x00"'),
-    ],
-)
-def test_garbage_is_a_proxy_error_quoting_the_first_line(block: bytes, message: str) -> None:
-    with pytest.raises(ProxyError, match=message):
-        exchange().feed(block)
+def test_malformed_reply_is_a_proxy_error_quoting_the_first_line() -> None:
+    with pytest.raises(ProxyError, match=r'malformed HTTP reply .*"HTTP/1.1 200 OK"'):
+        exchange().feed(b"HTTP/1.1 200 OK\r\nProxy-agent : x\r\n\r\n")
+
+
+def take_all(data: bytes, chunk: int = 4096) -> tuple[HeaderBlock, int]:
+    """Feed data as successive peeks of at most chunk bytes; return the block and bytes consumed."""
+    block = HeaderBlock("HTTP proxy p:3128")
+    consumed = 0
+    while not block.done and consumed < len(data):
+        consumed += block.take(data[consumed : consumed + chunk])
+    return block, consumed
 
 
 @pytest.mark.parametrize(
@@ -95,14 +96,35 @@ def test_garbage_is_a_proxy_error_quoting_the_first_line(block: bytes, message: 
         (b"HTTP/1.1 200 OK\r\n\r\nSSH-2.0-x\r\n", 19),
         (b"HTTP/1.1 200 OK\n\nSSH", 17),
         (b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n\r\n", 25),
-        (b"HTTP/1.1 200 OK\r\nA: b\r\n", None),
     ],
 )
-def test_header_block_end(data: bytes, end: int | None) -> None:
-    assert header_block_end(data) == end
+def test_header_block_takes_exactly_up_to_the_blank_line(data: bytes, end: int) -> None:
+    for chunk in (1, 2, 3, 4096):
+        block, consumed = take_all(data, chunk)
+        assert block.done and consumed == end and block.data == data[:end]
 
 
-def test_header_block_end_straddling_a_read_boundary() -> None:
-    data = b"HTTP/1.1 200 OK\r\n\r\n"
-    # The caller had already scanned everything but the last byte.
-    assert header_block_end(data, len(data) - 1) == len(data)
+def test_header_block_incomplete_takes_everything_peeked() -> None:
+    block, consumed = take_all(b"HTTP/1.1 200 OK\r\nA: b\r\n")
+    assert not block.done and consumed == 23
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", 'did not answer like an HTTP proxy: "SSH-2.0-OpenSSH_9.2"'),
+        (b"\x05\x00", r'did not answer like an HTTP proxy: "\\x05\\x00"'),
+        (b"HTTP/1.1 200 " + b"x" * 9000, "sent a line longer than 8192 bytes"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "sent more than 100 header lines"),
+        (b"HTTP/1.1 200 OK\r\n" + (b"X: " + b"y" * 7000 + b"\r\n") * 10, "more than 65536 bytes of headers"),
+    ],
+    ids=["ssh-banner", "socks-reply", "long-line", "101-headers", "70k-headers"],
+)
+def test_header_block_limits_and_garbage(data: bytes, message: str) -> None:
+    with pytest.raises(ProxyError, match=message):
+        take_all(data)
+
+
+def test_header_block_allows_100_headers() -> None:
+    block, _ = take_all(b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 100 + b"\r\n")
+    assert block.done
