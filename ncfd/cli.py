@@ -24,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as e:  # a bug of ours: one line, no traceback, and how to report it
-        stderr_line(f"ncfd: internal error: {type(e).__name__}: {e}")
-        stderr_line("ncfd: please report this with the command line (minus secrets) and the output of -v")
+        stderr_line(
+            f"ncfd: internal error ({type(e).__name__}: {e}); please report it with the command line"
+            " (minus secrets) and the output of -v"
+        )
         return EXIT_INTERNAL
 
 

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from ncfd import cli
 from ncfd.errors import UsageError
 from ncfd.options import parse_args, parse_proxy_address
 
@@ -125,3 +126,24 @@ def test_usage_error_is_one_line_exit_2_no_traceback() -> None:
     assert lines[0] == "ncfd: unsupported proxy protocol"
     assert "Traceback" not in r.stderr.decode()
     assert r.stdout == b""
+
+
+def test_default_deadline_bounds_the_handshake_without_w() -> None:
+    assert parse_args(["h", "1"]).deadline == 60
+    assert parse_args(["-w", "0", "h", "1"]).deadline == 60  # Debian nc: -w 0 means no timeout
+    assert parse_args(["-w", "2.5", "h", "1"]).deadline == 2.5
+
+
+def test_internal_error_is_one_line_saying_how_to_report(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("ncfd.tunnel.open_tunnel", broken)
+    assert cli.main(["-z", "127.0.0.1", "22"]) == 70
+    err = capfd.readouterr().err
+    assert err == (
+        "ncfd: internal error (RuntimeError: simulated bug); please report it with the command line"
+        " (minus secrets) and the output of -v\n"
+    )
