@@ -19,11 +19,21 @@ class Deadline:
         self.seconds = seconds
         self.phase = "connecting"
         self._end = time.monotonic() + seconds
+        self._left = seconds
         signal.signal(signal.SIGALRM, self._expire)
         signal.setitimer(signal.ITIMER_REAL, seconds)
 
     def remaining(self) -> float:
         return max(0.0, self._end - time.monotonic())
+
+    def pause(self) -> None:
+        """Stop the clock while a person types a password."""
+        left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+        self._left = left
+
+    def resume(self) -> None:
+        self._end = time.monotonic() + self._left
+        signal.setitimer(signal.ITIMER_REAL, max(self._left, 0.001))
 
     def cancel(self) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)

@@ -92,12 +92,20 @@ def first_line(block: bytes) -> str:
 
 
 class Reply:
-    __slots__ = ("headers", "line", "status")
+    __slots__ = ("headers", "line", "reusable", "status")
 
-    def __init__(self, status: int, line: str, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, status: int, line: str, headers: list[tuple[bytes, bytes]], reusable: bool) -> None:
         self.status = status
         self.line = line
         self.headers = headers
+        # The connection can carry another request once this reply's body is read.
+        self.reusable = reusable
+
+    def values(self, name: bytes) -> list[str]:
+        return [v.decode("latin-1") for n, v in self.headers if n == name]
+
+
+MAX_REFUSAL_BODY = 1024 * 1024
 
 
 class ConnectExchange:
@@ -107,6 +115,7 @@ class ConnectExchange:
         self.target = authority(host, port)
         self.proxy_name = proxy_name
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BLOCK)
+        self._body = 0
         fields = [("Host", self.target), ("User-Agent", f"ncfd/{__version__}")] + (headers or [])
         try:
             self.request = self._conn.send(h11.Request(method="CONNECT", target=self.target, headers=fields))
@@ -129,4 +138,29 @@ class ConnectExchange:
             return None
         if not isinstance(event, h11.Response):
             raise ProxyError(f'{self.proxy_name} sent an incomplete HTTP reply: "{first_line(block)}"')
-        return Reply(event.status_code, first_line(block), list(event.headers))
+        headers = list(event.headers)
+        tokens = b",".join(v.lower() for n, v in headers if n in (b"connection", b"proxy-connection"))
+        # Only a body whose end we can see lets the connection go on (a 407 for NTLM must).
+        framed = any(n == b"content-length" or (n == b"transfer-encoding" and b"chunked" in v.lower())
+                     for n, v in headers)  # fmt: skip
+        reusable = event.http_version == b"1.1" and b"close" not in tokens and framed
+        return Reply(event.status_code, first_line(block), headers, reusable)
+
+    def feed_body(self, data: bytes) -> bool:
+        """Feed bytes of a refusal's body (nothing of the tunnel can follow it: the proxy waits for
+        our next request); True once the body is complete."""
+        self._body += len(data)
+        if self._body > MAX_REFUSAL_BODY:
+            raise ProxyError(f"{self.proxy_name} sent a reply body of more than {MAX_REFUSAL_BODY} bytes")
+        self._conn.receive_data(data)
+        while True:
+            try:
+                event = self._conn.next_event()
+            except h11.RemoteProtocolError as e:
+                raise ProxyError(f"{self.proxy_name} sent a malformed reply body ({e})") from None
+            if event is h11.NEED_DATA:
+                if not data:
+                    raise ProxyError(f"{self.proxy_name} closed the connection in the middle of a reply body")
+                return False
+            if isinstance(event, h11.EndOfMessage):
+                return True

@@ -13,7 +13,8 @@ from ncfd.errors import UsageError
 USAGE = """\
 usage: ncfd [-46DdFhNnvz] [-I length] [-O length] [-P proxy_username]
             [-p source_port] [-q seconds] [-s source] [-T keyword] [-w timeout]
-            [-X proxy_protocol] [-x proxy_address[:port]] destination port"""
+            [-X proxy_protocol] [-x proxy_address[:port]] [--proxy-auth scheme]
+            [--proxy-password-file file] destination port"""
 
 HELP = (
     USAGE
@@ -49,6 +50,15 @@ stdin/stdout over it, like nc.
   -x addr[:port] proxy address; [v6addr]:port for IPv6; default port 1080
                 for SOCKS, 3128 for connect
   -z            connect and negotiate, then exit (zero I/O)
+  --proxy-auth scheme
+                answer only this HTTP proxy scheme: basic, digest, ntlm or
+                negotiate (default: the strongest the proxy offers)
+  --proxy-password-file file
+                read the proxy password from file (mode 600)
+
+With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then
+--proxy-password-file, then $SSH_ASKPASS (as ssh uses it), then a prompt on
+/dev/tty; never from stdin.
 
 Exit status: 0 success, 1 other failure, 2 usage, 3 name resolution,
 4 connection refused or unreachable, 5 proxy refused or broke the protocol,
@@ -83,6 +93,9 @@ TOS_KEYWORDS = {
     "inetcontrol": 0xC0, "lowdelay": 0x10, "netcontrol": 0xE0,
     "reliability": 0x04, "throughput": 0x08, "va": 0xB0,
 }  # fmt: skip
+
+LONG_OPTIONS = ("proxy-auth", "proxy-password-file")
+AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
 
 PROTOCOLS = {"connect": "connect", "4": "4", "4a": "4a", "5": "5"}
 PROTOCOL_NAMES = {"connect": "HTTP", "4": "SOCKS4", "4a": "SOCKS4A", "5": "SOCKS5"}
@@ -119,6 +132,8 @@ class Options:
         self.half_close = False
         self.numeric = False
         self.proxy_user: str | None = None
+        self.proxy_auth: str | None = None
+        self.password_file: str | None = None
         self.source_port: int | None = None
         self.source_addr: str | None = None
         self.quit_after: float | None = None
@@ -149,6 +164,17 @@ def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
             break
         if not arg.startswith("-") or arg == "-":
             operands.append(arg)
+            continue
+        if arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+            if name not in LONG_OPTIONS:
+                raise UsageError(f"unrecognized option '--{name}'")
+            if not eq:
+                if i == len(argv):
+                    raise UsageError(f"option '--{name}' requires an argument")
+                value = argv[i]
+                i += 1
+            opts.append((name, value))
             continue
         j = 1
         while j < len(arg):
@@ -277,6 +303,12 @@ def parse_args(argv: list[str]) -> Options:
             proxy_address = value
         elif letter == "z":
             o.zero_io = True
+        elif letter == "proxy-auth":
+            if value.lower() not in AUTH_SCHEMES:
+                raise UsageError(f"unsupported proxy authentication scheme {value!r} (use {', '.join(AUTH_SCHEMES)})")
+            o.proxy_auth = value.lower()
+        elif letter == "proxy-password-file":
+            o.password_file = value
     if o.help:
         return o
     if o.quit_after is not None and o.quit_after < 0:

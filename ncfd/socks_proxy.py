@@ -17,6 +17,7 @@ from ncfd.errors import AuthFailed, ProxyError, ResolveError, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.options import Proxy
+    from ncfd.proxy_auth import PasswordSource
 
 # nc's socks5_strerror() and socks4_strerror(), so messages read the same.
 SOCKS5_REPLIES = {
@@ -37,9 +38,24 @@ SOCKS4_REPLIES = {
 
 
 class _Recording(socks.socksocket):  # type: ignore[misc]
-    """Keeps what the proxy sent, so an error can quote it."""
+    """Keeps what the proxy sent, so an error can quote it, and mends what PySocks sends wrong."""
 
     received = b""
+    _mend: tuple[bytes, bytes] | None = None
+
+    def fix_rfc1929(self, username: bytes, password: bytes) -> None:
+        """PySocks writes RFC 1929 lengths as chr(n).encode(): two bytes of UTF-8 from 128 on,
+        which corrupts the request. Swap in the right bytes when it sends them."""
+        wrong = b"\x01" + chr(len(username)).encode() + username + chr(len(password)).encode() + password
+        right = b"\x01" + bytes([len(username)]) + username + bytes([len(password)]) + password
+        if wrong != right:
+            self._mend = (wrong, right)
+
+    def send(self, data, flags=0):  # type: ignore[no-untyped-def]
+        if self._mend is not None and bytes(data) == self._mend[0]:
+            socket.socket.sendall(self, self._mend[1], flags)
+            return len(data)
+        return super().send(data, flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):  # type: ignore[no-untyped-def]
         n = super().recv_into(buffer, nbytes, flags)
@@ -83,8 +99,11 @@ def quote(data: bytes) -> str:
 class SocksRequest:
     """A checked SOCKS request; negotiate() runs it on a socket connected to the proxy."""
 
-    def __init__(self, proxy: Proxy, host: str, port: int) -> None:
-        self.proxy, self.host, self.port = proxy, host, port
+    def __init__(
+        self, proxy: Proxy, host: str, port: int, user: str | None = None, password: PasswordSource | None = None
+    ) -> None:
+        self.proxy, self.host, self.port, self.user = proxy, host, port, user
+        self.password = password
         literal = _numeric(host)
         self.target = literal or host
         if proxy.protocol == "5":
@@ -103,8 +122,12 @@ class SocksRequest:
     def negotiate(self, sock: socket.socket) -> socket.socket:
         """Run the handshake on sock (taken over) and return it, positioned just past the reply."""
         family, type_, proto = sock.family, sock.type, sock.proto
+        username, password = self._credentials()
         wrapped = _Recording(family, type_, proto, fileno=sock.detach())
-        wrapped.set_proxy(self.type, self.proxy.host, self.proxy.port, rdns=self.rdns)
+        # PySocks takes str and encodes to UTF-8, as _credentials() measured.
+        wrapped.set_proxy(self.type, self.proxy.host, self.proxy.port, self.rdns, username, password)
+        if username and password:
+            wrapped.fix_rfc1929(username.encode(), password.encode())
         try:
             if self.type == socks.SOCKS5:
                 wrapped._negotiate_SOCKS5(self.target, self.port)
@@ -115,8 +138,18 @@ class SocksRequest:
             # We are failing anyway: what else the peer sent makes the message (an SSH banner, say).
             received = wrapped.received + _waiting(wrapped)
             wrapped.close()
-            raise _translate(e, self.proxy, self.host, self.port, received) from None
+            raise _translate(e, self.proxy, self.host, self.port, self.user, received) from None
         return socket.socket(family, type_, proto, fileno=wrapped.detach())
+
+    def _credentials(self) -> tuple[str | None, str | None]:
+        """SOCKS4 sends the user as its userid; SOCKS5 does RFC 1929 username/password."""
+        if self.user is None or self.type == socks.SOCKS4:
+            return self.user, None
+        assert self.password is not None
+        password = self.password()
+        if not 1 <= len(self.user.encode()) <= 255 or not 1 <= len(password.encode()) <= 255:
+            raise UsageError("SOCKS5 usernames and passwords are 1 to 255 bytes long (RFC 1929)")
+        return self.user, password
 
     def _check_reserved(self, received: bytes) -> None:
         """PySocks checks versions, reply codes and address types, but not SOCKS5's reserved byte."""
@@ -127,12 +160,16 @@ class SocksRequest:
             raise ProxyError(f"{self.proxy} sent an invalid reply ({quote(received)}): reserved byte is not zero")
 
 
-def _translate(e: BaseException, proxy: Proxy, host: str, port: int, received: bytes) -> BaseException:
+def _translate(
+    e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes
+) -> BaseException:
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if isinstance(e, socks.SOCKS5AuthError):
         if received[1:2] == b"\xff":
             return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)})")
-        return AuthFailed(f"{proxy} requires authentication: give a user with -P")
+        if user is None:
+            return AuthFailed(f"{proxy} requires authentication: give a user with -P")
+        return AuthFailed(f"proxy authentication failed for {user} at {proxy}")
     if isinstance(e, (socks.SOCKS5Error, socks.SOCKS4Error)):
         code = int(e.msg.split(":", 1)[0], 16)
         table = SOCKS5_REPLIES if isinstance(e, socks.SOCKS5Error) else SOCKS4_REPLIES

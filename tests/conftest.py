@@ -19,14 +19,15 @@ from peers import ProxyFactory, require
 def _per_credentials(
     launch: Callable[..., contextlib.AbstractContextManager[peers.Proxy]],
 ) -> Iterator[ProxyFactory]:
-    """A factory starting one server per (user, password), reused after."""
-    started: dict[tuple[str, str], peers.Proxy] = {}
+    """A factory starting one server per (user, password, options), reused after."""
+    started: dict[tuple[object, ...], peers.Proxy] = {}
     with contextlib.ExitStack() as stack:
 
-        def make(user: str, password: str) -> peers.Proxy:
-            if (user, password) not in started:
-                started[user, password] = stack.enter_context(launch(user=user, password=password))
-            return started[user, password]
+        def make(user: str, password: str, **options: object) -> peers.Proxy:
+            key = (user, password, *sorted(options.items()))
+            if key not in started:
+                started[key] = stack.enter_context(launch(user=user, password=password, **options))
+            return started[key]
 
         yield make
 

@@ -125,11 +125,12 @@ def socks5_proxy(method_reply: bytes = b"\x05\x00", reply: bytes = b"\x05\x00\x0
     """Read greeting and request exactly; answer reply + then in one send, then echo."""
 
     def handle(s: Session) -> None:
-        _, n = s.recv_exactly(2)
-        s.recv_exactly(n)
-        s.send(method_reply)
-        if method_reply[1:2] != b"\x00":
-            return
+        if method_reply:  # empty: the greeting was already handled
+            _, n = s.recv_exactly(2)
+            s.recv_exactly(n)
+            s.send(method_reply)
+            if method_reply[1:2] != b"\x00":
+                return
         _, _, _, atyp = s.recv_exactly(4)
         if atyp == 1:
             s.recv_exactly(4 + 2)

@@ -4,6 +4,8 @@ on its stdin and stdout, then recvmsg one byte and one descriptor, then wait for
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +13,12 @@ import time
 from dataclasses import dataclass, field
 
 NCFD = [sys.executable, "-m", "ncfd"]
+
+
+def ncfd_command() -> str:
+    """The console script installed next to this interpreter, as a user's ProxyCommand names it."""
+    script = shutil.which("ncfd", path=os.path.dirname(sys.executable))
+    return script or " ".join(shlex.quote(a) for a in NCFD)
 
 
 @dataclass

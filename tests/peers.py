@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import getpass
+import hashlib
 import os
 import pwd
 import shutil
@@ -109,8 +110,8 @@ class Proxy(Peer):
     password: str | None = None
 
 
-ProxyFactory = Callable[[str, str], Proxy]
-"""Starts (or reuses) a proxy requiring this user and password."""
+ProxyFactory = Callable[..., Proxy]
+"""Starts (or reuses) a proxy requiring this user and password; squid also takes schemes=(...)."""
 
 
 @dataclass
@@ -271,18 +272,39 @@ def _htpasswd(path: Path, user: str, password: str) -> None:
     )
 
 
+SQUID_HELPERS = "/usr/lib/squid"
+
+
+def _squid_auth(tmp: Path, schemes: Sequence[str], user: str, password: str) -> list[str]:
+    """auth_param lines, in the order squid offers the schemes."""
+    # user:realm:HA1 (-c): a plain user:password line could not hold a password with a colon.
+    ha1 = hashlib.md5(f"{user}:ncfd:{password}".encode()).hexdigest()
+    (tmp / "digest_passwd").write_text(f"{user}:ncfd:{ha1}\n")
+    _htpasswd(tmp / "passwd", user, password)
+    helpers = {
+        "basic": f"{NCSA_AUTH} {tmp / 'passwd'}",
+        "digest": f"{SQUID_HELPERS}/digest_file_auth -c {tmp / 'digest_passwd'}",
+        # Accepts any NTLM credentials: it proves the exchange, not the password.
+        "ntlm": f"{SQUID_HELPERS}/ntlm_fake_auth",
+    }
+    lines = []
+    for scheme in schemes:
+        lines += [f"auth_param {scheme} program {helpers[scheme]}", f"auth_param {scheme} children 2"]
+        if scheme in ("basic", "digest"):
+            lines.append(f"auth_param {scheme} realm ncfd")
+    return lines
+
+
 @contextlib.contextmanager
-def squid(user: str | None = None, password: str | None = None) -> Iterator[Proxy]:
-    """Squid allowing CONNECT to any port; Basic auth if user is given."""
+def squid(user: str | None = None, password: str | None = None, schemes: Sequence[str] = ("basic",)) -> Iterator[Proxy]:
+    """Squid allowing CONNECT to any port; with a user, it requires one of schemes."""
     with _workdir("squid", owner="proxy") as tmp:
         port = free_port()
         if user is None:
             access = ["http_access allow localhost"]
         else:
-            _htpasswd(tmp / "passwd", user, password or "")
             access = [
-                f"auth_param basic program {NCSA_AUTH} {tmp / 'passwd'}",
-                "auth_param basic realm ncfd",
+                *_squid_auth(tmp, schemes, user, password or ""),
                 "acl authenticated proxy_auth REQUIRED",
                 "http_access deny !localhost",
                 "http_access allow authenticated",

@@ -185,7 +185,6 @@ def test_connect_ipv6_target_is_bracketed_on_the_wire() -> None:
     ("reply", "message"),
     [
         (b"HTTP/1.1 403 Forbidden\r\n\r\n", 'refused CONNECT example.com:22: "HTTP/1.1 403 Forbidden"'),
-        (b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", "it wants authentication (-P user)"),
         (b"HTTP/1.0 502 Bad Gateway\r\n\r\nthe body", '"HTTP/1.0 502 Bad Gateway"'),
         (b"SSH-2.0-OpenSSH_9.2\r\n", "did not answer like an HTTP proxy"),
     ],

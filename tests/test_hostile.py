@@ -116,7 +116,7 @@ CASES = [
     ("drip-feed", "connect", drip, 7, "timed out after 2s"),
     ("403", "connect", reply_with("connect", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"), 5,
      'refused CONNECT example.com:22: "HTTP/1.1 403 Forbidden"'),
-    ("407-without-credentials", "connect", reply_with("connect", PROXY_AUTH_REQUIRED), 5,
+    ("407-without-credentials", "connect", reply_with("connect", PROXY_AUTH_REQUIRED), 6,
      '"HTTP/1.1 407 Proxy Authentication Required": it wants authentication (-P user)'),
     ("502-no-length", "connect", reply_with("connect", b"HTTP/1.1 502 Bad Gateway\r\n\r\nbody", stay_silent), 5,
      '"HTTP/1.1 502 Bad Gateway"'),

@@ -4,7 +4,6 @@ tinyproxy, dante, microsocks and ssh -D, and OpenBSD nc side by side where its b
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -12,14 +11,8 @@ import sys
 import pytest
 
 import peers
-from fdharness import NCFD, Handoff, run_fdpass
+from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
 from peers import require
-
-
-def ncfd_command() -> str:
-    """The console script installed next to this interpreter, as a user's ProxyCommand names it."""
-    script = shutil.which("ncfd", path=os.path.dirname(sys.executable))
-    return script or " ".join(shlex.quote(a) for a in NCFD)
 
 
 def ssh(sshd: peers.Sshd, proxy_command: str, *extra: str, host: str = "127.0.0.1") -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,218 @@
+"""HTTP proxy authentication as a protocol, no I/O: parse Proxy-Authenticate challenges, pick the
+strongest scheme we can answer, and compute Proxy-Authorization values (Basic, Digest per RFC 7616,
+NTLM and Negotiate through pyspnego).
+
+An Authenticator answers one challenge at a time and says None when it has nothing left to try:
+that is a wrong password, reported once, never a loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+
+from ncfd.errors import AuthFailed, ProxyError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+    PasswordSource = Callable[[], str]
+
+# Strongest first. Negotiate and NTLM need pyspnego (an optional extra, imported on a challenge).
+STRENGTH = ["negotiate", "ntlm", "digest", "basic"]
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|{_TOKEN})\s*(?:,|$)')
+_SCHEME = re.compile(rf"\s*,?\s*({_TOKEN})(?:\s+|$|(?=,))")
+_TOKEN68 = re.compile(r"\s*([A-Za-z0-9\-._~+/]+=*)\s*(?:,|$)")
+
+
+class Challenge:
+    __slots__ = ("params", "scheme", "token")
+
+    def __init__(self, scheme: str, params: dict[str, str], token: str | None) -> None:
+        self.scheme = scheme
+        self.params = params
+        self.token = token
+
+
+def parse_challenges(values: list[str]) -> list[Challenge]:
+    """RFC 9110 §11.6.1: each header holds one or more challenges, a scheme followed by a token68
+    or by comma-separated auth-params; a challenge ends where the next scheme name begins."""
+    challenges: list[Challenge] = []
+    for value in values:
+        pos = 0
+        while pos < len(value):
+            scheme = _SCHEME.match(value, pos)
+            if scheme is None:
+                break
+            pos = scheme.end()
+            params: dict[str, str] = {}
+            token = None
+            while pos < len(value):
+                param = _PARAM.match(value, pos)
+                if param is None:
+                    break
+                raw = param.group(2)
+                params[param.group(1).lower()] = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
+                pos = param.end()
+            if not params:
+                token68 = _TOKEN68.match(value, pos)
+                if token68 is not None and token68.group(1):
+                    token = token68.group(1)
+                    pos = token68.end()
+            challenges.append(Challenge(scheme.group(1).lower(), params, token))
+    return challenges
+
+
+def choose_scheme(offered: list[Challenge], forced: str | None, proxy_name: str) -> str:
+    names = [c.scheme for c in offered]
+    if forced is not None:
+        if forced not in names:
+            shown = ", ".join(sorted(set(names))) or "none"
+            raise AuthFailed(f"{proxy_name} does not offer {forced} authentication (it offers: {shown})")
+        return forced
+    for scheme in STRENGTH:
+        if scheme in names and (scheme in ("digest", "basic") or _have_spnego()):
+            return scheme
+    shown = ", ".join(sorted(set(names))) or "none"
+    hint = " (NTLM and Negotiate need pyspnego: pip install 'ncfd[ntlm]')" if names else ""
+    raise AuthFailed(f"{proxy_name} asks for authentication ncfd cannot answer: {shown}{hint}")
+
+
+def _have_spnego() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("spnego") is not None
+
+
+class Authenticator:
+    """Answers successive challenges of one scheme on one connection."""
+
+    scheme = ""
+
+    def connection_bound(self) -> bool:
+        """Whether the next credentials only count on the connection that got the last challenge."""
+        return False
+
+    def respond(self, challenges: list[Challenge]) -> str | None:
+        raise NotImplementedError
+
+
+class Basic(Authenticator):
+    scheme = "basic"
+
+    def __init__(self, user: str, password: PasswordSource) -> None:
+        self.user, self.password, self.sent = user, password, False
+
+    def respond(self, challenges: list[Challenge]) -> str | None:
+        if self.sent:
+            return None
+        self.sent = True
+        return "Basic " + base64.b64encode(f"{self.user}:{self.password()}".encode()).decode()
+
+
+_DIGEST_HASHES = {"md5": "md5", "md5-sess": "md5", "sha-256": "sha256", "sha-256-sess": "sha256"}
+
+
+class Digest(Authenticator):
+    """RFC 7616 with qop=auth (or RFC 2069 style when the proxy offers no qop)."""
+
+    scheme = "digest"
+
+    def __init__(self, user: str, password: PasswordSource, method: str, uri: str) -> None:
+        self.user, self.password, self.method, self.uri = user, password, method, uri
+        self.answered_nonces: set[str] = set()
+
+    def respond(self, challenges: list[Challenge]) -> str | None:
+        usable = [
+            c for c in challenges if c.scheme == "digest" and c.params.get("algorithm", "MD5").lower() in _DIGEST_HASHES
+        ]
+        if not usable:
+            return None
+        # Prefer SHA-256 when the proxy offers both.
+        challenge = max(usable, key=lambda c: c.params.get("algorithm", "MD5").lower().startswith("sha-256"))
+        nonce = challenge.params.get("nonce", "")
+        # A second 407 is a wrong password, unless the proxy says our nonce went stale.
+        if self.answered_nonces and challenge.params.get("stale", "").lower() != "true":
+            return None
+        if nonce in self.answered_nonces:
+            return None
+        self.answered_nonces.add(nonce)
+        return self.authorization(challenge.params, os.urandom(8).hex())
+
+    def authorization(self, params: dict[str, str], cnonce: str) -> str:
+        algorithm = params.get("algorithm", "MD5")
+        digest = _DIGEST_HASHES[algorithm.lower()]
+
+        def h(text: str) -> str:
+            return hashlib.new(digest, text.encode()).hexdigest()
+
+        realm, nonce = params.get("realm", ""), params.get("nonce", "")
+        ha1 = h(f"{self.user}:{realm}:{self.password()}")
+        if algorithm.lower().endswith("-sess"):
+            ha1 = h(f"{ha1}:{nonce}:{cnonce}")
+        ha2 = h(f"{self.method}:{self.uri}")
+        qops = [q.strip().lower() for q in params.get("qop", "").split(",") if q.strip()]
+        fields = [f'username="{_quote(self.user)}"', f'realm="{_quote(realm)}"', f'nonce="{_quote(nonce)}"',
+                  f'uri="{_quote(self.uri)}"', f"algorithm={algorithm}"]  # fmt: skip
+        if qops:
+            if "auth" not in qops:
+                raise ProxyError(f"digest qop {params.get('qop')!r} is not supported (only auth)")
+            nc = "00000001"
+            response = h(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+            fields += [f'response="{response}"', "qop=auth", f"nc={nc}", f'cnonce="{cnonce}"']
+        else:
+            fields.append(f'response="{h(f"{ha1}:{nonce}:{ha2}")}"')
+        if "opaque" in params:
+            fields.append(f'opaque="{_quote(params["opaque"])}"')
+        return "Digest " + ", ".join(fields)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class Spnego(Authenticator):
+    """NTLM or Negotiate: a token exchange, through pyspnego, on one kept-alive connection."""
+
+    def __init__(self, scheme: str, user: str, password: PasswordSource, proxy_host: str) -> None:
+        import spnego
+
+        self.scheme = scheme
+        self.context = spnego.client(user, password(), hostname=proxy_host, service="HTTP", protocol=scheme)
+        self.legs = 0
+
+    def connection_bound(self) -> bool:
+        # NTLM authenticates the connection, not the request: the answer to the proxy's challenge
+        # (our second leg) is worthless on any other connection.
+        return self.legs > 1
+
+    def respond(self, challenges: list[Challenge]) -> str | None:
+        import spnego.exceptions
+
+        token = next((c.token for c in challenges if c.scheme == self.scheme), None)
+        # First leg: no token from the proxy yet. Later legs need one; a bare challenge again means
+        # the proxy rejected what we sent.
+        if self.context.complete or (self.legs and token is None):
+            return None
+        try:
+            out = self.context.step(base64.b64decode(token) if token else None)
+        except (spnego.exceptions.SpnegoError, ValueError) as e:
+            raise AuthFailed(f"{self.scheme} authentication failed: {e}") from None
+        self.legs += 1
+        if out is None:
+            return None
+        name = "NTLM" if self.scheme == "ntlm" else "Negotiate"
+        return f"{name} {base64.b64encode(out).decode()}"
+
+
+def authenticator(scheme: str, user: str, password: PasswordSource, target: str, proxy_host: str) -> Authenticator:
+    if scheme == "basic":
+        return Basic(user, password)
+    if scheme == "digest":
+        return Digest(user, password, "CONNECT", target)
+    return Spnego(scheme, user, password, proxy_host)

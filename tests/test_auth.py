@@ -1,0 +1,369 @@
+"""Proxy authentication: each scheme against the real proxy that demands it, the password sources,
+wrong passwords, and secrets kept out of every message."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import pty
+import select
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ncfd.proxy_auth import Digest, choose_scheme, parse_challenges
+
+import peers
+from fakeservers import BANNER, FakeServer, Session, socks5_proxy
+from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
+
+USER = "alice"
+# A space and a colon: Basic splits user:password at the first colon only.
+PASSWORD = "s3cret pass:word"
+LONG_PASSWORD = "p" * 200  # RFC 1929 lengths from 128 on are what PySocks gets wrong
+
+
+def with_password(password: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SSH_ASKPASS", "DISPLAY", "SSH_ASKPASS_REQUIRE")}
+    return {**env, "NCFD_PROXY_PASSWORD": password, **extra}
+
+
+def through(proxy: peers.Proxy, target: peers.Target, *args: str, password: str = PASSWORD) -> Handoff:
+    argv = [*NCFD, "-F", "-P", USER, *args, "-x", proxy.address, "127.0.0.1", str(target.port)]
+    return run_fdpass(argv, env=with_password(password))
+
+
+def assert_tunnel(r: Handoff, target: peers.Target) -> None:
+    assert r.returncode == 0, r.stderr
+    assert r.read_exactly(len(target.banner)) == target.banner
+    r.close()
+
+
+def assert_auth_failed(r: Handoff, proxy: peers.Proxy, kind: str = "HTTP") -> None:
+    assert r.sock is None and r.returncode == 6, r.stderr
+    assert r.stderr == f"ncfd: proxy authentication failed for {USER} at {kind} proxy {proxy.address}\n"
+    assert r.elapsed < 15
+
+
+# --- the matrix: scheme x real proxy --------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["basic", "digest"])
+def test_squid(squid_auth: peers.ProxyFactory, banner_target: peers.Target, scheme: str) -> None:
+    proxy = squid_auth(USER, PASSWORD, schemes=(scheme,))
+    assert_tunnel(through(proxy, banner_target, "-X", "connect"), banner_target)
+    assert_auth_failed(through(proxy, banner_target, "-X", "connect", password="wrong"), proxy)
+
+
+def test_squid_ntlm(squid_auth: peers.ProxyFactory, banner_target: peers.Target) -> None:
+    pytest.importorskip("spnego")
+    # ntlm_fake_auth accepts any credentials: this proves the three-leg exchange on one connection.
+    proxy = squid_auth(USER, PASSWORD, schemes=("ntlm",))
+    r = through(proxy, banner_target, "-v", "-X", "connect", "-P", "CORP\\alice")
+    assert r.stderr.count("connecting to HTTP proxy") == 1, r.stderr
+    assert r.stderr.count("with ntlm credentials") == 2
+    assert_tunnel(r, banner_target)
+
+
+def test_strongest_scheme_offered_wins_unless_forced(
+    squid_auth: peers.ProxyFactory, banner_target: peers.Target
+) -> None:
+    pytest.importorskip("spnego")
+    proxy = squid_auth(USER, PASSWORD, schemes=("basic", "digest", "ntlm"))
+    r = through(proxy, banner_target, "-v", "-X", "connect")
+    assert "ntlm challenge as alice" in r.stderr
+    assert_tunnel(r, banner_target)
+    for forced in ("digest", "basic"):
+        r = through(proxy, banner_target, "-v", "-X", "connect", "--proxy-auth", forced)
+        assert f"{forced} challenge as alice" in r.stderr
+        assert_tunnel(r, banner_target)
+
+
+def test_tinyproxy_basic(tinyproxy_auth: peers.ProxyFactory, banner_target: peers.Target) -> None:
+    password = "pass-word.42"  # tinyproxy's config cannot hold a space or a colon
+    proxy = tinyproxy_auth(USER, password)
+    assert_tunnel(through(proxy, banner_target, "-X", "connect", password=password), banner_target)
+    # tinyproxy answers wrong credentials with 401 and closes the connection.
+    assert_auth_failed(through(proxy, banner_target, "-X", "connect", password="wrong"), proxy)
+
+
+@pytest.mark.parametrize("password", [PASSWORD, LONG_PASSWORD, "pässwörd"])
+def test_microsocks_socks5_username_password(
+    microsocks_auth: peers.ProxyFactory, banner_target: peers.Target, password: str
+) -> None:
+    proxy = microsocks_auth(USER, password)
+    assert_tunnel(through(proxy, banner_target, password=password), banner_target)
+    assert_auth_failed(through(proxy, banner_target, password="wrong"), proxy, "SOCKS5")
+
+
+def test_ssh_logs_in_through_an_authenticating_proxy(sshd: peers.Sshd, squid_auth: peers.ProxyFactory) -> None:
+    proxy = squid_auth(USER, PASSWORD, schemes=("digest",))
+    argv = sshd.ssh_argv(f"{ncfd_command()} -F -P {USER} -X connect -x {proxy.address} %h %p", "echo", "in")
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=with_password(PASSWORD))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "in\n"
+
+
+# --- scripted servers for what no package provides -----------------------------------------
+
+
+def socks5_with_password(s: Session) -> None:
+    _, methods = s.recv_exactly(2)
+    s.recv_exactly(methods)
+    s.send(b"\x05\x02")
+    _, user_length = s.recv_exactly(2)
+    s.recv_exactly(user_length)
+    (password_length,) = s.recv_exactly(1)
+    s.recv_exactly(password_length)
+    s.send(b"\x01\x00")
+    socks5_proxy(method_reply=b"")(s)
+
+
+def test_rfc1929_lengths_on_the_wire() -> None:
+    with FakeServer(socks5_with_password) as p:
+        run_fdpass([*NCFD, "-F", "-P", USER, "-x", f"127.0.0.1:{p.port}", "h", "22"], env=with_password(LONG_PASSWORD))
+        # The greeting offers no-auth and user/password; then VER ULEN UNAME PLEN PASSWD, one byte per length.
+        expected = b"\x05\x02\x00\x02" + b"\x01\x05alice\xc8" + LONG_PASSWORD.encode()
+        assert p.sessions[0].received.startswith(expected)
+
+
+def test_socks4_sends_the_user_as_userid() -> None:
+    def handler(s: Session) -> None:
+        s.recv_exactly(8)
+        s.recv_until(b"\x00")
+        s.send(b"\x00\x5a" + bytes(6) + BANNER)
+
+    with FakeServer(handler) as p:
+        r = run_fdpass([*NCFD, "-F", "-P", USER, "-X", "4", "-x", f"127.0.0.1:{p.port}", "127.0.0.1", "22"])
+        assert r.returncode == 0 and r.read_exactly(len(BANNER)) == BANNER
+        r.close()
+        assert p.sessions[0].received == b"\x04\x01\x00\x16\x7f\x00\x00\x01alice\x00"
+
+
+def negotiate_proxy(s: Session) -> None:
+    """A Negotiate (SPNEGO over NTLM) proxy on one kept-alive connection, as IIS/ISA-style proxies do."""
+    import spnego
+
+    context = spnego.server(hostname="proxy", service="HTTP", protocol="negotiate")
+    while True:
+        request = s.recv_until(b"\r\n\r\n").decode()
+        auth = [line.split(" ", 2)[2] for line in request.split("\r\n") if line.startswith("Proxy-Authorization:")]
+        out = context.step(base64.b64decode(auth[0])) if auth else None
+        if context.complete:
+            s.send(b"HTTP/1.1 200 Connection established\r\n\r\n" + BANNER)
+            return s.echo()
+        token = f" {base64.b64encode(out).decode()}" if out else ""
+        s.send(f"HTTP/1.1 407 Auth\r\nProxy-Authenticate: Negotiate{token}\r\nContent-Length: 4\r\n\r\nnope".encode())
+
+
+def test_negotiate_on_one_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("spnego")
+    users = tmp_path / "ntlm_users"
+    users.write_text(f"CORP:{USER}:s3cret pass\n")  # the file format splits on colons
+    monkeypatch.setenv("NTLM_USER_FILE", str(users))
+    with FakeServer(negotiate_proxy) as p:
+        argv = [*NCFD, "-F", "-P", f"CORP\\{USER}", "-X", "connect", "-x", f"127.0.0.1:{p.port}", "h", "22"]
+        r = run_fdpass(argv, env=with_password("s3cret pass"))
+        assert r.returncode == 0, r.stderr
+        assert r.read_exactly(len(BANNER)) == BANNER
+        r.close()
+        assert len(p.sessions) == 1
+
+
+def test_proxy_closing_after_407_gets_a_fresh_connection_and_no_second_prompt(tmp_path: Path) -> None:
+    def closing_basic(s: Session) -> None:
+        request = s.recv_until(b"\r\n\r\n")
+        if b"Proxy-Authorization: Basic " in request:
+            s.send(b"HTTP/1.0 200 OK\r\n\r\n" + BANNER)
+            return s.echo()
+        s.send(b'HTTP/1.0 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n')
+
+    counter = tmp_path / "asked"
+    askpass = askpass_script(tmp_path, PASSWORD, counter)
+    with FakeServer(closing_basic) as p:
+        r = run_without_tty([*NCFD, "-F", "-P", USER, "-X", "connect", "-x", f"127.0.0.1:{p.port}", "h", "22"],
+                            {"SSH_ASKPASS": str(askpass), "DISPLAY": ":0"})  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        r.close()
+        assert len(p.sessions) == 2
+        token = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+        assert b"Proxy-Authorization: Basic " + token in p.sessions[1].received
+    assert counter.read_text() == "x"  # asked once
+
+
+# --- where the password comes from ----------------------------------------------------------
+
+
+def askpass_script(tmp_path: Path, password: str, counter: Path) -> Path:
+    script = tmp_path / "askpass"
+    script.write_text(f'#!/bin/sh\nprintf x >> {counter}\nprintf "%s" "$1" > {counter}.prompt\necho "{password}"\n')
+    script.chmod(0o755)
+    return script
+
+
+def run_without_tty(argv: list[str], extra_env: dict[str, str]) -> Handoff:
+    """No controlling terminal (a new session), as under a GUI or a detached ssh."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NCFD_PROXY_PASSWORD", "SSH_ASKPASS_REQUIRE")}
+    return run_fdpass(["setsid", *argv], env={**env, **extra_env})
+
+
+@pytest.fixture
+def basic_proxy() -> Iterator[FakeServer]:
+    def handler(s: Session) -> None:
+        request = s.recv_until(b"\r\n\r\n")
+        s.received = request
+        good = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+        if b"Proxy-Authorization: Basic " + good in request:
+            s.send(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)
+            return s.echo()
+        s.send(b'HTTP/1.0 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n')
+
+    with FakeServer(handler) as server:
+        yield server
+
+
+def connect_argv(p: FakeServer, *extra: str) -> list[str]:
+    return [*NCFD, "-F", "-P", USER, *extra, "-X", "connect", "-x", f"127.0.0.1:{p.port}", "h", "22"]
+
+
+def test_askpass_without_a_terminal(basic_proxy: FakeServer, tmp_path: Path) -> None:
+    counter = tmp_path / "asked"
+    r = run_without_tty(connect_argv(basic_proxy), {"SSH_ASKPASS": str(askpass_script(tmp_path, PASSWORD, counter)),
+                                                     "DISPLAY": ":0"})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r.close()
+    assert Path(f"{counter}.prompt").read_text() == f"Proxy password for {USER}@127.0.0.1: "
+
+
+def test_no_terminal_and_no_askpass_is_a_clear_error(basic_proxy: FakeServer) -> None:
+    r = run_without_tty(connect_argv(basic_proxy), {})
+    assert r.returncode == 6 and r.sock is None
+    assert r.stderr.startswith("ncfd: cannot ask for the proxy password: no terminal")
+
+
+def test_password_file_must_be_private(basic_proxy: FakeServer, tmp_path: Path) -> None:
+    secret = tmp_path / "proxy-password"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o644)
+    r = run_without_tty(connect_argv(basic_proxy, "--proxy-password-file", str(secret)), {})
+    assert r.returncode == 2 and r.sock is None
+    assert "is readable by others: chmod 600 it" in r.stderr
+    secret.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    r = run_without_tty(connect_argv(basic_proxy, "--proxy-password-file", str(secret)), {})
+    assert r.returncode == 0, r.stderr
+    r.close()
+
+
+def run_with_terminal(argv: list[str], env: dict[str, str], answer: bytes) -> tuple[Handoff, bytes]:
+    """ncfd with a pseudo-terminal as its controlling terminal, as when ssh runs in a terminal,
+    but ssh's socketpair on stdin and stdout; answers the prompt that appears on the terminal."""
+    leader, follower = pty.openpty()
+    follower_name = os.ttyname(follower)
+
+    def take_terminal() -> None:
+        os.setsid()
+        os.close(os.open(follower_name, os.O_RDWR))  # the first tty a session leader opens is its own
+
+    parent, child = socket.socketpair()
+    proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(), stderr=subprocess.PIPE, env=env,
+                            preexec_fn=take_terminal)  # fmt: skip
+    child.close()
+    screen = b""
+    deadline = time.monotonic() + 20
+    while b": " not in screen and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([leader], [], [], 0.5)[0]:
+            screen += os.read(leader, 1024)
+    os.write(leader, answer)
+    parent.settimeout(20)
+    payload, fds, _, _ = socket.recv_fds(parent, 1, 1)
+    proc.wait(20)
+    time.sleep(0.1)
+    while select.select([leader], [], [], 0.1)[0]:
+        screen += os.read(leader, 1024)
+    # Only now: with no follower open, reading the leader fails (EIO).
+    os.close(follower)
+    os.close(leader)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    sock = socket.socket(fileno=fds[0]) if fds else None
+    return Handoff(proc.returncode, err, payload, sock, 0.0), screen
+
+
+def test_tty_prompt_with_echo_off_and_never_stdin(basic_proxy: FakeServer) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NCFD_PROXY_PASSWORD", "SSH_ASKPASS", "DISPLAY")}
+    r, screen = run_with_terminal(connect_argv(basic_proxy), env, PASSWORD.encode() + b"\n")
+    assert r.returncode == 0, r.stderr
+    r.close()
+    assert f"Proxy password for {USER}@127.0.0.1: ".encode() in screen
+    assert PASSWORD.encode() not in screen  # echo was off
+
+
+def test_askpass_forced_even_with_a_terminal(basic_proxy: FakeServer, tmp_path: Path) -> None:
+    counter = tmp_path / "asked"
+    env = {k: v for k, v in os.environ.items() if k not in ("NCFD_PROXY_PASSWORD", "DISPLAY")}
+    env |= {"SSH_ASKPASS": str(askpass_script(tmp_path, PASSWORD, counter)), "SSH_ASKPASS_REQUIRE": "force"}
+    r, screen = run_with_terminal(connect_argv(basic_proxy), env, b"never typed\n")
+    assert r.returncode == 0, r.stderr
+    r.close()
+    assert counter.read_text() == "x"
+    assert b"Proxy password" not in screen
+
+
+# --- secrets stay secret --------------------------------------------------------------------
+
+
+def test_secrets_never_appear_in_verbose_output_or_errors(
+    squid_auth: peers.ProxyFactory, banner_target: peers.Target
+) -> None:
+    forms = [
+        PASSWORD,
+        base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
+        base64.b64encode(PASSWORD.encode()).decode(),
+        hashlib.md5(f"{USER}:ncfd:{PASSWORD}".encode()).hexdigest(),
+    ]
+    for scheme in ("basic", "digest"):
+        proxy = squid_auth(USER, PASSWORD, schemes=(scheme,))
+        for password in (PASSWORD, PASSWORD + "x"):
+            r = through(proxy, banner_target, "-v", "-X", "connect", password=password)
+            r.close()
+            for form in forms:
+                assert form not in r.stderr
+
+
+# --- the pure parts -------------------------------------------------------------------------
+
+
+def test_digest_rfc7616_examples() -> None:
+    """RFC 7616 §3.9.1: Mufasa / Circle of Life, MD5 and SHA-256."""
+    params = {
+        "realm": "http-auth@example.org",
+        "qop": "auth, auth-int",
+        "opaque": "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS",
+        "nonce": "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+    }
+    cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+    digest = Digest("Mufasa", lambda: "Circle of Life", "GET", "/dir/index.html")
+    md5 = digest.authorization({**params, "algorithm": "MD5"}, cnonce)
+    assert 'response="8ca523f5e9506fed4657c9700eebdbec"' in md5
+    sha = digest.authorization({**params, "algorithm": "SHA-256"}, cnonce)
+    assert 'response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"' in sha
+    assert "qop=auth, nc=00000001" in sha and 'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"' in sha
+
+
+def test_challenge_parsing_and_choice() -> None:
+    offered = parse_challenges(['Digest realm="x", nonce="a,b", qop="auth", Basic realm="y"', "NTLM", "Bearer"])
+    assert [c.scheme for c in offered] == ["digest", "basic", "ntlm", "bearer"]
+    assert offered[0].params == {"realm": "x", "nonce": "a,b", "qop": "auth"}
+    assert parse_challenges(["NTLM TlRMTVNTUAACAAAA=="])[0].token == "TlRMTVNTUAACAAAA=="
+    assert choose_scheme(offered[:2], None, "p") == "digest"
+    assert choose_scheme(offered[:2], "basic", "p") == "basic"
+    with pytest.raises(Exception, match="does not offer ntlm authentication"):
+        choose_scheme(offered[:2], "ntlm", "p")
+    with pytest.raises(Exception, match="cannot answer: bearer"):
+        choose_scheme(offered[3:], None, "p")
