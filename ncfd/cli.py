@@ -39,6 +39,8 @@ def _run(argv: list[str]) -> int:
         sys.stdout.write(HELP + "\n")
         return 0
     log = verbose if opts.verbose else quiet
+    for warning in opts.warnings:
+        stderr_line(f"ncfd: warning: {warning}")
 
     out = None
     if opts.fdpass:
@@ -55,6 +57,11 @@ def _run(argv: list[str]) -> int:
     finally:
         deadline.cancel()
 
+    if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy) cannot be passed as a descriptor
+        from ncfd.tls import detach
+
+        sock = detach(sock)
+        log("TLS to the proxy: a detached process relays between it and the socket handed on")
     if opts.verbose:
         # nc's line, which scripts grep for.
         stderr_line(f"Connection to {opts.host} {opts.port} port [tcp/{_service(opts.port, opts.numeric)}] succeeded!")

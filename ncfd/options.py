@@ -6,9 +6,11 @@ feature of a ProxyCommand.
 
 from __future__ import annotations
 
+import os
 import socket
 
 from ncfd.errors import UsageError
+from ncfd.proxies import PROTOCOLS, Proxy, number, parse_port, parse_proxy
 
 USAGE = """\
 usage: ncfd [-46DdFhNnvz] [-I length] [-O length] [-P proxy_username]
@@ -67,8 +69,6 @@ error."""
 )
 
 DEFAULT_TIMEOUT = 60.0
-SOCKS_PORT = 1080
-HTTP_PROXY_PORT = 3128
 
 # Options that take a value, and nc options ncfd knows but does not do.
 _WITH_VALUE = set("IOPpqsTwXx")
@@ -94,28 +94,9 @@ TOS_KEYWORDS = {
     "reliability": 0x04, "throughput": 0x08, "va": 0xB0,
 }  # fmt: skip
 
-LONG_OPTIONS = ("proxy-auth", "proxy-password-file")
+LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-cacert")
+LONG_FLAGS = ("proxy-env",)
 AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
-
-PROTOCOLS = {"connect": "connect", "4": "4", "4a": "4a", "5": "5"}
-PROTOCOL_NAMES = {"connect": "HTTP", "4": "SOCKS4", "4a": "SOCKS4A", "5": "SOCKS5"}
-
-
-class Proxy:
-    __slots__ = ("host", "port", "protocol")
-
-    def __init__(self, host: str, port: int, protocol: str) -> None:
-        self.host = host
-        self.port = port
-        self.protocol = protocol
-
-    @property
-    def kind(self) -> str:
-        return PROTOCOL_NAMES[self.protocol]
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.kind} proxy {host}:{self.port}"
 
 
 class Options:
@@ -134,6 +115,9 @@ class Options:
         self.proxy_user: str | None = None
         self.proxy_auth: str | None = None
         self.password_file: str | None = None
+        self.proxy_cacert: str | None = None
+        # Said on stderr before anything else is done.
+        self.warnings: list[str] = []
         self.source_port: int | None = None
         self.source_addr: str | None = None
         self.quit_after: float | None = None
@@ -141,7 +125,8 @@ class Options:
         self.verbose = False
         self.timeout: float | None = None
         self.zero_io = False
-        self.proxy: Proxy | None = None
+        # One proxy, or a chain of them, hop by hop.
+        self.proxies: list[Proxy] = []
         self.host = ""
         self.port = 0
 
@@ -167,6 +152,9 @@ def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
             continue
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
+            if name in LONG_FLAGS and not eq:
+                opts.append((name, ""))
+                continue
             if name not in LONG_OPTIONS:
                 raise UsageError(f"unrecognized option '--{name}'")
             if not eq:
@@ -197,65 +185,12 @@ def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
     return opts, operands
 
 
-def _number(value: str, what: str, low: float, high: float, integer: bool = True) -> float:
-    try:
-        number = int(value) if integer else float(value)
-    except ValueError:
-        raise UsageError(f"{what} invalid: {value}") from None
-    if number != number:  # NaN
-        raise UsageError(f"{what} invalid: {value}")
-    if number < low:
-        raise UsageError(f"{what} too small: {value}")
-    if number > high:
-        raise UsageError(f"{what} too large: {value}")
-    return number
-
-
-def parse_port(value: str, what: str = "port number") -> int:
-    if value.isdigit():
-        return int(_number(value, what, 1, 65535))
-    if value.startswith("-") and value[1:].isdigit():
-        raise UsageError(f"{what} too small: {value}")
-    if "-" in value.strip("-"):
-        raise UsageError(f"{what} invalid: {value} (port ranges are not supported)")
-    try:
-        return socket.getservbyname(value, "tcp")
-    except OSError:
-        raise UsageError(f"{what} invalid: {value}") from None
-
-
-def parse_proxy_address(value: str, protocol: str) -> Proxy:
-    """nc's -x rules: [v6]:port, host:port, host; the protocol's well-known port by default."""
-    port: str | None
-    if value.startswith("["):
-        host, sep, rest = value[1:].partition("]")
-        if not sep:
-            raise UsageError("missing closing bracket in proxy")
-        if rest and not rest.startswith(":"):
-            raise UsageError("garbage proxy port delimiter")
-        port = rest[1:] if rest else None
-    elif value.count(":") > 1:
-        # nc splits "::1" into host ":" and port "1"; refuse instead of guessing.
-        raise UsageError(f'ambiguous proxy address "{value}": write an IPv6 proxy as [addr] or [addr]:port')
-    else:
-        host, sep, port_text = value.partition(":")
-        port = port_text if sep else None
-    if not host:
-        raise UsageError(f'missing proxy host in "{value}"')
-    if port is None:
-        number = HTTP_PROXY_PORT if protocol == "connect" else SOCKS_PORT
-    elif port == "":
-        raise UsageError(f'missing proxy port after ":" in "{value}"')
-    else:
-        number = parse_port(port, "proxy port")
-    return Proxy(host, number, protocol)
-
-
 def parse_args(argv: list[str]) -> Options:
     pairs, operands = _getopt(argv)
     o = Options()
-    protocol = "5"
-    proxy_address: str | None = None
+    protocol: str | None = None
+    proxy_values: list[str] = []
+    proxy_env = False
     for letter, value in pairs:
         if letter in _UNSUPPORTED:
             raise UsageError(_UNSUPPORTED[letter])
@@ -274,9 +209,9 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "h":
             o.help = True
         elif letter == "I":
-            o.rcvbuf = int(_number(value, "TCP receive window", 1, 65536 << 14))
+            o.rcvbuf = int(number(value, "TCP receive window", 1, 65536 << 14))
         elif letter == "O":
-            o.sndbuf = int(_number(value, "TCP send window", 1, 65536 << 14))
+            o.sndbuf = int(number(value, "TCP send window", 1, 65536 << 14))
         elif letter == "N":
             o.half_close = True
         elif letter == "n":
@@ -286,7 +221,7 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "p":
             o.source_port = parse_port(value, "source port")
         elif letter == "q":
-            o.quit_after = _number(value, "quit timer", float("-inf"), 2**31, integer=False)
+            o.quit_after = number(value, "quit timer", float("-inf"), 2**31, integer=False)
         elif letter == "s":
             o.source_addr = value
         elif letter == "T":
@@ -294,13 +229,13 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "v":
             o.verbose = True
         elif letter == "w":
-            o.timeout = _number(value, "timeout", 0, 2**31 / 1000, integer=False)
+            o.timeout = number(value, "timeout", 0, 2**31 / 1000, integer=False)
         elif letter == "X":
             if value.lower() not in PROTOCOLS:
                 raise UsageError("unsupported proxy protocol")
             protocol = PROTOCOLS[value.lower()]
         elif letter == "x":
-            proxy_address = value
+            proxy_values.append(value)
         elif letter == "z":
             o.zero_io = True
         elif letter == "proxy-auth":
@@ -309,6 +244,10 @@ def parse_args(argv: list[str]) -> Options:
             o.proxy_auth = value.lower()
         elif letter == "proxy-password-file":
             o.password_file = value
+        elif letter == "proxy-env":
+            proxy_env = True
+        elif letter == "proxy-cacert":
+            o.proxy_cacert = value
     if o.help:
         return o
     if o.quit_after is not None and o.quit_after < 0:
@@ -319,15 +258,40 @@ def parse_args(argv: list[str]) -> Options:
         raise UsageError("missing port number")
     if len(operands) != 2:
         raise UsageError("a destination and one port are required (usage: ncfd [options] destination port; ncfd -h)")
-    if proxy_address is not None:
-        if o.source_addr is not None:
-            raise UsageError("no proxy support for local source address")
-        o.proxy = parse_proxy_address(proxy_address, protocol)
     o.host = operands[0]
     if not o.host:
         raise UsageError("empty destination")
     o.port = parse_port(operands[1])
+    if proxy_env:
+        if proxy_values:
+            raise UsageError("--proxy-env and -x exclude each other")
+        from ncfd.proxy_env import proxy_from_environment
+
+        o.proxies = proxy_from_environment(o.host, os.environ)
+    elif len(proxy_values) > 1 and not all("://" in v for v in proxy_values):
+        raise UsageError("a proxy chain (-x given more than once) is written as proxy URLs: socks5h://, http://, ...")
+    else:
+        o.proxies = [parse_proxy(v, protocol) for v in proxy_values]
+    if o.proxies and o.source_addr is not None:
+        raise UsageError("no proxy support for local source address")
+    for proxy in o.proxies:
+        if proxy.user is None:
+            proxy.user = o.proxy_user
+        if proxy.password is not None:
+            o.warnings.append(
+                f"the password for {proxy} in its URL is visible to every user in the process list; "
+                "use NCFD_PROXY_PASSWORD or --proxy-password-file"
+            )
+    _check_chain(o.proxies)
     return o
+
+
+def _check_chain(proxies: list[Proxy]) -> None:
+    """Hops after an HTTPS proxy run inside its TLS session, where only HTTP CONNECT is spoken
+    here: TLS inside TLS, and PySocks on a TLS stream, are not."""
+    for before, after in zip(proxies, proxies[1:]):
+        if before.tls and (after.tls or after.protocol != "connect"):
+            raise UsageError(f"after an HTTPS proxy, a chain can only go on through http:// proxies, not {after}")
 
 
 def _parse_tos(value: str) -> int:

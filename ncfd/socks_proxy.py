@@ -16,7 +16,7 @@ from ncfd.errors import AuthFailed, ProxyError, ResolveError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ncfd.options import Proxy
+    from ncfd.proxies import Proxy
     from ncfd.proxy_auth import PasswordSource
 
 # nc's socks5_strerror() and socks4_strerror(), so messages read the same.
@@ -107,7 +107,8 @@ class SocksRequest:
         literal = _numeric(host)
         self.target = literal or host
         if proxy.protocol == "5":
-            self.type, self.rdns = socks.SOCKS5, True
+            # socks5:// URLs resolve the name here; nc's -X 5 and socks5h:// leave it to the proxy.
+            self.type, self.rdns = socks.SOCKS5, proxy.remote_dns
             if literal is None and len(_idna(host)) > 255:
                 raise UsageError("host name too long for SOCKS5")
         elif proxy.protocol == "4a":
@@ -182,9 +183,9 @@ def _translate(
             return ProxyError(f"{proxy} closed the connection in the middle of its reply ({quote(received)})")
         return ProxyError(f"{proxy} sent an invalid reply ({quote(received)}): is it a {proxy.kind} proxy?")
     if isinstance(e, socket.gaierror):
-        return ResolveError(
-            f'cannot resolve "{host}" for SOCKS4 ({e.strerror}): -X 4A or -X 5 let the proxy resolve it'
-        )
+        hint = "socks5h:// lets" if proxy.protocol == "5" else "-X 4A or -X 5 let"
+        hint += " the proxy resolve it"
+        return ResolveError(f'cannot resolve "{host}" for {proxy} ({e.strerror}): {hint}')
     if isinstance(e, OSError):
         return ProxyError(f"{proxy} handshake failed: {e.strerror or e}")
     return e

@@ -16,59 +16,101 @@ if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.http_connect import ConnectExchange, Reply
     from ncfd.log import Log
-    from ncfd.options import Options, Proxy
-    from ncfd.password import Password
-    from ncfd.proxy_auth import Authenticator, Challenge
+    from ncfd.options import Options
+    from ncfd.proxies import Proxy
+    from ncfd.proxy_auth import Authenticator, Challenge, PasswordSource
 
 
 MAX_AUTH_ROUNDS = 5
 
 
 def open_tunnel(opts: Options, deadline: Deadline, log: Log) -> socket.socket:
-    proxy = opts.proxy
-    target = f"{dial.show_host(opts.host)}:{opts.port}"
-    if proxy is None:
-        deadline.phase = f"connecting to {target}"
+    if not opts.proxies:
+        deadline.phase = f"connecting to {dial.show_host(opts.host)}:{opts.port}"
         return dial.connect(opts.host, opts.port, opts, log, "host")
-    password = None
-    if opts.proxy_user is not None:
-        from ncfd.password import Password
+    return Chain(opts, deadline, log).open()
 
-        password = Password(opts.proxy_user, str(proxy), proxy.host, opts.password_file, deadline)
-    if proxy.protocol == "connect":
-        sock = HttpTunnel(opts, proxy, password, deadline, log).open()
-    else:
+
+class Chain:
+    """One proxy, or several hop by hop: connect to the first, have it open a tunnel to the second,
+    handshake with that one through it, and so on to the destination."""
+
+    def __init__(self, opts: Options, deadline: Deadline, log: Log) -> None:
+        from ncfd.http_connect import authority
         from ncfd.socks_proxy import SocksRequest
 
-        # Built first: a destination the protocol cannot carry fails before the proxy is bothered.
-        request = SocksRequest(proxy, opts.host, opts.port, opts.proxy_user, password)
-        sock = _dial_proxy(opts, proxy, deadline, log)
-        try:
-            sock = request.negotiate(sock)
-        except BaseException:
-            sock.close()
-            raise
-    log(f"{proxy} opened the tunnel to {target}")
-    return sock
+        self.opts, self.deadline, self.log = opts, deadline, log
+        self.hops = opts.proxies
+        # Where each hop is asked to go: the next hop, or the destination.
+        self.targets = [(h.host, h.port) for h in self.hops[1:]] + [(opts.host, opts.port)]
+        self.passwords = [self._password(hop) for hop in self.hops]
+        # Built first: a destination a protocol cannot carry fails before any proxy is bothered.
+        self.socks: dict[int, SocksRequest] = {}
+        for i, (hop, (host, port)) in enumerate(zip(self.hops, self.targets)):
+            if hop.protocol == "connect":
+                authority(host, port)
+            else:
+                self.socks[i] = SocksRequest(hop, host, port, hop.user, self.passwords[i])
 
+    def open(self) -> socket.socket:
+        return self.through(len(self.hops) - 1)
 
-def _dial_proxy(opts: Options, proxy: Proxy, deadline: Deadline, log: Log) -> socket.socket:
-    deadline.phase = f"connecting to {proxy}"
-    sock = dial.connect(proxy.host, proxy.port, opts, log, f"{proxy.kind} proxy")
-    deadline.phase = f"waiting for {proxy} to open the tunnel to {dial.show_host(opts.host)}:{opts.port}"
-    return sock
+    def _password(self, hop: Proxy) -> PasswordSource | None:
+        if hop.user is None:
+            return None
+        if hop.password is not None:
+            given = hop.password
+            return lambda: given
+        from ncfd.password import Password
+
+        return Password(hop.user, str(hop), hop.host, self.opts.password_file, self.deadline)
+
+    def reach(self, i: int) -> socket.socket:
+        """A connection whose far end is hop i, with TLS set up when hop i is an HTTPS proxy."""
+        hop = self.hops[i]
+        if i == 0:
+            self.deadline.phase = f"connecting to {hop}"
+            sock = dial.connect(hop.host, hop.port, self.opts, self.log, f"{hop.kind} proxy")
+        else:
+            sock = self.through(i - 1)
+        if hop.tls:
+            from ncfd.tls import start_tls
+
+            self.deadline.phase = f"waiting for the TLS handshake with {hop}"
+            sock = start_tls(sock, hop, self.opts.proxy_cacert, self.log)
+        return sock
+
+    def through(self, i: int) -> socket.socket:
+        """A connection through hop i to what comes after it."""
+        hop, (host, port) = self.hops[i], self.targets[i]
+        target = f"{dial.show_host(host)}:{port}"
+        if hop.protocol == "connect":
+            sock = HttpTunnel(self, i, host, port).open()
+        else:
+            sock = self.reach(i)
+            self.deadline.phase = f"waiting for {hop} to open the tunnel to {target}"
+            try:
+                sock = self.socks[i].negotiate(sock)
+            except BaseException:
+                sock.close()
+                raise
+        self.log(f"{hop} opened the tunnel to {target}")
+        return sock
 
 
 class HttpTunnel:
-    """CONNECT, answering 407 challenges: on the same connection while the proxy keeps it open
-    (NTLM must), on a fresh one when it closes; the password is asked once and reused."""
+    """CONNECT through hop i, answering 407 challenges: on the same connection while the proxy
+    keeps it open (NTLM must), on a fresh one when it closes; the password is asked once."""
 
-    def __init__(self, opts: Options, proxy: Proxy, password: Password | None, deadline: Deadline, log: Log):
+    def __init__(self, chain: Chain, i: int, host: str, port: int) -> None:
         from ncfd.http_connect import authority
 
-        self.opts, self.proxy, self.password, self.deadline, self.log = opts, proxy, password, deadline, log
-        self.name = str(proxy)
-        self.target = authority(opts.host, opts.port)  # refuses a bad destination before connecting
+        self.chain, self.i, self.host, self.port = chain, i, host, port
+        self.proxy = chain.hops[i]
+        self.password = chain.passwords[i]
+        self.log = chain.log
+        self.name = str(self.proxy)
+        self.target = authority(host, port)
 
     def open(self) -> socket.socket:
         from ncfd.http_connect import ConnectExchange
@@ -79,9 +121,10 @@ class HttpTunnel:
         try:
             for _ in range(MAX_AUTH_ROUNDS):
                 if sock is None:
-                    sock = _dial_proxy(self.opts, self.proxy, self.deadline, self.log)
+                    sock = self.chain.reach(self.i)
+                    self.chain.deadline.phase = f"waiting for {self.name} to open the tunnel to {self.target}"
                 headers = [("Proxy-Authorization", credentials)] if credentials else None
-                exchange = ConnectExchange(self.opts.host, self.opts.port, self.name, headers)
+                exchange = ConnectExchange(self.host, self.port, self.name, headers)
                 reply = self._ask(sock, exchange, auth)
                 if 200 <= reply.status < 300:
                     tunnel, sock = sock, None
@@ -89,7 +132,7 @@ class HttpTunnel:
                 auth = self._authenticator(reply, auth)
                 credentials = auth.respond(self._challenges(reply))
                 if credentials is None:
-                    raise AuthFailed(f"proxy authentication failed for {self.opts.proxy_user} at {self.name}")
+                    raise AuthFailed(f"proxy authentication failed for {self.proxy.user} at {self.name}")
                 if reply.reusable:
                     self._drain(sock, exchange)
                     continue
@@ -97,7 +140,7 @@ class HttpTunnel:
                     raise ProxyError(f"{self.name} closed the connection in the middle of {auth.scheme} authentication")
                 sock.close()
                 sock = None
-            raise AuthFailed(f"proxy authentication failed for {self.opts.proxy_user} at {self.name}")
+            raise AuthFailed(f"proxy authentication failed for {self.proxy.user} at {self.name}")
         except OSError as e:
             raise ProxyError(f"{self.name} handshake failed: {e.strerror or e}") from None
         finally:
@@ -121,12 +164,12 @@ class HttpTunnel:
             raise ProxyError(refusal)
         if auth is not None:
             return auth
-        user = self.opts.proxy_user
+        user = self.proxy.user
         if user is None or self.password is None:
             raise AuthFailed(f"{refusal}: it wants authentication (-P user)")
         from ncfd.proxy_auth import authenticator, choose_scheme
 
-        scheme = choose_scheme(self._challenges(reply), self.opts.proxy_auth, self.name)
+        scheme = choose_scheme(self._challenges(reply), self.chain.opts.proxy_auth, self.name)
         self.log(f"answering {self.name}'s {scheme} challenge as {user}")
         return authenticator(scheme, user, self.password, self.target, self.proxy.host)
 
@@ -148,7 +191,15 @@ def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
     from ncfd.http_connect import HeaderBlock
 
     block = HeaderBlock(proxy_name)
+    # A TLS stream (an HTTPS proxy) cannot be peeked at: byte by byte is as exact.
+    tls = hasattr(sock, "pending")
     while not block.done:
+        if tls:
+            byte = sock.recv(1)
+            if not byte:
+                raise block.closed_error()
+            block.take(byte)
+            continue
         peeked = sock.recv(4096, socket.MSG_PEEK)
         if not peeked:
             raise block.closed_error()

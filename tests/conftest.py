@@ -80,6 +80,13 @@ def tinyproxy_auth() -> Iterator[ProxyFactory]:
 
 
 @pytest.fixture(scope="session")
+def https_proxy(tinyproxy: peers.Proxy) -> Iterator[peers.TlsProxy]:
+    require("stunnel", "openssl")
+    with peers.stunnel(tinyproxy) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
 def dante() -> Iterator[peers.Proxy]:
     require("danted")
     with peers.dante() as proxy:

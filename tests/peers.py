@@ -396,6 +396,53 @@ def microsocks(user: str | None = None, password: str | None = None) -> Iterator
             yield proxy
 
 
+@dataclass
+class TlsProxy(Proxy):
+    """A TLS front (stunnel) to an HTTP proxy; cafile is the CA that signed its certificate."""
+
+    cafile: Path = Path()
+
+
+def _certificates(tmp: Path) -> None:
+    """A throwaway CA (ca.pem) and a certificate it signed for localhost and 127.0.0.1 (server.*)."""
+    openssl = _binary("openssl")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, cwd=tmp)
+    run([openssl, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ncfd test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])  # fmt: skip
+    run([openssl, "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"])
+    (tmp / "server.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nauthorityKeyIdentifier=keyid\n"
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    run([openssl, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "server.pem", "-days", "2", "-extfile", "server.ext"])  # fmt: skip
+
+
+@contextlib.contextmanager
+def stunnel(backend: Peer) -> Iterator[TlsProxy]:
+    """stunnel taking TLS on a free port and passing the plain stream to backend: an HTTPS proxy."""
+    with _workdir("stunnel") as tmp:
+        _certificates(tmp)
+        port = free_port()
+        config = tmp / "stunnel.conf"
+        config.write_text(
+            _lines(
+                "foreground = yes",
+                f"pid = {tmp / 'stunnel.pid'}",
+                f"output = {tmp / 'stunnel.log'}",
+                "[https-proxy]",
+                f"accept = {HOST}:{port}",
+                f"connect = {backend.host}:{backend.port}",
+                f"cert = {tmp / 'server.pem'}",
+                f"key = {tmp / 'server.key'}",
+            )
+        )
+        proxy = TlsProxy(port=port, workdir=tmp, cafile=tmp / "ca.pem")
+        with _running(proxy, [_binary("stunnel"), config]):
+            yield proxy
+
+
 @contextlib.contextmanager
 def ssh_socks(server: Sshd) -> Iterator[Proxy]:
     """`ssh -D` into server: SOCKS4, SOCKS4A and SOCKS5, the only SOCKS4A here."""

@@ -8,7 +8,8 @@ import pytest
 
 from ncfd import cli
 from ncfd.errors import UsageError
-from ncfd.options import parse_args, parse_proxy_address
+from ncfd.options import parse_args
+from ncfd.proxies import parse_proxy_address
 
 from fdharness import run_ncfd
 
@@ -16,14 +17,14 @@ from fdharness import run_ncfd
 def test_bundled_flags_and_attached_values() -> None:
     o = parse_args(["-Fvn", "-w3", "-x127.0.0.1:1080", "-Xconnect", "host", "22"])
     assert (o.fdpass, o.verbose, o.numeric, o.timeout) == (True, True, True, 3)
-    assert o.proxy is not None
-    assert (o.proxy.host, o.proxy.port, o.proxy.protocol) == ("127.0.0.1", 1080, "connect")
+    [proxy] = o.proxies
+    assert (proxy.host, proxy.port, proxy.protocol) == ("127.0.0.1", 1080, "connect")
     assert (o.host, o.port) == ("host", 22)
 
 
 def test_options_after_operands_as_gnu_getopt() -> None:
     o = parse_args(["host", "22", "-F", "-x", "proxy"])
-    assert o.fdpass and o.proxy is not None and o.host == "host"
+    assert o.fdpass and len(o.proxies) == 1 and o.host == "host"
 
 
 @pytest.mark.parametrize(
@@ -47,16 +48,16 @@ def test_proxy_address_forms_and_default_ports(x: str, protocol: str, expected: 
 @pytest.mark.parametrize("value", ["connect", "CONNECT", "Connect", "4", "4A", "4a", "5"])
 def test_proxy_protocols(value: str) -> None:
     o = parse_args(["-X", value, "-x", "p", "h", "1"])
-    assert o.proxy is not None and o.proxy.protocol == value.lower()
+    assert [p.protocol for p in o.proxies] == [value.lower()]
 
 
 def test_x_without_X_means_socks5() -> None:
     o = parse_args(["-x", "p", "h", "1"])
-    assert o.proxy is not None and o.proxy.protocol == "5"
+    assert [p.protocol for p in o.proxies] == ["5"]
 
 
 def test_X_without_x_connects_directly_as_nc() -> None:
-    assert parse_args(["-X", "connect", "h", "1"]).proxy is None
+    assert parse_args(["-X", "connect", "h", "1"]).proxies == []
 
 
 @pytest.mark.parametrize(
