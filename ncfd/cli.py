@@ -32,11 +32,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    from ncfd.options import HELP, parse_args
+    from ncfd.options import parse_args
 
     opts = parse_args(argv)
     if opts.help:
-        sys.stdout.write(HELP + "\n")
+        from ncfd.manual import help_text
+
+        sys.stdout.write(help_text() + "\n")
         return 0
     log = verbose if opts.verbose else quiet
     for warning in opts.warnings:

@@ -1,5 +1,7 @@
 """The one exception hierarchy. Each class carries the exit code that cli.main maps it to."""
 
+import errno
+
 
 class NcfdError(Exception):
     """A failure the user can act on: str() is the whole message, without the "ncfd: " prefix."""
@@ -25,6 +27,13 @@ class ProxyError(NcfdError):
     """The proxy refused the tunnel, broke the protocol or closed the connection."""
 
     exit_code = 5
+
+
+def broken_handshake(proxy_name: str, e: OSError) -> ProxyError:
+    # A reset reaches us as ECONNRESET or, when we were writing, EPIPE: the same event to a user.
+    if e.errno in (errno.ECONNRESET, errno.EPIPE):
+        return ProxyError(f"{proxy_name} reset the connection during the handshake")
+    return ProxyError(f"{proxy_name} handshake failed: {e.strerror or e}")
 
 
 class AuthFailed(ProxyError):

@@ -12,62 +12,6 @@ import socket
 from ncfd.errors import UsageError
 from ncfd.proxies import PROTOCOLS, Proxy, number, parse_port, parse_proxy
 
-USAGE = """\
-usage: ncfd [-46DdFhNnvz] [-I length] [-O length] [-P proxy_username]
-            [-p source_port] [-q seconds] [-s source] [-T keyword] [-w timeout]
-            [-X proxy_protocol] [-x proxy_address[:port]] [--proxy-auth scheme]
-            [--proxy-password-file file] destination port"""
-
-HELP = (
-    USAGE
-    + """
-
-Connect to destination:port, directly or through a proxy. With -F, hand the
-connected socket to ssh (ProxyUseFdpass yes) and exit; otherwise relay
-stdin/stdout over it, like nc.
-
-  -4, -6        use IPv4 / IPv6 only (for the proxy, or the target when direct)
-  -D            set SO_DEBUG on the socket
-  -d            do not read stdin
-  -F            pass the connected socket to stdout (ssh's ProxyUseFdpass) and exit
-  -h            print this help and exit
-  -I length     TCP receive buffer size
-  -N            shut down the network write side after EOF on stdin
-  -n            numeric addresses only, no DNS for the proxy or a direct target
-  -O length     TCP send buffer size
-  -P user       proxy username
-  -p port       local source port
-  -q seconds    after EOF on stdin, wait seconds, then quit (implies -N)
-  -s source     local source address (not with -x)
-  -T keyword    IP TOS / traffic class: lowdelay, throughput, reliability,
-                af11..af43, cs0..cs7, ef, va, critical, inetcontrol,
-                netcontrol, or a number
-  -v            narrate each step on stderr
-  -w timeout    give up when the connection and the proxy handshake together
-                take longer than timeout seconds (default 60); in relay
-                mode also the idle timeout
-  -X protocol   proxy protocol: connect (HTTP CONNECT), 4 (SOCKS4, target
-                resolved here), 4A (SOCKS4A, name sent to the proxy) or
-                5 (SOCKS5, the default; names sent to the proxy)
-  -x addr[:port] proxy address; [v6addr]:port for IPv6; default port 1080
-                for SOCKS, 3128 for connect
-  -z            connect and negotiate, then exit (zero I/O)
-  --proxy-auth scheme
-                answer only this HTTP proxy scheme: basic, digest, ntlm or
-                negotiate (default: the strongest the proxy offers)
-  --proxy-password-file file
-                read the proxy password from file (mode 600)
-
-With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then
---proxy-password-file, then $SSH_ASKPASS (as ssh uses it), then a prompt on
-/dev/tty; never from stdin.
-
-Exit status: 0 success, 1 other failure, 2 usage, 3 name resolution,
-4 connection refused or unreachable, 5 proxy refused or broke the protocol,
-6 proxy authentication, 7 timeout, 8 cannot pass the descriptor, 70 internal
-error."""
-)
-
 DEFAULT_TIMEOUT = 60.0
 
 # Options that take a value, and nc options ncfd knows but does not do.

@@ -12,7 +12,7 @@ import socket
 
 import socks
 
-from ncfd.errors import AuthFailed, ProxyError, ResolveError, UsageError
+from ncfd.errors import AuthFailed, ProxyError, ResolveError, UsageError, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -187,5 +187,5 @@ def _translate(
         hint += " the proxy resolve it"
         return ResolveError(f'cannot resolve "{host}" for {proxy} ({e.strerror}): {hint}')
     if isinstance(e, OSError):
-        return ProxyError(f"{proxy} handshake failed: {e.strerror or e}")
+        return broken_handshake(str(proxy), e)
     return e

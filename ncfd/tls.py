@@ -67,26 +67,33 @@ def detach(tls: socket.socket) -> socket.socket:
 
 
 def pump(plain: socket.socket, tls: ssl.SSLSocket) -> None:
-    """Copy both ways until either side closes or fails."""
+    """Copy both ways until the TLS side closes, or the plain side is closed for good."""
     tls.setblocking(True)
+    poller = select.poll()
+    poller.register(plain, select.POLLIN)
+    poller.register(tls, select.POLLIN)
     try:
-        sources = [plain, tls]
         while True:
             # Decrypted bytes may wait inside the TLS object (the tunnel's first bytes come with
-            # the proxy's reply), where select() cannot see them.
-            readable = [tls] if tls.pending() else select.select(sources, [], [])[0]
-            if tls in readable:
-                data = tls.recv(CHUNK)
-                if not data:
-                    return
-                plain.sendall(data)
-            if plain in readable:
-                data = plain.recv(CHUNK)
-                if data:
-                    tls.sendall(data)
+            # the proxy's reply), where poll() cannot see them.
+            events = [(tls.fileno(), select.POLLIN)] if tls.pending() else poller.poll()
+            for fd, event in events:
+                if fd == tls.fileno():
+                    data = tls.recv(CHUNK)
+                    if not data:
+                        return
+                    plain.sendall(data)
                     continue
-                # EOF from our side (nc -N). TLS has no half-close: telling the proxy would end
-                # the session, answer and all. Keep the answer coming until the far side closes.
-                sources.remove(plain)
+                if event & select.POLLIN:
+                    data = plain.recv(CHUNK)
+                    if data:
+                        tls.sendall(data)
+                        continue
+                    # EOF from our side: a half-close (nc -N) or the end. TLS has no half-close,
+                    # and telling the proxy would end the session, answer and all: keep the answer
+                    # coming, until the plain side hangs up altogether (POLLHUP, reported anyway).
+                    poller.modify(plain, 0)
+                if event & select.POLLHUP:
+                    return
     except OSError:  # ssl.SSLError is one
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 
 from ncfd import dial
-from ncfd.errors import AuthFailed, ProxyError
+from ncfd.errors import AuthFailed, ProxyError, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class HttpTunnel:
                 sock = None
             raise AuthFailed(f"proxy authentication failed for {self.proxy.user} at {self.name}")
         except OSError as e:
-            raise ProxyError(f"{self.name} handshake failed: {e.strerror or e}") from None
+            raise broken_handshake(self.name, e) from None
         finally:
             if sock is not None:
                 sock.close()

@@ -468,6 +468,9 @@ class _BannerEchoHandler(socketserver.BaseRequestHandler):
 
 class _BannerEchoServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
+    # socketserver's backlog of 5 overflows under bursts of connections (the load tests): the
+    # kernel drops SYNs and clients resend them a second later.
+    request_queue_size = 256
 
     def __init__(self, host: str, port: int) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -150,3 +150,30 @@ def test_ssh_with_proxy_env(sshd: peers.Sshd, microsocks: peers.Proxy) -> None:
     r = ssh(sshd, "-v --proxy-env", env=env)
     assert r.returncode == 0, r.stderr
     assert "opened the tunnel" not in r.stderr and "connected to host 127.0.0.1" in r.stderr
+
+
+def test_cookbook_match_exec_uses_the_proxy_only_where_it_answers(
+    sshd: peers.Sshd, squid: peers.Proxy, tmp_path: Path
+) -> None:
+    """The README's office-network recipe, with the real ssh reading a real ssh_config."""
+
+    def login_through(proxy_port: int) -> str:
+        config = tmp_path / "ssh_config"
+        ncfd = ncfd_command()
+        config.write_text(
+            f'Match host 127.0.0.1 exec "{ncfd} -z -w 1 127.0.0.1 {proxy_port} 2>/dev/null"\n'
+            f"    ProxyCommand {ncfd} -F -v -X connect -x 127.0.0.1:{proxy_port} %h %p\n"
+            "    ProxyUseFdpass yes\n"
+        )
+        argv = sshd.ssh_argv("none", "echo", "in")
+        argv[argv.index("/dev/null")] = str(config)
+        # The command line's ProxyCommand would win over the config's: drop it.
+        at = argv.index("ProxyCommand=none")
+        del argv[at - 1 : at + 1]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "in\n"
+        return r.stderr
+
+    assert "opened the tunnel" in login_through(squid.port)
+    assert "opened the tunnel" not in login_through(peers.free_port())

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ncfd.errors import NcfdError, ProxyError
 from ncfd.http_connect import ConnectExchange, HeaderBlock
-from ncfd.options import Proxy
+from ncfd.proxies import Proxy
 from ncfd.socks_proxy import SocksRequest
 
 PROXY = "HTTP proxy p:3128"

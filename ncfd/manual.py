@@ -1,0 +1,160 @@
+"""The one description of the command line: -h and the man page (ncfd.1, written by
+scripts/manpage) are both made from these tables, and a test checks the README against them, so
+the three cannot drift. Imported only for -h."""
+
+from __future__ import annotations
+
+import functools
+
+SYNOPSIS = (
+    "[-46DdFhNnvz] [-I length] [-O length] [-P proxy_username] [-p source_port] [-q seconds] "
+    "[-s source] [-T keyword] [-w timeout] [-X proxy_protocol] [-x proxy] [--proxy-auth scheme] "
+    "[--proxy-cacert file] [--proxy-env] [--proxy-password-file file] destination port"
+)
+
+SUMMARY = (
+    "Connect to destination:port, directly or through a proxy or a chain of proxies. With -F, "
+    "hand the connected socket to ssh (ProxyUseFdpass yes) and exit; otherwise relay stdin and "
+    "stdout over it, like nc."
+)
+
+# (option, argument, description)
+OPTIONS = (
+    ("-4", "", "Use IPv4 addresses only, for the proxy (or the destination when direct)."),
+    ("-6", "", "Use IPv6 addresses only, for the proxy (or the destination when direct)."),
+    ("-D", "", "Set SO_DEBUG on the socket."),
+    ("-d", "", "Do not read stdin."),
+    ("-F", "", "Pass the connected socket to stdout (ssh's ProxyUseFdpass) and exit 0. Through an HTTPS "
+               "proxy, pass one end of a socketpair that a detached process relays to the TLS session."),
+    ("-h", "", "Print this help on stdout and exit 0."),
+    ("-I", "length", "TCP receive buffer size."),
+    ("-N", "", "Shut down the network write side after EOF on stdin."),
+    ("-n", "", "Numeric addresses only: no DNS for the proxy or a direct destination."),
+    ("-O", "length", "TCP send buffer size."),
+    ("-P", "user", "Proxy username; turns proxy authentication on for every proxy kind."),
+    ("-p", "port", "Local source port."),
+    ("-q", "seconds", "After EOF on stdin, wait seconds, then quit (implies -N; negative waits for ever)."),
+    ("-s", "source", "Local source address (not with a proxy)."),
+    ("-T", "keyword", "IP TOS or traffic class: lowdelay, throughput, reliability, af11..af43, cs0..cs7, ef, va, "
+                      "critical, inetcontrol, netcontrol, or a number."),
+    ("-v", "", "Narrate each step on stderr."),
+    ("-w", "timeout", "Give up when connecting and the proxy handshakes together take longer than timeout "
+                      "seconds (default 60); in relay mode also the idle timeout."),
+    ("-X", "protocol", "Proxy protocol: connect (HTTP CONNECT), 4 (SOCKS4, destination resolved here), "
+                       "4A (SOCKS4A, name sent to the proxy) or 5 (SOCKS5, the default; names sent to the proxy)."),
+    ("-x", "proxy", "Proxy: host[:port] or [v6addr][:port] (default port 1080 for SOCKS, 3128 for connect), "
+                    "or a URL: http://, https://, socks4://, socks4a://, socks5:// (names resolved here), "
+                    "socks5h:// (names resolved by the proxy), with an optional user@. Given more than "
+                    "once (URLs), a chain: each proxy is reached through the one before."),
+    ("-z", "", "Connect and negotiate, then exit (with -F the socket is still passed)."),
+    ("--proxy-auth", "scheme", "Answer only this HTTP proxy scheme: basic, digest, ntlm or negotiate "
+                               "(default: the strongest the proxy offers)."),
+    ("--proxy-cacert", "file", "Also trust the CA certificates in file for HTTPS proxies."),
+    ("--proxy-env", "", "Take the proxy from https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY (curl's order), "
+                        "connecting directly to hosts that no_proxy or NO_PROXY names."),
+    ("--proxy-password-file", "file", "Read the proxy password from the first line of file, which must "
+                                      "not be readable by group or others."),
+)  # fmt: skip
+
+PASSWORD = (
+    "With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then --proxy-password-file, then "
+    "the $SSH_ASKPASS program (with no terminal and a display, or with SSH_ASKPASS_REQUIRE=force), "
+    "then a prompt on /dev/tty; never from stdin. It is asked once."
+)
+
+EXIT_STATUS = (
+    (0, "success: the socket was passed, or the relay ended"),
+    (1, "other failure"),
+    (2, "usage"),
+    (3, "name resolution"),
+    (4, "connection refused or unreachable"),
+    (5, "the proxy refused the tunnel or broke the protocol"),
+    (6, "proxy authentication"),
+    (7, "timeout"),
+    (8, "cannot pass the descriptor"),
+    (70, "internal error"),
+)
+
+
+def synopsis_groups() -> list[str]:
+    """The synopsis in pieces that must not be split across lines: "[-I length]", "destination"."""
+    import re
+
+    return re.findall(r"\[[^]]*\]|\S+", SYNOPSIS)
+
+
+def help_text() -> str:
+    import textwrap
+
+    lines = ["usage: ncfd"]
+    for group in synopsis_groups():
+        if len(lines[-1]) + 1 + len(group) > 79:
+            lines.append(" " * 11)
+        lines[-1] += " " + group
+    wrap = functools.partial(textwrap.wrap, break_on_hyphens=False)
+    lines += ["", *wrap(SUMMARY, 79), ""]
+    for option, argument, description in OPTIONS:
+        head = f"  {option} {argument}".rstrip()
+        body = wrap(description, 79 - 24)
+        if len(head) < 22:
+            lines.append(f"{head:<24}{body[0]}")
+            body = body[1:]
+        else:
+            lines.append(head)
+        lines += [" " * 24 + line for line in body]
+    lines += ["", *wrap(PASSWORD, 79), "", "Exit status:"]
+    lines += [f"  {code:>3}  {meaning}" for code, meaning in EXIT_STATUS]
+    return "\n".join(lines)
+
+
+ENVIRONMENT = (
+    ("NCFD_PROXY_PASSWORD", "The proxy password, first of the sources -P uses."),
+    ("SSH_ASKPASS, SSH_ASKPASS_REQUIRE, DISPLAY, WAYLAND_DISPLAY",
+     "Whether and how to ask for the proxy password with a program, as ssh(1) does."),
+    ("https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY", "The proxy, with --proxy-env (first one set wins)."),
+    ("no_proxy, NO_PROXY", "With --proxy-env: comma-separated hosts reached directly: *, names (and every name "
+                           "under them), addresses, CIDR ranges."),
+)  # fmt: skip
+
+EXAMPLES = (
+    ("Through a corporate HTTP proxy, in ~/.ssh/config:",
+     "Host *.example.com\n    ProxyCommand ncfd -F -X connect -x proxy.example.com:3128 %h %p\n    ProxyUseFdpass yes"),
+    ("Through Tor, names resolved by Tor:",
+     "Host *.onion\n    ProxyCommand ncfd -F -w 120 -x socks5h://127.0.0.1:9050 %h %p\n    ProxyUseFdpass yes"),
+    ("Whatever proxy the environment names, direct for the hosts no_proxy lists:",
+     "Host *\n    ProxyCommand ncfd -F --proxy-env %h %p\n    ProxyUseFdpass yes"),
+)  # fmt: skip
+
+
+def _roff(text: str) -> str:
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\n".join(("\\&" + line if line.startswith((".", "'")) else line) for line in text.split("\n"))
+
+
+def man_page() -> str:
+    """ncfd.1 in man(7) markup; scripts/manpage writes it and a test checks the file is current."""
+    from ncfd import __version__
+
+    out = [f'.TH NCFD 1 "" "ncfd {__version__}" "User Commands"', ".SH NAME",
+           "ncfd \\- reach a TCP service through HTTP or SOCKS proxies and pass the socket to ssh",
+           ".SH SYNOPSIS", ".B ncfd", *(_roff(group) for group in synopsis_groups()),
+           ".SH DESCRIPTION", _roff(SUMMARY), ".PP",
+           _roff("With ProxyUseFdpass yes, ssh(1) runs the ProxyCommand on one end of a unix socketpair and "
+                 "waits for it to send back a connected socket (sendmsg, SCM_RIGHTS, one byte). ncfd connects, "
+                 "does the proxy handshakes, reads not a byte past the last proxy's reply, passes the socket "
+                 "and exits: no process lingers and no byte is copied twice. It takes nc(1)'s options, with "
+                 "the same meaning."),
+           ".SH OPTIONS"]  # fmt: skip
+    for option, argument, description in OPTIONS:
+        out += [".TP", f"\\fB{_roff(option)}\\fR" + (f" \\fI{argument}\\fR" if argument else ""), _roff(description)]
+    out += [".SH PROXY AUTHENTICATION", _roff(PASSWORD), ".SH ENVIRONMENT"]
+    for names, description in ENVIRONMENT:
+        out += [".TP", f"\\fB{_roff(names)}\\fR", _roff(description)]
+    out += [".SH EXIT STATUS"]
+    for code, meaning in EXIT_STATUS:
+        out += [".TP", f"\\fB{code}\\fR", _roff(meaning[0].upper() + meaning[1:] + ".")]
+    out += [".SH EXAMPLES"]
+    for text, config in EXAMPLES:
+        out += [".PP", _roff(text), ".PP", ".nf", ".RS 4", _roff(config), ".RE", ".fi"]
+    out += [".SH SEE ALSO", "ssh(1), ssh_config(5), nc(1)"]
+    return "\n".join(out) + "\n"

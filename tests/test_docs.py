@@ -1,0 +1,55 @@
+"""-h, the man page and the README say the same thing, and the parser accepts what they say."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ncfd.manual import EXIT_STATUS, OPTIONS, help_text, man_page
+from ncfd.options import _FLAGS, _WITH_VALUE, LONG_FLAGS, LONG_OPTIONS, parse_args
+
+from fdharness import run_ncfd
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_man_page_is_current() -> None:
+    assert (ROOT / "ncfd.1").read_text() == man_page(), "run scripts/manpage and commit ncfd.1"
+
+
+def test_help_is_printed_from_the_same_tables() -> None:
+    assert run_ncfd(["-h"]).stdout.decode() == help_text() + "\n"
+
+
+def test_documented_options_are_exactly_the_parsed_ones() -> None:
+    documented = {option for option, _, _ in OPTIONS}
+    parsed = {f"-{letter}" for letter in _FLAGS | _WITH_VALUE} | {f"--{name}" for name in LONG_OPTIONS + LONG_FLAGS}
+    assert documented == parsed
+
+
+@pytest.mark.parametrize(("option", "argument"), [(o, a) for o, a, _ in OPTIONS if o != "-h"])
+def test_each_documented_option_parses(option: str, argument: str) -> None:
+    examples = {"length": "1024", "user": "alice", "port": "4000", "seconds": "1", "source": "127.0.0.1",
+                "keyword": "lowdelay", "timeout": "5", "protocol": "connect", "proxy": "socks5h://p",
+                "scheme": "digest", "file": "/dev/null"}  # fmt: skip
+    argv = [option, examples[argument]] if argument else [option]
+    if option == "-s":
+        argv = [*argv, "h", "22"]
+    else:
+        argv = [*argv, "-x", "p", "h", "22"] if option not in ("-x", "--proxy-env") else [*argv, "h", "22"]
+    parse_args(argv)
+
+
+def test_readme_options_table_lists_every_option() -> None:
+    section = README.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    first_cells = [row.split("|")[1] for row in section.splitlines() if row.startswith("| `")]
+    listed = {token.split()[0] for cell in first_cells for token in re.findall(r"`([^`]+)`", cell)}
+    assert listed == {option for option, _, _ in OPTIONS}
+
+
+@pytest.mark.parametrize(("code", "meaning"), EXIT_STATUS)
+def test_readme_exit_status_table_lists_every_code(code: int, meaning: str) -> None:
+    assert re.search(rf"^\| {code} \|", README, re.M), f"README's failure table lacks exit {code}"
