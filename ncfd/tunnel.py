@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ncfd.options import Options
     from ncfd.proxies import Proxy
     from ncfd.proxy_auth import Authenticator, Challenge, PasswordSource
+    from ncfd.socks_proxy import SocksRequest
 
 
 MAX_AUTH_ROUNDS = 5
@@ -36,9 +37,6 @@ class Chain:
     handshake with that one through it, and so on to the destination."""
 
     def __init__(self, opts: Options, deadline: Deadline, log: Log) -> None:
-        from ncfd.http_connect import authority
-        from ncfd.socks_proxy import SocksRequest
-
         self.opts, self.deadline, self.log = opts, deadline, log
         self.hops = opts.proxies
         # Where each hop is asked to go: the next hop, or the destination.
@@ -47,9 +45,14 @@ class Chain:
         # Built first: a destination a protocol cannot carry fails before any proxy is bothered.
         self.socks: dict[int, SocksRequest] = {}
         for i, (hop, (host, port)) in enumerate(zip(self.hops, self.targets)):
+            # Each protocol's library is imported only when a hop speaks it: start-up time.
             if hop.protocol == "connect":
+                from ncfd.http_connect import authority
+
                 authority(host, port)
             else:
+                from ncfd.socks_proxy import SocksRequest
+
                 self.socks[i] = SocksRequest(hop, host, port, hop.user, self.passwords[i])
 
     def open(self) -> socket.socket:
