@@ -36,6 +36,15 @@ class Handoff:
         for fd in self.extra_fds:
             os.close(fd)
 
+    def assert_banner_and_echo(self, banner: bytes) -> None:
+        """A successful hand-off whose socket reaches a banner-then-echo target; closes it."""
+        assert self.returncode == 0, self.stderr
+        assert self.read_exactly(len(banner)) == banner
+        assert self.sock is not None
+        self.sock.sendall(b"round trip\n")
+        assert self.read_exactly(11) == b"round trip\n"
+        self.close()
+
     def read_exactly(self, n: int, timeout: float = 10) -> bytes:
         assert self.sock is not None, f"no descriptor was passed; stderr: {self.stderr}"
         self.sock.settimeout(timeout)

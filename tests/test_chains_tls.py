@@ -12,21 +12,12 @@ from pathlib import Path
 import pytest
 
 import peers
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
+from fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
 
 
 def ssh(sshd: peers.Sshd, proxy_args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     argv = sshd.ssh_argv(f"{ncfd_command()} -F {proxy_args} %h %p", "echo", "in")
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
-
-
-def assert_banner_and_echo(r: Handoff, target: peers.Target) -> None:
-    assert r.returncode == 0, r.stderr
-    assert r.read_exactly(len(target.banner)) == target.banner
-    assert r.sock is not None
-    r.sock.sendall(b"round trip\n")
-    assert r.read_exactly(11) == b"round trip\n"
-    r.close()
 
 
 @pytest.mark.parametrize(
@@ -48,7 +39,7 @@ def test_chain_of_two_real_proxies(
     # No TLS anywhere: the descriptor passed is the TCP connection to the first proxy itself.
     assert r.sock is not None and r.sock.getpeername() == ("127.0.0.1", first.port)
     assert "opened the tunnel to 127.0.0.1:" in r.stderr and "opened the tunnel to localhost:" in r.stderr
-    assert_banner_and_echo(r, banner_target)
+    r.assert_banner_and_echo(banner_target.banner)
 
 
 def test_ssh_through_a_chain(sshd: peers.Sshd, dante: peers.Proxy, squid: peers.Proxy) -> None:
@@ -91,7 +82,7 @@ def test_https_proxy_hands_over_a_socketpair_relayed_by_a_detached_pump(
     assert r.sock is not None
     assert r.sock.family == socket.AF_UNIX  # a TLS session cannot be passed as a descriptor
     assert pumps_alive(str(banner_target.port)) == 1
-    assert_banner_and_echo(r, banner_target)
+    r.assert_banner_and_echo(banner_target.banner)
     # The pump ends when ssh's side closes.
     deadline = time.monotonic() + 10
     while pumps_alive(str(banner_target.port)) and time.monotonic() < deadline:
@@ -103,7 +94,7 @@ def test_https_proxy_by_address_checks_the_ip_in_the_certificate(
     https_proxy: peers.TlsProxy, banner_target: peers.Target
 ) -> None:
     r = run_fdpass([*NCFD, "-F", *https_args(https_proxy, "127.0.0.1"), "127.0.0.1", str(banner_target.port)])
-    assert_banner_and_echo(r, banner_target)
+    r.assert_banner_and_echo(banner_target.banner)
 
 
 def test_https_proxy_with_an_unknown_ca_is_refused(https_proxy: peers.TlsProxy) -> None:

@@ -229,15 +229,6 @@ def traced_handoff(tmp_path: Path, argv: list[str]) -> tuple[Handoff, str]:
     return r, trace.read_text()
 
 
-def assert_target_answers(r: Handoff) -> None:
-    assert r.returncode == 0, r.stderr
-    assert r.read_exactly(len(peers.BANNER)) == peers.BANNER
-    assert r.sock is not None
-    r.sock.sendall(b"ping\n")
-    assert r.read_exactly(5) == b"ping\n"
-    r.close()
-
-
 # (proxy fixture, -X protocol): direct, each SOCKS version and both HTTP proxies.
 PATHS = [
     (None, None),
@@ -263,7 +254,7 @@ def test_handoff_leaves_only_the_passed_socket(
         via = ["-X", str(protocol), "-x", proxy.address]
     # -v: its narration must go to stderr, not to ssh ahead of the descriptor.
     r, trace = traced_handoff(tmp_path, [*NCFD, "-F", "-v", *via, "127.0.0.1", str(banner_target.port)])
-    assert_target_answers(r)
+    r.assert_banner_and_echo(peers.BANNER)
     assert trace_problems(parse_trace(trace)) == [], trace
 
 
