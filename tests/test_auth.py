@@ -4,6 +4,7 @@ wrong passwords, and secrets kept out of every message."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import pty
@@ -102,9 +103,15 @@ def test_microsocks_socks5_username_password(
     assert_auth_failed(through(proxy, banner_target, password="wrong"), proxy, "SOCKS5")
 
 
-def test_ssh_logs_in_through_an_authenticating_proxy(sshd: peers.Sshd, squid_auth: peers.ProxyFactory) -> None:
-    proxy = squid_auth(USER, PASSWORD, schemes=("digest",))
-    argv = sshd.ssh_argv(f"{ncfd_command()} -F -P {USER} -X connect -x {proxy.address} %h %p", "echo", "in")
+@pytest.mark.parametrize("kind", ["squid-digest", "microsocks"])
+def test_ssh_logs_in_through_an_authenticating_proxy(
+    sshd: peers.Sshd, squid_auth: peers.ProxyFactory, microsocks_auth: peers.ProxyFactory, kind: str
+) -> None:
+    if kind == "microsocks":
+        proxy, protocol = microsocks_auth(USER, PASSWORD), "5"
+    else:
+        proxy, protocol = squid_auth(USER, PASSWORD, schemes=("digest",)), "connect"
+    argv = sshd.ssh_argv(f"{ncfd_command()} -F -P {USER} -X {protocol} -x {proxy.address} %h %p", "echo", "in")
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=with_password(PASSWORD))
     assert r.returncode == 0, r.stderr
     assert r.stdout == "in\n"
@@ -131,6 +138,22 @@ def test_rfc1929_lengths_on_the_wire() -> None:
         # The greeting offers no-auth and user/password; then VER ULEN UNAME PLEN PASSWD, one byte per length.
         expected = b"\x05\x02\x00\x02" + b"\x01\x05alice\xc8" + LONG_PASSWORD.encode()
         assert p.sessions[0].received.startswith(expected)
+
+
+def test_pysocks_alone_still_gets_long_rfc1929_lengths_wrong() -> None:
+    """Why fix_rfc1929 exists: if this fails, PySocks was fixed and the mend can go."""
+    import socks
+
+    with FakeServer(socks5_with_password) as p:
+        client = socks.socksocket()
+        client.set_proxy(socks.SOCKS5, "127.0.0.1", p.port, username=USER, password=LONG_PASSWORD)
+        client.settimeout(5)
+        # The server reads a garbled length; how PySocks then fails does not matter.
+        with contextlib.suppress(socks.ProxyError, OSError):
+            client.connect(("h", 22))
+        client.close()
+        time.sleep(0.2)
+        assert p.sessions[0].received[4:].startswith(b"\x01\x05alice\xc3\x88")  # 200 as two UTF-8 bytes
 
 
 def test_socks4_sends_the_user_as_userid() -> None:
