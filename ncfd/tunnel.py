@@ -206,17 +206,14 @@ def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
         peeked = sock.recv(4096, socket.MSG_PEEK)
         if not peeked:
             raise block.closed_error()
-        _recv_exact(sock, block.take(peeked))
+        _consume(sock, block.take(peeked))
     return block.data
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    # The bytes were peeked, so they are there; a loop only guards against a short recv.
-    chunks = []
+def _consume(sock: socket.socket, size: int) -> None:
+    """Take size bytes, already seen by a peek, out of the socket (HeaderBlock holds a copy)."""
     while size:
         chunk = sock.recv(size)
-        if not chunk:
+        if not chunk:  # cannot happen after a peek, but a loop must not spin on it
             raise ProxyError("connection closed while reading peeked bytes")
-        chunks.append(chunk)
         size -= len(chunk)
-    return b"".join(chunks)
