@@ -1,9 +1,19 @@
-"""Resolve a name and open a TCP connection to it, with nc's socket options applied."""
+"""Resolve a name and open a TCP connection to it, with nc's socket options applied.
+
+Happy Eyeballs v2 (RFC 8305): the addresses are tried in getaddrinfo's order (RFC 6724, IPv6 first
+where it is preferred) with the two families interleaved; the next attempt starts when one fails or
+when none has answered for ATTEMPT_DELAY; the first to connect wins and every other attempt is
+closed. No threads: non-blocking connects and one poll(). The deadline (ncfd.deadline, SIGALRM)
+interrupts the poll by raising from its handler, and the sockets are closed on the way out.
+"""
 
 from __future__ import annotations
 
 import errno
+import os
+import select
 import socket
+import time
 
 from ncfd.errors import ConnectFailed, ResolveError
 
@@ -11,6 +21,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
     from ncfd.log import Log
     from ncfd.options import Options
+
+# RFC 8305 §5: the recommended Connection Attempt Delay.
+ATTEMPT_DELAY = 0.25
+# connect() on a non-blocking socket: the handshake goes on in the kernel.
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR)
 
 
 def show_host(host: str) -> str:
@@ -23,6 +38,25 @@ def resolve(host: str, port: int, opts: Options, role: str) -> list[tuple]:  # t
         return socket.getaddrinfo(host, port, opts.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, flags)
     except socket.gaierror as e:
         raise ResolveError(f'cannot resolve {role} "{host}": {e.strerror}') from None
+
+
+def interleave(addresses: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
+    """RFC 8305 §4: the first address's family first, then alternating families, each family in
+    getaddrinfo's order; a sockaddr listed twice is tried once."""
+    unique: list[tuple] = []  # type: ignore[type-arg]
+    seen = set()
+    for info in addresses:
+        if info[4] not in seen:
+            seen.add(info[4])
+            unique.append(info)
+    if not unique:
+        return unique
+    first = [info for info in unique if info[0] == unique[0][0]]
+    other = [info for info in unique if info[0] != unique[0][0]]
+    ordered = []
+    for i in range(max(len(first), len(other))):
+        ordered += first[i : i + 1] + other[i : i + 1]
+    return ordered
 
 
 def _prepare(family: int, opts: Options) -> socket.socket:
@@ -51,26 +85,78 @@ def _prepare(family: int, opts: Options) -> socket.socket:
     return sock
 
 
+def _reason(code: int) -> str:
+    return os.strerror(code) if code else "Unknown error"
+
+
 def connect(host: str, port: int, opts: Options, log: Log, role: str) -> socket.socket:
-    """Try each address in turn; the deadline (SIGALRM) bounds the whole attempt."""
-    addresses = resolve(host, port, opts, role)
-    failures: list[str] = []
-    for family, _, _, _, sockaddr in addresses:
-        address = sockaddr[0]
-        log(f"connecting to {role} {host} ({address}) port {port}")
-        sock = _prepare(family, opts)
-        try:
-            sock.connect(sockaddr)
-        except OSError as e:
-            sock.close()
-            reason = e.strerror or errno.errorcode.get(e.errno or 0, str(e))
-            log(f"connect to {role} {host} ({address}) port {port} failed: {reason}")
-            failures.append(f"{address}: {reason}")
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        log(f"connected to {role} {show_host(address)}:{port}")
-        return sock
-    detail = failures[0].split(": ", 1)[1] if len(failures) == 1 else "; ".join(failures)
-    raise ConnectFailed(f"connect to {role} {host} port {port} failed: {detail}")
+    """Connect to the first of host's addresses that answers; the deadline (SIGALRM) bounds it all."""
+    return race(interleave(resolve(host, port, opts, role)), host, port, opts, log, role)
+
+
+def race(addresses: list[tuple], host: str, port: int, opts: Options, log: Log, role: str) -> socket.socket:  # type: ignore[type-arg]
+    """Happy Eyeballs over addresses (getaddrinfo tuples, in the order to try them). Returns the
+    winning socket, blocking; raises ConnectFailed naming every address's failure in that order."""
+    attempts: list[socket.socket] = []  # index: position in addresses
+    pending: dict[int, int] = {}  # fd -> attempt index, for the attempts still connecting
+    failures: dict[int, str] = {}  # attempt index -> "address: reason"
+    poller = select.poll()
+    won = -1
+    last_start = 0.0
+    hurry = False  # an attempt failed: start the next one without waiting out the delay
+    try:
+        while won < 0:
+            now = time.monotonic()
+            if len(attempts) < len(addresses) and (hurry or not pending or now >= last_start + ATTEMPT_DELAY):
+                index = len(attempts)
+                family, _, _, _, sockaddr = addresses[index]
+                if pending and not hurry:
+                    waiting = ", ".join(str(addresses[i][4][0]) for i in sorted(pending.values()))
+                    log(f"no answer yet from {waiting} after {ATTEMPT_DELAY * 1000:g} ms; trying the next address")
+                log(f"connecting to {role} {host} ({sockaddr[0]}) port {port}")
+                last_start, hurry = now, False
+                attempts.append(_prepare(family, opts))
+                attempts[index].setblocking(False)
+                code = attempts[index].connect_ex(sockaddr)
+                if code == 0:
+                    won = index
+                elif code in _IN_PROGRESS:
+                    pending[attempts[index].fileno()] = index
+                    poller.register(attempts[index], select.POLLOUT)
+                else:
+                    failures[index] = _failed(log, role, host, sockaddr[0], port, code, attempts[index])
+                    hurry = True
+                continue
+            if not pending:
+                break
+            timeout = None if len(attempts) == len(addresses) else max(0.0, last_start + ATTEMPT_DELAY - now) * 1000
+            # A SIGALRM during poll raises TimedOut from its handler, out through the finally below.
+            for index in sorted(pending.pop(fd) for fd, _ in poller.poll(timeout)):
+                poller.unregister(attempts[index])
+                code = attempts[index].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code == 0:
+                    won = index  # the earliest attempt among those done in this poll
+                    break
+                failures[index] = _failed(log, role, host, addresses[index][4][0], port, code, attempts[index])
+                hurry = True  # RFC 8305 §5: a failure starts the next attempt at once
+    finally:
+        for index, sock in enumerate(attempts):
+            if index != won:
+                if won >= 0 and index not in failures:
+                    log(f"abandoned the slower attempt to {addresses[index][4][0]}")
+                sock.close()
+    if won < 0:
+        reasons = [failures[i] for i in sorted(failures)]
+        detail = reasons[0].split(": ", 1)[1] if len(reasons) == 1 else "; ".join(reasons)
+        raise ConnectFailed(f"connect to {role} {host} port {port} failed: {detail}")
+    sock = attempts[won]
+    sock.setblocking(True)  # the descriptor is passed to ssh, which expects a blocking socket
+    log(f"connected to {role} {show_host(addresses[won][4][0])}:{port}")
+    return sock
+
+
+def _failed(log: Log, role: str, host: str, address: str, port: int, code: int, sock: socket.socket) -> str:
+    sock.close()
+    reason = _reason(code)
+    log(f"connect to {role} {host} ({address}) port {port} failed: {reason}")
+    return f"{address}: {reason}"

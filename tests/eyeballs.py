@@ -1,0 +1,108 @@
+"""Addresses for Happy Eyeballs tests and benchmarks: a port that never answers, a port that does,
+and a name with both an IPv6 and an IPv4 loopback address."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+
+DUALSTACK = "ncfd-dualstack.test"
+"""A name .ci/run puts in /etc/hosts for both ::1 and 127.0.0.1."""
+
+BANNER = b"SSH-2.0-Listening\r\n"
+
+
+def dualstack_resolves() -> bool:
+    """Whether DUALSTACK resolves to both ::1 and 127.0.0.1, and ::1 is usable here."""
+    try:
+        found = {a[4][0] for a in socket.getaddrinfo(DUALSTACK, 22, 0, socket.SOCK_STREAM)}
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return {"::1", "127.0.0.1"} <= found
+
+
+class NoBlackhole(RuntimeError):
+    """This kernel completes handshakes even on a full backlog."""
+
+
+class Blackhole:
+    """A port that drops SYNs: a listen(0) socket whose backlog connections nobody accepts fill.
+    release() empties the backlog, so that the next retransmitted SYN gets in."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, port))
+        self.listener.listen(0)
+        self.port: int = self.listener.getsockname()[1]
+        self.fillers = [socket.socket(family, socket.SOCK_STREAM) for _ in range(3)]
+        for filler in self.fillers:
+            filler.setblocking(False)
+            filler.connect_ex((host, self.port))
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        self.fillers.append(probe)
+        probe.setblocking(False)
+        probe.connect_ex((host, self.port))
+        if select.select([], [probe], [], 0.3)[1]:
+            self.close()
+            raise NoBlackhole("this kernel answers SYNs on a full backlog: no way to make an unanswering port")
+
+    def release(self) -> None:
+        for filler in self.fillers:
+            filler.close()
+        self.listener.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.listener.accept()[0].close()
+
+    def close(self) -> None:
+        for filler in self.fillers:
+            filler.close()
+        self.listener.close()
+
+    def __enter__(self) -> Blackhole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Listening:
+    """A port on host that accepts and sends BANNER to each connection; port=0 picks one."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, port))
+        self.listener.listen(16)
+        self.port: int = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                self.accepted.append(conn)
+                conn.sendall(BANNER)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        self.listener.close()
+        self.thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+
+    def __enter__(self) -> Listening:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

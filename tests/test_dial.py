@@ -1,0 +1,275 @@
+"""Happy Eyeballs (RFC 8305) in ncfd.dial: the order of attempts, the race, and what is left open.
+
+The core is tested in-process on crafted getaddrinfo lists, with a "blackhole" for an address that
+never answers (a listener whose backlog is full: the kernel drops further SYNs), then end to end on
+ncfd-dualstack.test, a name that .ci/run puts in /etc/hosts for both ::1 and 127.0.0.1.
+
+No timing is asserted: only which address won, what was closed, and what -v said. The bounds are
+there so that a regression fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+from eyeballs import BANNER, DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
+
+from ncfd import dial
+from ncfd.deadline import Deadline
+from ncfd.errors import ConnectFailed, TimedOut
+from ncfd.options import Options
+
+import peers
+from fdharness import NCFD, run_fdpass
+
+BOUND = 5.0  # seconds; the race takes about ATTEMPT_DELAY, nc waits for its -w
+HAS_IPV6 = len(peers.LOOPBACKS) > 1
+
+
+def info(host: str, port: int) -> tuple:  # type: ignore[type-arg]
+    """One getaddrinfo entry, as dial.resolve returns them."""
+    if ":" in host:
+        return (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port, 0, 0))
+    return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip, but fail under CI, where every test must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def blackhole(host: str = "127.0.0.1", port: int = 0) -> Blackhole:
+    try:
+        return Blackhole(host, port)
+    except NoBlackhole as e:
+        unavailable(str(e))
+
+
+class Recorder:
+    """Wraps dial._prepare to keep every socket an attempt made, and collects -v lines."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sockets: list[socket.socket] = []
+        self.lines: list[str] = []
+        prepare = dial._prepare
+
+        def recording(family: int, opts: Options) -> socket.socket:
+            sock = prepare(family, opts)
+            self.sockets.append(sock)
+            return sock
+
+        monkeypatch.setattr(dial, "_prepare", recording)
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+    def open_sockets(self) -> list[socket.socket]:
+        return [s for s in self.sockets if s.fileno() != -1]
+
+
+@pytest.fixture
+def rec(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    return Recorder(monkeypatch)
+
+
+def race(rec: Recorder, addresses: list[tuple], opts: Options | None = None) -> socket.socket:  # type: ignore[type-arg]
+    deadline = Deadline(BOUND)
+    try:
+        return dial.race(addresses, "example.test", 22, opts or Options(), rec.log, "host")
+    finally:
+        deadline.cancel()
+
+
+# --- the order of attempts --------------------------------------------------------------------
+
+
+def test_interleave_alternates_families_starting_with_the_first() -> None:
+    a6, b6, c6 = info("2001:db8::1", 22), info("2001:db8::2", 22), info("2001:db8::3", 22)
+    a4, b4 = info("192.0.2.1", 22), info("192.0.2.2", 22)
+    assert dial.interleave([a6, b6, c6, a4, b4]) == [a6, a4, b6, b4, c6]
+    assert dial.interleave([a4, b4, a6]) == [a4, a6, b4]
+    assert dial.interleave([a4, b4]) == [a4, b4]
+    assert dial.interleave([a6, a6, a4, a4]) == [a6, a4]
+    assert dial.interleave([]) == []
+
+
+# --- the race ---------------------------------------------------------------------------------
+
+
+def test_an_unanswering_first_address_loses_to_the_next(rec: Recorder) -> None:
+    with blackhole() as bh, Listening() as live:
+        sock = race(rec, [info("127.0.0.1", bh.port), info("127.0.0.1", live.port)])
+        with sock:
+            assert sock.getpeername() == ("127.0.0.1", live.port)
+            assert os.get_blocking(sock.fileno())
+            assert sock.recv(len(BANNER)) == BANNER
+            assert rec.open_sockets() == [sock]
+    assert len(rec.sockets) == 2
+    assert any("no answer yet from 127.0.0.1 after 250 ms; trying the next address" in line for line in rec.lines)
+    assert "abandoned the slower attempt to 127.0.0.1" in rec.lines
+    assert rec.lines[-1] == "connected to host 127.0.0.1:22"  # the port asked for; the test list says otherwise
+
+
+@pytest.mark.skipif(not HAS_IPV6, reason="no IPv6 loopback")
+def test_an_unanswering_ipv6_address_loses_to_ipv4(rec: Recorder) -> None:
+    with blackhole("::1") as bh, Listening() as live:
+        sock = race(rec, [info("::1", bh.port), info("127.0.0.1", live.port)])
+        with sock:
+            assert sock.family == socket.AF_INET
+            assert sock.getpeername() == ("127.0.0.1", live.port)
+            assert rec.open_sockets() == [sock]
+
+
+def test_a_refusal_starts_the_next_attempt_without_waiting(rec: Recorder) -> None:
+    refused = peers.free_port()
+    with Listening() as live, race(rec, [info("127.0.0.1", refused), info("127.0.0.1", live.port)]) as sock:
+        assert sock.getpeername() == ("127.0.0.1", live.port)
+    assert rec.lines[:3] == [
+        "connecting to host example.test (127.0.0.1) port 22",
+        "connect to host example.test (127.0.0.1) port 22 failed: Connection refused",
+        "connecting to host example.test (127.0.0.1) port 22",
+    ]
+    assert not any("no answer yet" in line for line in rec.lines)
+    assert rec.open_sockets() == []
+
+
+def test_the_first_address_wins_when_it_answers(rec: Recorder) -> None:
+    with Listening() as first, Listening() as second:
+        sock = race(rec, [info("127.0.0.1", first.port), info("127.0.0.1", second.port)])
+        assert sock.getpeername() == ("127.0.0.1", first.port)
+        sock.close()
+    assert len(rec.sockets) == 1
+
+
+def test_an_earlier_attempt_answering_late_still_wins(rec: Recorder) -> None:
+    """Both attempts pending, the first one connects: it is kept, not only the newest is watched."""
+    with blackhole() as first, blackhole() as second:
+
+        def log(line: str) -> None:
+            rec.log(line)
+            if line.startswith("no answer yet"):  # the second attempt is starting: let the first in
+                first.release()
+
+        deadline = Deadline(BOUND)
+        try:
+            addresses = [info("127.0.0.1", first.port), info("127.0.0.1", second.port)]
+            sock = dial.race(addresses, "example.test", 22, Options(), log, "host")
+        finally:
+            deadline.cancel()
+        with sock:
+            assert sock.getpeername() == ("127.0.0.1", first.port)
+            assert rec.open_sockets() == [sock]
+    assert len(rec.sockets) == 2
+    assert "abandoned the slower attempt to 127.0.0.1" in rec.lines
+
+
+def test_every_address_failing_names_each_in_order(rec: Recorder) -> None:
+    a, b = peers.free_port(), peers.free_port()
+    with pytest.raises(ConnectFailed) as e:
+        race(rec, [info("127.0.0.1", a), info("127.0.0.1", b)])
+    assert str(e.value) == (
+        "connect to host example.test port 22 failed: 127.0.0.1: Connection refused; 127.0.0.1: Connection refused"
+    )
+    assert rec.open_sockets() == []
+
+
+def test_one_address_failing_gives_its_reason_alone(rec: Recorder) -> None:
+    with pytest.raises(ConnectFailed) as e:
+        race(rec, [info("127.0.0.1", peers.free_port())])
+    assert str(e.value) == "connect to host example.test port 22 failed: Connection refused"
+
+
+def test_the_deadline_interrupts_the_race_and_closes_every_attempt(rec: Recorder) -> None:
+    with blackhole() as a, blackhole() as b:
+        deadline = Deadline(0.8)
+        try:
+            with pytest.raises(TimedOut):
+                addresses = [info("127.0.0.1", a.port), info("127.0.0.1", b.port)]
+                dial.race(addresses, "example.test", 22, Options(), rec.log, "host")
+        finally:
+            deadline.cancel()
+    assert len(rec.sockets) == 2
+    assert rec.open_sockets() == []
+
+
+def test_socket_options_and_source_port_apply_to_each_attempt(rec: Recorder) -> None:
+    opts = Options()
+    opts.tos = 0x10
+    opts.source_port = peers.free_port()
+    with blackhole() as bh, Listening() as live:
+        sock = race(rec, [info("127.0.0.1", bh.port), info("127.0.0.1", live.port)], opts)
+        assert sock.getsockname()[1] == opts.source_port
+        assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TOS) == 0x10
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        sock.close()
+    assert len(rec.sockets) == 2
+
+
+# --- end to end, on a name with both addresses -------------------------------------------------
+
+
+def require_dualstack() -> None:
+    """Skip when DUALSTACK does not resolve to both ::1 and 127.0.0.1 (.ci/run adds it to
+    /etc/hosts); fail under CI, where a skip would hide a broken setup."""
+    if not dualstack_resolves():
+        unavailable(f"{DUALSTACK} does not resolve to ::1 and 127.0.0.1 (add both to /etc/hosts, as .ci/run does)")
+
+
+@contextlib.contextmanager
+def dualstack_target() -> Iterator[int]:
+    """One port: SYNs to ::1 dropped, 127.0.0.1 answering with BANNER."""
+    require_dualstack()
+    port = peers.free_port()
+    with blackhole("::1", port), Listening(port=port):
+        yield port
+
+
+def test_ncfd_gets_past_an_unanswering_ipv6_address() -> None:
+    with dualstack_target() as port:
+        r = run_fdpass([*NCFD, "-F", "-v", DUALSTACK, str(port)], timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.sock is not None
+    assert r.sock.getpeername() == ("127.0.0.1", port)
+    assert r.read_exactly(len(BANNER)) == BANNER
+    assert r.extra_fds == []
+    r.close()
+    assert f"connecting to host {DUALSTACK} (::1) port {port}" in r.stderr
+    assert f"connecting to host {DUALSTACK} (127.0.0.1) port {port}" in r.stderr
+    assert "abandoned the slower attempt to ::1" in r.stderr
+    assert r.elapsed < BOUND
+
+
+def test_dash_4_never_tries_ipv6() -> None:
+    with dualstack_target() as port:
+        r = run_fdpass([*NCFD, "-F", "-v", "-4", DUALSTACK, str(port)], timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "(::1)" not in r.stderr
+    r.close()
+
+
+def test_dash_6_tries_only_ipv6_and_times_out() -> None:
+    with dualstack_target() as port:
+        r = run_fdpass([*NCFD, "-F", "-6", "-w", "1", DUALSTACK, str(port)], timeout=30)
+    assert r.returncode == 7, r.stderr
+    assert r.sock is None
+    assert r.stderr.startswith("ncfd: timed out after 1s connecting to")
+
+
+def test_relay_mode_gets_past_it_too() -> None:
+    with (
+        dualstack_target() as port,
+        subprocess.Popen([*NCFD, "-d", DUALSTACK, str(port)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as proc,
+    ):
+        assert proc.stdout is not None
+        try:
+            assert proc.stdout.read(len(BANNER)) == BANNER
+        finally:
+            proc.kill()
