@@ -1,0 +1,369 @@
+"""The relay's ways of moving bytes (splice straight to or from a pipe, splice through a pipe of its
+own, read/write) each carry large transfers intact, whatever stdin and stdout are: pipes, sockets,
+regular files, a file opened for append, a tty; and with splice taken away, as on Python 3.9.
+
+Checksums, not timings: how fast is scripts/bench's business.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import os
+import pty
+import random
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from ncfd import relay
+
+from fakeservers import FakeServer, Session
+from fdharness import NCFD
+
+SIZE = 48 << 20
+DATA = random.Random(8305).randbytes(SIZE)
+DIGEST = hashlib.sha256(DATA).hexdigest()
+HAS_SPLICE = hasattr(os, "splice")
+# ncfd as Python 3.9 (or a system without splice) runs it: the read/write loop only.
+NCFD_NO_SPLICE = [
+    sys.executable,
+    "-c",
+    "import os, sys; os.__dict__.pop('splice', None); from ncfd.cli import main; sys.exit(main())",
+]
+RELAYS = [pytest.param(NCFD, id="splice" if HAS_SPLICE else "copy"), pytest.param(NCFD_NO_SPLICE, id="copy")]
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def sends(data: bytes) -> Callable[[Session], None]:
+    def handle(s: Session) -> None:
+        s.conn.sendall(data)
+
+    return handle
+
+
+def digests(s: Session) -> None:
+    """Read to EOF, answer "<sha256> <length>\\n"."""
+    digest, length = hashlib.sha256(), 0
+    while chunk := s.conn.recv(1 << 20):
+        digest.update(chunk)
+        length += len(chunk)
+    s.conn.sendall(f"{digest.hexdigest()} {length}\n".encode())
+
+
+def echoes(s: Session) -> None:
+    while chunk := s.conn.recv(1 << 20):
+        s.conn.sendall(chunk)
+
+
+def floods(s: Session) -> None:
+    with contextlib.suppress(OSError):
+        while True:
+            s.conn.sendall(DATA[: 1 << 20])
+
+
+def resets_after(data: bytes) -> Callable[[Session], None]:
+    def handle(s: Session) -> None:
+        s.conn.sendall(data)
+        s.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.conn.close()
+
+    return handle
+
+
+def ncfd_argv(relay_argv: list[str], server: FakeServer, *options: str) -> list[str]:
+    return [*relay_argv, *options, "127.0.0.1", str(server.port)]
+
+
+# --- through pipes, as ssh runs a ProxyCommand --------------------------------------------------
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_download_through_pipes(relay_argv: list[str]) -> None:
+    with FakeServer(sends(DATA)) as t:
+        r = subprocess.run(ncfd_argv(relay_argv, t, "-d"), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == b""
+    assert len(r.stdout) == SIZE and hashlib.sha256(r.stdout).hexdigest() == DIGEST
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_upload_through_pipes_with_N(relay_argv: list[str]) -> None:
+    with FakeServer(digests) as t:
+        r = subprocess.run(ncfd_argv(relay_argv, t, "-N"), input=DATA, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{DIGEST} {SIZE}\n".encode()
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_both_ways_at_once_through_pipes(relay_argv: list[str]) -> None:
+    with FakeServer(echoes) as t:
+        r = subprocess.run(ncfd_argv(relay_argv, t, "-N"), input=DATA, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) == SIZE and hashlib.sha256(r.stdout).hexdigest() == DIGEST
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_stdout_going_away_ends_the_relay_quietly(relay_argv: list[str]) -> None:
+    with FakeServer(floods) as t:
+        proc = subprocess.Popen(
+            ncfd_argv(relay_argv, t), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            assert len(proc.stdout.read(1 << 20)) == 1 << 20
+            proc.stdout.close()  # the reader goes: the next write or splice meets EPIPE
+            assert proc.wait(timeout=30) == 0
+            assert proc.stderr.read() == b""
+        finally:
+            proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_a_reset_after_data_ends_the_relay_with_the_data_out(relay_argv: list[str]) -> None:
+    with FakeServer(resets_after(DATA[:100_000])) as t:
+        r = subprocess.run(ncfd_argv(relay_argv, t, "-d"), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # Data still in flight when the RST lands may be dropped by the kernel, never reordered.
+    assert DATA.startswith(r.stdout)
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_idle_timeout_and_q_still_end_the_relay(relay_argv: list[str]) -> None:
+    def linger(s: Session) -> None:
+        s.conn.sendall(b"hello\n")
+        s.conn.recv(1)  # never comes: ncfd must leave by itself
+
+    with FakeServer(linger) as t:
+        idle = subprocess.run(ncfd_argv(relay_argv, t, "-d", "-w", "1"), capture_output=True, timeout=30)
+        quit_ = subprocess.run(ncfd_argv(relay_argv, t, "-q", "0"), input=b"", capture_output=True, timeout=30)
+    assert (idle.returncode, idle.stdout) == (0, b"hello\n")
+    assert quit_.returncode == 0
+
+
+# --- sockets, files, a tty ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def socket_stdio() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A socketpair end for ncfd's stdin and stdout, as inetd or a socket-activated unit gives."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        yield ours, theirs
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_both_ways_through_a_socket_on_stdin_and_stdout(relay_argv: list[str]) -> None:
+    received = bytearray()
+    with FakeServer(echoes) as t, socket_stdio() as (ours, theirs):
+        proc = subprocess.Popen(ncfd_argv(relay_argv, t, "-N"), stdin=theirs.fileno(), stdout=theirs.fileno())
+        theirs.close()
+
+        def feed() -> None:
+            ours.sendall(DATA)
+            ours.shutdown(socket.SHUT_WR)
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        ours.settimeout(60)
+        while chunk := ours.recv(1 << 20):
+            received += chunk
+        feeder.join()
+        assert proc.wait(timeout=30) == 0
+    assert len(received) == SIZE and hashlib.sha256(received).hexdigest() == DIGEST
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+@pytest.mark.parametrize("append", [False, True], ids=["truncate", "append"])
+def test_regular_files_on_stdin_and_stdout(relay_argv: list[str], append: bool, tmp_path: Path) -> None:
+    source, sink = tmp_path / "in", tmp_path / "out"
+    source.write_bytes(DATA)
+    sink.write_bytes(b"before\n" if append else b"")
+    with FakeServer(echoes) as t, source.open("rb") as stdin, sink.open("ab" if append else "wb") as stdout:
+        r = subprocess.run(ncfd_argv(relay_argv, t, "-N"), stdin=stdin, stdout=stdout, timeout=60)
+    assert r.returncode == 0
+    out = sink.read_bytes()
+    if append:
+        assert out.startswith(b"before\n")
+        out = out[len(b"before\n") :]
+    assert len(out) == SIZE and hashlib.sha256(out).hexdigest() == DIGEST
+
+
+@pytest.mark.parametrize("relay_argv", RELAYS)
+def test_a_tty_on_stdout(relay_argv: list[str]) -> None:
+    text = b"".join(b"line %d of the banner\n" % i for i in range(2000))
+    leader, follower = pty.openpty()
+    try:
+        with FakeServer(sends(text)) as t:
+            proc = subprocess.Popen(ncfd_argv(relay_argv, t, "-d"), stdin=subprocess.DEVNULL, stdout=follower)
+            os.close(follower)
+            follower = -1
+            got = bytearray()
+            with contextlib.suppress(OSError):  # EIO once ncfd has gone and the tty has no writer
+                while chunk := os.read(leader, 65536):
+                    got += chunk
+            assert proc.wait(timeout=30) == 0
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert bytes(got).replace(b"\r\n", b"\n") == text
+
+
+# --- the pumps, in-process ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAS_SPLICE, reason="no os.splice here")
+def test_the_cheapest_pump_is_chosen(tmp_path: Path) -> None:
+    a, b = socket.socketpair()
+    r, w = os.pipe()
+    leader, follower = pty.openpty()
+    appending = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    plain = os.open(tmp_path / "file", os.O_WRONLY | os.O_CREAT)
+    pumps = []
+    try:
+        for src, dst, mode in [
+            (b.fileno(), w, relay.SPLICE),  # socket -> pipe
+            (r, b.fileno(), relay.SPLICE),  # pipe -> socket
+            (b.fileno(), a.fileno(), relay.THROUGH_PIPE),  # socket -> socket
+            (b.fileno(), plain, relay.THROUGH_PIPE),  # socket -> file
+            (b.fileno(), appending, relay.COPY),  # splice() refuses O_APPEND
+            (b.fileno(), follower, relay.COPY),  # a tty
+        ]:
+            pumps.append(relay.pump(src, dst, to_network=False))
+            assert pumps[-1].mode == mode, (src, dst)
+    finally:
+        for p in pumps:
+            p.close()
+        for fd in (r, w, leader, follower, appending, plain):
+            os.close(fd)
+        a.close()
+        b.close()
+
+
+@pytest.mark.skipif(not HAS_SPLICE, reason="no os.splice here")
+def test_a_destination_refusing_splice_midway_loses_nothing(tmp_path: Path) -> None:
+    """Our pipe already holds the bytes when dst refuses them: they are copied out, then copying
+    goes on."""
+    a, b = socket.socketpair()
+    path = tmp_path / "log"
+    dst = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # splice() into it: EINVAL
+    p = relay.Pump(b.fileno(), dst, to_network=False, mode=relay.THROUGH_PIPE)
+
+    def send() -> None:
+        a.sendall(DATA[:3_000_000])
+        a.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        while p.step():
+            pass
+        assert p.mode == relay.COPY
+    finally:
+        sender.join()
+        p.close()
+        os.close(dst)
+        a.close()
+        b.close()
+    assert path.read_bytes() == DATA[:3_000_000]
+
+
+@pytest.mark.parametrize("mode", [relay.COPY, relay.THROUGH_PIPE, relay.SPLICE])
+def test_a_full_network_stalls_only_its_own_direction(mode: str) -> None:
+    """Towards a peer that does not read, step() never blocks: it holds what it took and asks for
+    POLLOUT; once the peer reads, everything arrives in order."""
+    if mode != relay.COPY and not HAS_SPLICE:
+        pytest.skip("no os.splice here")
+    net, peer = socket.socketpair()
+    net.setblocking(False)
+    if mode == relay.SPLICE:
+        src, feed = os.pipe()
+    else:
+        feed_sock, src_sock = socket.socketpair()
+        src, feed = src_sock.fileno(), feed_sock.fileno()
+    p = relay.Pump(src, net.fileno(), to_network=True, mode=mode)
+    payload = DATA[:8_000_000]
+    got = bytearray()
+
+    def write_feed() -> None:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(feed, view[: 1 << 16]) :]
+        if mode == relay.SPLICE:
+            os.close(feed)
+        else:
+            feed_sock.shutdown(socket.SHUT_WR)
+
+    feeder = threading.Thread(target=write_feed)
+    feeder.start()
+    stalls = 0
+    try:
+        poller = select.poll()
+        while True:
+            fd, event = p.waiting_for()
+            if event == select.POLLOUT:  # the network is full: only now does the peer read
+                stalls += 1
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        got += peer.recv(1 << 20, socket.MSG_DONTWAIT)
+            poller.register(fd, event)
+            if not poller.poll(10_000):
+                pytest.fail(f"no progress waiting for {event} on {fd}")
+            poller.unregister(fd)
+            if not p.step():
+                break
+        net.shutdown(socket.SHUT_WR)
+        peer.settimeout(10)
+        while chunk := peer.recv(1 << 20):
+            got += chunk
+    finally:
+        p.close()
+        net.close()
+        peer.close()
+        if mode == relay.SPLICE:
+            os.close(src)
+        else:
+            feed_sock.close()
+            src_sock.close()
+        feeder.join()
+    assert stalls, "the network never filled up: the test proves nothing"
+    assert bytes(got) == payload
+
+
+def test_relay_closes_its_own_pipe() -> None:
+    """The relay's own pipe (socket to socket) is closed when it ends: no descriptor leaks."""
+    with FakeServer(sends(b"x" * 1000)) as t, socket_stdio() as (ours, theirs):
+        script = (
+            "import os, sys; from ncfd.cli import main; code = main();"
+            " print(sorted(os.listdir('/proc/self/fd')), file=sys.stderr); sys.exit(code)"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script, "-d", "127.0.0.1", str(t.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=theirs.fileno(),
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+        theirs.close()
+        ours.settimeout(10)
+        assert ours.recv(2000) == b"x" * 1000
+    assert proc.returncode == 0
+    fds = ast.literal_eval(proc.stderr.decode().strip().splitlines()[-1])
+    # 0, 1, 2, and the one listdir itself opened; not the relay's pipe, not the socket.
+    assert len(fds) == 4, fds
