@@ -1,15 +1,17 @@
 """Without -F: copy stdin to the socket and the socket to stdout, as nc does for a plain ProxyCommand.
 
-Where the platform has splice(2) (Linux; os.splice is Python 3.10+) the bytes never enter this
-process: a pipe end (ssh gives a ProxyCommand pipes) is spliced straight to or from the socket, and
-two ends that are not pipes (sockets, regular files) are spliced through a pipe of our own. What
-splice cannot serve (ttys, character devices, files opened for append, Python 3.9) is read into one
-reused buffer and written out.
+From the network, where the platform has splice(2) (Linux; os.splice is Python 3.10+), the bytes
+never enter this process: they are spliced straight into stdout when it is a pipe (ssh gives a
+ProxyCommand pipes), or through a pipe of our own into a socket or a regular file. Everything else
+is read into one reused buffer and written out: towards the network (measured: a pipe's pages
+spliced into TCP go out slower than copied ones), to ttys, character devices and files opened for
+append, and on Python 3.9. Pipes on stdin and stdout are enlarged to PIPE_SIZE where the system
+allows: each system call then moves more.
 
 The socket is non-blocking while the relay runs, so that a peer that stops reading stalls only the
 direction towards it: the other direction goes on, and -w still sees the silence. stdin and stdout
-stay as they are (their open file descriptions are shared with whoever started us); a write to
-stdout may block, as nc's does.
+stay blocking (their open file descriptions are shared with whoever started us); a write to stdout
+may block, as nc's does.
 """
 
 from __future__ import annotations
@@ -19,43 +21,39 @@ import os
 import select
 import socket
 import stat
+import sys
 import time
 
-CHUNK = 1 << 20  # the most one splice() moves; our own pipe is made this big where allowed
-COPY_CHUNK = 256 * 1024  # the read/write buffer
+CHUNK = 1 << 20  # the most one splice() asks for; the pipe's room limits it
+PIPE_SIZE = 256 * 1024  # pipes are charged to the user's pipe-user-pages quota: not more
+COPY_CHUNK = PIPE_SIZE  # the read/write buffer
 # What splice() says when it cannot serve these two descriptors; nothing has moved then.
 _UNSPLICEABLE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP)
 
-SPLICE = "splice"  # straight from src to dst, one of which is a pipe
+SPLICE = "splice"  # straight from the network to a pipe
 THROUGH_PIPE = "through a pipe"  # from src into our pipe, from it to dst
 COPY = "copy"  # read() into a buffer, write() out of it
 
 
 class Pump:
     """One direction of the relay. Each step() moves what it can without blocking on the network;
-    what src gave and dst has not taken yet is held, in our pipe or in the buffer."""
+    what src gave and dst has not taken yet is held, in our pipe or in the buffer. SPLICE is only
+    for src the (non-blocking) network: its EAGAIN means that the network had nothing."""
 
-    def __init__(self, src: int, dst: int, to_network: bool, mode: str) -> None:
+    def __init__(self, src: int, dst: int, mode: str) -> None:
         self.src, self.dst = src, dst
-        self.to_network = to_network  # dst is the non-blocking socket (else src is)
         self.mode = mode
         self.in_pipe = 0  # bytes held in our pipe
         self.held = memoryview(b"")  # bytes held in the buffer
-        self.stalled = False  # SPLICE to the network: it took nothing, wait until it can
         self.buffer = bytearray(COPY_CHUNK if mode == COPY else 0)
         self.pipe: tuple[int, int] | None = None
         if mode == THROUGH_PIPE:
             self.pipe = os.pipe()
-            try:
-                import fcntl
-
-                fcntl.fcntl(self.pipe[1], fcntl.F_SETPIPE_SZ, CHUNK)
-            except (ImportError, AttributeError, OSError):
-                pass  # the default size (64 KiB on Linux) works, with more system calls
+            enlarge_pipe(self.pipe[1])
 
     def waiting_for(self) -> tuple[int, int]:
         """The descriptor and poll event the next step() needs."""
-        if self.in_pipe or self.held or self.stalled:
+        if self.in_pipe or self.held:
             return self.dst, select.POLLOUT
         return self.src, select.POLLIN
 
@@ -74,19 +72,14 @@ class Pump:
 
     def _splice(self) -> bool:
         try:
-            moved = os.splice(self.src, self.dst, CHUNK)
-        except BlockingIOError:
-            # To the network: it is full, wait until it is writable; but if it was writable and
-            # still took nothing, stdin was what had nothing: wait for stdin again.
-            self.stalled = self.to_network and not self.stalled
+            return os.splice(self.src, self.dst, CHUNK) > 0
+        except BlockingIOError:  # the network had nothing after all
             return True
         except OSError as e:
             if e.errno not in _UNSPLICEABLE:
                 raise
-            self._become_copy(b"")
-            return self.step()
-        self.stalled = False
-        return moved > 0
+        self._become_copy(b"")
+        return self.step()
 
     def _take(self) -> int:
         if self.pipe is not None:
@@ -136,16 +129,30 @@ class Pump:
 
 def pump(src: int, dst: int, to_network: bool) -> Pump:
     """The cheapest way these two descriptors allow to move bytes from src to dst."""
-    if not hasattr(os, "splice"):
-        return Pump(src, dst, to_network, COPY)
-    src_mode, dst_mode = os.fstat(src).st_mode, os.fstat(dst).st_mode
-    if stat.S_ISFIFO(src_mode) or stat.S_ISFIFO(dst_mode):
-        return Pump(src, dst, to_network, SPLICE)
-    if (stat.S_ISSOCK(src_mode) or stat.S_ISREG(src_mode)) and (
-        stat.S_ISSOCK(dst_mode) or (stat.S_ISREG(dst_mode) and not _appending(dst))
-    ):
-        return Pump(src, dst, to_network, THROUGH_PIPE)
-    return Pump(src, dst, to_network, COPY)
+    if to_network or not hasattr(os, "splice"):
+        return Pump(src, dst, COPY)
+    mode = os.fstat(dst).st_mode
+    if stat.S_ISFIFO(mode):
+        return Pump(src, dst, SPLICE)
+    if stat.S_ISSOCK(mode) or (stat.S_ISREG(mode) and not _appending(dst)):
+        return Pump(src, dst, THROUGH_PIPE)
+    return Pump(src, dst, COPY)
+
+
+def enlarge_pipe(fd: int) -> None:
+    """Give the pipe fd PIPE_SIZE bytes of room, if it is a smaller pipe and the system allows."""
+    try:
+        import fcntl
+
+        # The constants are in fcntl from Python 3.10; Linux's values before that.
+        get = getattr(fcntl, "F_GETPIPE_SZ", 1032 if sys.platform.startswith("linux") else None)
+        set_ = getattr(fcntl, "F_SETPIPE_SZ", 1031 if sys.platform.startswith("linux") else None)
+        if get is None or set_ is None or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
+        if fcntl.fcntl(fd, get) < PIPE_SIZE:
+            fcntl.fcntl(fd, set_, PIPE_SIZE)
+    except (ImportError, OSError):
+        pass  # over the user's pipe quota, say: the pipe works as it is, with more system calls
 
 
 def _appending(fd: int) -> bool:
@@ -167,8 +174,12 @@ def relay(
     out after stdin's EOF, or nothing moves for idle_timeout seconds."""
     os.set_blocking(1, True)
     net = sock.fileno()
+    enlarge_pipe(1)
     down = pump(net, 1, to_network=False)
-    up = pump(0, net, to_network=True) if read_stdin else None
+    up = None
+    if read_stdin:
+        enlarge_pipe(0)
+        up = pump(0, net, to_network=True)
     sock.setblocking(False)
     try:
         _run(sock, down, up, half_close, quit_after, idle_timeout)

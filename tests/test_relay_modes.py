@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import fcntl
 import hashlib
 import os
 import pty
@@ -237,15 +238,15 @@ def test_the_cheapest_pump_is_chosen(tmp_path: Path) -> None:
     plain = os.open(tmp_path / "file", os.O_WRONLY | os.O_CREAT)
     pumps = []
     try:
-        for src, dst, mode in [
-            (b.fileno(), w, relay.SPLICE),  # socket -> pipe
-            (r, b.fileno(), relay.SPLICE),  # pipe -> socket
-            (b.fileno(), a.fileno(), relay.THROUGH_PIPE),  # socket -> socket
-            (b.fileno(), plain, relay.THROUGH_PIPE),  # socket -> file
-            (b.fileno(), appending, relay.COPY),  # splice() refuses O_APPEND
-            (b.fileno(), follower, relay.COPY),  # a tty
+        for src, dst, to_network, mode in [
+            (b.fileno(), w, False, relay.SPLICE),  # network -> pipe
+            (b.fileno(), a.fileno(), False, relay.THROUGH_PIPE),  # network -> socket
+            (b.fileno(), plain, False, relay.THROUGH_PIPE),  # network -> file
+            (b.fileno(), appending, False, relay.COPY),  # splice() refuses O_APPEND
+            (b.fileno(), follower, False, relay.COPY),  # a tty
+            (r, b.fileno(), True, relay.COPY),  # pipe -> network: copying is faster
         ]:
-            pumps.append(relay.pump(src, dst, to_network=False))
+            pumps.append(relay.pump(src, dst, to_network))
             assert pumps[-1].mode == mode, (src, dst)
     finally:
         for p in pumps:
@@ -256,6 +257,21 @@ def test_the_cheapest_pump_is_chosen(tmp_path: Path) -> None:
         b.close()
 
 
+def test_pipes_are_enlarged_and_other_descriptors_left_alone(tmp_path: Path) -> None:
+    r, w = os.pipe()
+    try:
+        relay.enlarge_pipe(w)
+        if hasattr(fcntl, "F_GETPIPE_SZ"):
+            assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) >= relay.PIPE_SIZE
+    finally:
+        os.close(r)
+        os.close(w)
+    with (tmp_path / "file").open("wb") as f, socket.socket() as s:
+        relay.enlarge_pipe(f.fileno())
+        relay.enlarge_pipe(s.fileno())
+    relay.enlarge_pipe(9999)  # not open: nothing to do, nothing raised
+
+
 @pytest.mark.skipif(not HAS_SPLICE, reason="no os.splice here")
 def test_a_destination_refusing_splice_midway_loses_nothing(tmp_path: Path) -> None:
     """Our pipe already holds the bytes when dst refuses them: they are copied out, then copying
@@ -263,7 +279,7 @@ def test_a_destination_refusing_splice_midway_loses_nothing(tmp_path: Path) -> N
     a, b = socket.socketpair()
     path = tmp_path / "log"
     dst = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # splice() into it: EINVAL
-    p = relay.Pump(b.fileno(), dst, to_network=False, mode=relay.THROUGH_PIPE)
+    p = relay.Pump(b.fileno(), dst, relay.THROUGH_PIPE)
 
     def send() -> None:
         a.sendall(DATA[:3_000_000])
@@ -284,7 +300,7 @@ def test_a_destination_refusing_splice_midway_loses_nothing(tmp_path: Path) -> N
     assert path.read_bytes() == DATA[:3_000_000]
 
 
-@pytest.mark.parametrize("mode", [relay.COPY, relay.THROUGH_PIPE, relay.SPLICE])
+@pytest.mark.parametrize("mode", [relay.COPY, relay.THROUGH_PIPE])
 def test_a_full_network_stalls_only_its_own_direction(mode: str) -> None:
     """Towards a peer that does not read, step() never blocks: it holds what it took and asks for
     POLLOUT; once the peer reads, everything arrives in order."""
@@ -292,23 +308,14 @@ def test_a_full_network_stalls_only_its_own_direction(mode: str) -> None:
         pytest.skip("no os.splice here")
     net, peer = socket.socketpair()
     net.setblocking(False)
-    if mode == relay.SPLICE:
-        src, feed = os.pipe()
-    else:
-        feed_sock, src_sock = socket.socketpair()
-        src, feed = src_sock.fileno(), feed_sock.fileno()
-    p = relay.Pump(src, net.fileno(), to_network=True, mode=mode)
+    feed, src = socket.socketpair()
+    p = relay.Pump(src.fileno(), net.fileno(), mode)
     payload = DATA[:8_000_000]
     got = bytearray()
 
     def write_feed() -> None:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(feed, view[: 1 << 16]) :]
-        if mode == relay.SPLICE:
-            os.close(feed)
-        else:
-            feed_sock.shutdown(socket.SHUT_WR)
+        feed.sendall(payload)
+        feed.shutdown(socket.SHUT_WR)
 
     feeder = threading.Thread(target=write_feed)
     feeder.start()
@@ -334,13 +341,8 @@ def test_a_full_network_stalls_only_its_own_direction(mode: str) -> None:
             got += chunk
     finally:
         p.close()
-        net.close()
-        peer.close()
-        if mode == relay.SPLICE:
-            os.close(src)
-        else:
-            feed_sock.close()
-            src_sock.close()
+        for s in (net, peer, feed, src):
+            s.close()
         feeder.join()
     assert stalls, "the network never filled up: the test proves nothing"
     assert bytes(got) == payload
