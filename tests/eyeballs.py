@@ -29,26 +29,32 @@ class NoBlackhole(RuntimeError):
     """This kernel completes handshakes even on a full backlog."""
 
 
+def _listener(host: str, port: int, backlog: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(backlog)
+    return listener
+
+
+def _connecting(host: str, port: int) -> socket.socket:
+    """A socket whose connect() to host:port has started, and goes on without us."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.connect_ex((host, port))
+    return sock
+
+
 class Blackhole:
     """A port that drops SYNs: a listen(0) socket whose backlog connections nobody accepts fill.
     release() empties the backlog, so that the next retransmitted SYN gets in."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.socket(family, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, port))
-        self.listener.listen(0)
+        self.listener = _listener(host, port, 0)
         self.port: int = self.listener.getsockname()[1]
-        self.fillers = [socket.socket(family, socket.SOCK_STREAM) for _ in range(3)]
-        for filler in self.fillers:
-            filler.setblocking(False)
-            filler.connect_ex((host, self.port))
-        probe = socket.socket(family, socket.SOCK_STREAM)
-        self.fillers.append(probe)
-        probe.setblocking(False)
-        probe.connect_ex((host, self.port))
-        if select.select([], [probe], [], 0.3)[1]:
+        # The first fills the backlog, the next ones find it full; the last one checks that it is.
+        self.fillers = [_connecting(host, self.port) for _ in range(4)]
+        if select.select([], self.fillers[-1:], [], 0.3)[1]:
             self.close()
             raise NoBlackhole("this kernel answers SYNs on a full backlog: no way to make an unanswering port")
 
@@ -76,11 +82,7 @@ class Listening:
     """A port on host that accepts and sends BANNER to each connection; port=0 picks one."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.socket(family, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, port))
-        self.listener.listen(16)
+        self.listener = _listener(host, port, 16)
         self.port: int = self.listener.getsockname()[1]
         self.accepted: list[socket.socket] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
