@@ -37,9 +37,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from eyeballs import DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
-
 import peers  # the test suite's launchers for the real servers
+from eyeballs import DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
 
 DIALER = """\
 import array, socket, sys

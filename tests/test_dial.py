@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
-from eyeballs import BANNER, DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
 
 from ncfd import dial
 from ncfd.deadline import Deadline
@@ -26,6 +25,7 @@ from ncfd.errors import ConnectFailed, TimedOut
 from ncfd.options import Options
 
 import peers
+from eyeballs import BANNER, DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
 from fdharness import NCFD, run_fdpass
 
 BOUND = 5.0  # seconds; the race takes about ATTEMPT_DELAY, nc waits for its -w
