@@ -12,7 +12,7 @@ import socket
 
 import socks
 
-from ncfd.errors import AuthFailed, ProxyError, ResolveError, UsageError, broken_handshake
+from ncfd.errors import AuthFailed, ProxyError, ResolveError, TimedOut, UsageError, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -165,6 +165,8 @@ def _translate(
     e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes
 ) -> BaseException:
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(e, TimedOut) and received:
+        return TimedOut(f"{e}; it had sent {quote(received)}")
     if isinstance(e, socks.SOCKS5AuthError):
         if received[1:2] == b"\xff":
             return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 
 from ncfd import dial
-from ncfd.errors import AuthFailed, ProxyError, broken_handshake
+from ncfd.errors import AuthFailed, ProxyError, TimedOut, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -191,22 +191,27 @@ class HttpTunnel:
 
 def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
     """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that."""
-    from ncfd.http_connect import HeaderBlock
+    from ncfd.http_connect import HeaderBlock, first_line
 
     block = HeaderBlock(proxy_name)
     # A TLS stream (an HTTPS proxy) cannot be peeked at: byte by byte is as exact.
     tls = hasattr(sock, "pending")
-    while not block.done:
-        if tls:
-            byte = sock.recv(1)
-            if not byte:
+    try:
+        while not block.done:
+            if tls:
+                byte = sock.recv(1)
+                if not byte:
+                    raise block.closed_error()
+                block.take(byte)
+                continue
+            peeked = sock.recv(4096, socket.MSG_PEEK)
+            if not peeked:
                 raise block.closed_error()
-            block.take(byte)
-            continue
-        peeked = sock.recv(4096, socket.MSG_PEEK)
-        if not peeked:
-            raise block.closed_error()
-        _consume(sock, block.take(peeked))
+            _consume(sock, block.take(peeked))
+    except TimedOut as e:
+        if block.data:  # what a stalled proxy got out tells the user what it is
+            raise TimedOut(f'{e}; it had sent "{first_line(block.data)}"') from None
+        raise
     return block.data
 
 
