@@ -8,7 +8,6 @@ The alarm interrupts whatever blocks (connect, recv, PySocks internals) and rais
 from __future__ import annotations
 
 import signal
-import time
 from types import FrameType
 
 from ncfd.errors import TimedOut
@@ -18,13 +17,9 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.phase = "connecting"
-        self._end = time.monotonic() + seconds
         self._left = seconds
         signal.signal(signal.SIGALRM, self._expire)
         signal.setitimer(signal.ITIMER_REAL, seconds)
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - time.monotonic())
 
     def pause(self) -> None:
         """Stop the clock while a person types a password."""
@@ -32,7 +27,6 @@ class Deadline:
         self._left = left
 
     def resume(self) -> None:
-        self._end = time.monotonic() + self._left
         signal.setitimer(signal.ITIMER_REAL, max(self._left, 0.001))
 
     def cancel(self) -> None:

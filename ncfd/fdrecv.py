@@ -18,11 +18,13 @@ import socket
 import sys
 import time
 
+from ncfd.log import quiet, stderr_line
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, NoReturn
+    from typing import NoReturn
 
-    Log = Callable[[str], None]
+    from ncfd.log import Log
 
 PROG = "ncfd-fdrecv"
 DEFAULT_DEADLINE = 60.0
@@ -93,13 +95,7 @@ class Failure(Exception):
 
 
 def _say(message: str) -> None:
-    data = f"{PROG}: {message}\n".encode(errors="backslashreplace")
-    with contextlib.suppress(OSError):
-        os.write(2, data)
-
-
-def _quiet(message: str) -> None:
-    pass
+    stderr_line(f"{PROG}: {message}")
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -478,7 +474,7 @@ def _run(argv: list[str]) -> int:
         sys.stdout.write(HELP + "\n")
         sys.stdout.flush()
         return EXIT_OK
-    log: Log = (lambda message: _say(message)) if opts.verbose else _quiet
+    log: Log = _say if opts.verbose else quiet
     _sanitise_stdfds()
     if opts.exec_argv is not None:
         # Fail before the dialer connects anywhere.

@@ -1,4 +1,5 @@
-"""nc-compatible command line: getopt-style parsing into an Options object, and the usage text.
+"""nc-compatible command line: getopt-style parsing into an Options object (the text of -h is in
+ncfd/manual.py).
 
 Hand-written rather than getopt/argparse: both pull in gettext and friends, and start-up time is a
 feature of a ProxyCommand.
