@@ -15,6 +15,8 @@ from ncfd.errors import AuthFailed, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable
+
     from ncfd.deadline import Deadline
 
 ENV = "NCFD_PROXY_PASSWORD"
@@ -99,19 +101,85 @@ def _ask_program(program: str, prompt: str) -> str:
 
 
 def _ask_tty(tty: int, prompt: str) -> str:
+    """readpassphrase(3)'s order: echo off first, then the prompt, so that nothing typed the
+    instant the prompt shows is lost or echoed; the terminal is restored on every way out,
+    signals included."""
     import termios
 
-    with open(tty, "r+b", buffering=0) as f:
-        old = termios.tcgetattr(tty)
-        new = termios.tcgetattr(tty)
-        new[3] &= ~termios.ECHO
-        f.write(b"\r" + prompt.encode())
-        try:
-            termios.tcsetattr(tty, termios.TCSAFLUSH, new)
-            line = f.readline(1024)
-        finally:
-            termios.tcsetattr(tty, termios.TCSAFLUSH, old)
-            f.write(b"\n")
+    old = termios.tcgetattr(tty)
+    quiet = termios.tcgetattr(tty)
+    quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+
+    def hide() -> None:
+        # TCSAFLUSH: what was typed before the prompt was shown (and echoed) is not the answer.
+        termios.tcsetattr(tty, termios.TCSAFLUSH, quiet)
+        os.write(tty, b"\r" + prompt.encode())
+
+    def restore() -> None:
+        # TCSADRAIN, not TCSAFLUSH: what is typed after the answer belongs to whoever reads next (ssh).
+        termios.tcsetattr(tty, termios.TCSADRAIN, old)
+        os.write(tty, b"\n")
+
+    try:
+        with _restoring_on_signals(restore, hide):
+            hide()
+            line = _read_line(tty)
+        restore()
+    finally:
+        os.close(tty)
     if not line:
         raise AuthFailed("proxy password prompt cancelled")
     return line.rstrip(b"\r\n").decode()
+
+
+def _read_line(tty: int) -> bytes:
+    """One canonical-mode line, at most 1 KiB; b"" on end of file (Ctrl-D)."""
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 1024:
+        chunk = os.read(tty, 1024 - len(line))
+        if not chunk:
+            break
+        line += chunk
+    return line
+
+
+# Signals that end the process (or stop it) while the terminal has echo off.
+_FATAL = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+_STOP = "SIGTSTP"
+
+
+class _restoring_on_signals:
+    """While the prompt is up: on a fatal signal, restore the terminal and die of the same signal
+    (so the exit status says what happened); on Ctrl-Z, restore, stop, and hide again on resuming.
+    Signal handlers belong to the main thread: elsewhere (never the CLI) nothing is installed."""
+
+    def __init__(self, restore: Callable[[], None], hide: Callable[[], None]) -> None:
+        self.restore, self.hide = restore, hide
+        self.saved: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in (*_FATAL, _STOP):
+            number = getattr(signal, name, None)
+            if number is not None:
+                self.saved[number] = signal.signal(number, self._caught)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for number, handler in self.saved.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+
+    def _caught(self, number: int, frame: object) -> None:
+        import signal
+
+        self.restore()
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)  # fatal: the process ends here, with the signal's status
+        # Only a stop comes back, on SIGCONT.
+        signal.signal(number, self._caught)
+        self.hide()

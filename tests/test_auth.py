@@ -7,9 +7,6 @@ import base64
 import contextlib
 import hashlib
 import os
-import pty
-import select
-import socket
 import stat
 import subprocess
 import time
@@ -281,61 +278,6 @@ def test_password_file_must_be_private(basic_proxy: FakeServer, tmp_path: Path) 
     r = run_without_tty(connect_argv(basic_proxy, "--proxy-password-file", str(secret)), {})
     assert r.returncode == 0, r.stderr
     r.close()
-
-
-def run_with_terminal(argv: list[str], env: dict[str, str], answer: bytes) -> tuple[Handoff, bytes]:
-    """ncfd with a pseudo-terminal as its controlling terminal, as when ssh runs in a terminal,
-    but ssh's socketpair on stdin and stdout; answers the prompt that appears on the terminal."""
-    leader, follower = pty.openpty()
-    follower_name = os.ttyname(follower)
-
-    def take_terminal() -> None:
-        os.setsid()
-        os.close(os.open(follower_name, os.O_RDWR))  # the first tty a session leader opens is its own
-
-    parent, child = socket.socketpair()
-    proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(), stderr=subprocess.PIPE, env=env,
-                            preexec_fn=take_terminal)  # fmt: skip
-    child.close()
-    screen = b""
-    deadline = time.monotonic() + 20
-    while b": " not in screen and time.monotonic() < deadline and proc.poll() is None:
-        if select.select([leader], [], [], 0.5)[0]:
-            screen += os.read(leader, 1024)
-    os.write(leader, answer)
-    parent.settimeout(20)
-    payload, fds, _, _ = socket.recv_fds(parent, 1, 1)
-    proc.wait(20)
-    time.sleep(0.1)
-    while select.select([leader], [], [], 0.1)[0]:
-        screen += os.read(leader, 1024)
-    # Only now: with no follower open, reading the leader fails (EIO).
-    os.close(follower)
-    os.close(leader)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode()
-    sock = socket.socket(fileno=fds[0]) if fds else None
-    return Handoff(proc.returncode, err, payload, sock, 0.0), screen
-
-
-def test_tty_prompt_with_echo_off_and_never_stdin(basic_proxy: FakeServer) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("NCFD_PROXY_PASSWORD", "SSH_ASKPASS", "DISPLAY")}
-    r, screen = run_with_terminal(connect_argv(basic_proxy), env, PASSWORD.encode() + b"\n")
-    assert r.returncode == 0, r.stderr
-    r.close()
-    assert f"Proxy password for {USER}@127.0.0.1: ".encode() in screen
-    assert PASSWORD.encode() not in screen  # echo was off
-
-
-def test_askpass_forced_even_with_a_terminal(basic_proxy: FakeServer, tmp_path: Path) -> None:
-    counter = tmp_path / "asked"
-    env = {k: v for k, v in os.environ.items() if k not in ("NCFD_PROXY_PASSWORD", "DISPLAY")}
-    env |= {"SSH_ASKPASS": str(askpass_script(tmp_path, PASSWORD, counter)), "SSH_ASKPASS_REQUIRE": "force"}
-    r, screen = run_with_terminal(connect_argv(basic_proxy), env, b"never typed\n")
-    assert r.returncode == 0, r.stderr
-    r.close()
-    assert counter.read_text() == "x"
-    assert b"Proxy password" not in screen
 
 
 # --- secrets stay secret --------------------------------------------------------------------
