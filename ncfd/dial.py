@@ -134,7 +134,12 @@ def race(addresses: list[tuple], host: str, port: int, opts: Options, log: Log, 
             for index in sorted(pending.pop(fd) for fd, _ in poller.poll(timeout)):
                 poller.unregister(attempts[index])
                 code = attempts[index].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if code == 0:
+                # A reset can only come after the handshake (a refused SYN is ECONNREFUSED): the
+                # connection was made, and what the peer sent before resetting is still to be read
+                # (reading SO_ERROR cleared the error). The reset is the relay's business, not a
+                # failed connect: on a busy machine, a server that sends and resets at once beats us
+                # to this poll.
+                if code in (0, errno.ECONNRESET):
                     won = index  # the earliest attempt among those done in this poll
                     break
                 failures[index] = _failed(log, role, host, addresses[index][4][0], port, code, attempts[index])

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
+import struct
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -273,3 +277,53 @@ def test_relay_mode_gets_past_it_too() -> None:
             assert proc.stdout.read(len(BANNER)) == BANNER
         finally:
             proc.kill()
+
+
+# --- a connection reset before the connect was seen to complete -------------------------------
+
+
+def test_a_connection_reset_before_the_poll_is_a_connection_with_the_data_still_there(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that accepts, sends and resets at once can do all that before ncfd polls (a busy
+    machine): the connect succeeded, and the bytes sent belong to the relay."""
+    data = b"sent before the reset\n"
+    reset = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            conn.sendall(data)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            reset.set()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+        real_poll = select.poll
+
+        class LatePoll:
+            """select.poll whose poll() waits until the reset has reached the socket."""
+
+            def __init__(self) -> None:
+                self.poller = real_poll()
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(self.poller, name)
+
+            def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+                assert reset.wait(BOUND)
+                deadline = time.monotonic() + BOUND
+                while time.monotonic() < deadline:
+                    events = self.poller.poll(100)
+                    if any(event & (select.POLLERR | select.POLLHUP) for _, event in events):
+                        return events
+                raise AssertionError("the reset never reached the socket")
+
+        monkeypatch.setattr(select, "poll", LatePoll)
+        sock = race(rec, [info("127.0.0.1", listener.getsockname()[1])])
+    with sock:
+        sock.settimeout(BOUND)
+        assert sock.recv(100) == data
