@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from ncfd.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NcfdError
+from ncfd.errors import EXIT_INTERNAL, NcfdError
 from ncfd.log import quiet, stderr_line, verbose
 
 
@@ -21,8 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     except NcfdError as e:
         stderr_line(f"ncfd: {e}")
         return e.exit_code
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
     except Exception as e:  # a bug of ours: one line, no traceback, and how to report it
         stderr_line(
             f"ncfd: internal error ({type(e).__name__}: {e}); please report it with the command line"
@@ -59,10 +57,10 @@ def _run(argv: list[str]) -> int:
     finally:
         deadline.cancel()
 
-    if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy) cannot be passed as a descriptor
+    if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.tls import detach
 
-        sock = detach(sock)
+        sock = detach(sock)  # type: ignore[arg-type]
         log("TLS to the proxy: a detached process relays between it and the socket handed on")
     if opts.verbose:
         # nc's line, which scripts grep for.

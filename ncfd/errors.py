@@ -50,6 +50,5 @@ class FdPassError(NcfdError):
     exit_code = 8
 
 
-# Exit codes that are not exceptions of ours.
-EXIT_INTERRUPTED = 130
+# The exit code that is not an exception of ours.
 EXIT_INTERNAL = 70

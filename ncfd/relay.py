@@ -1,4 +1,6 @@
-"""Without -F: copy stdin to the socket and the socket to stdout, as nc does for a plain ProxyCommand.
+"""The one relay: without -F, stdin to the connection and the connection to stdout, as nc does for a
+plain ProxyCommand; and, for an HTTPS proxy, between the TLS session and the socket handed on
+(bridge()).
 
 From the network, where the platform has splice(2) (Linux; os.splice is Python 3.10+), the bytes
 never enter this process: they are spliced straight into stdout when it is a pipe (ssh gives a
@@ -8,10 +10,15 @@ spliced into TCP go out slower than copied ones), to ttys, character devices and
 append, and on Python 3.9. Pipes on stdin and stdout are enlarged to PIPE_SIZE where the system
 allows: each system call then moves more.
 
-The socket is non-blocking while the relay runs, so that a peer that stops reading stalls only the
-direction towards it: the other direction goes on, and -w still sees the silence. stdin and stdout
-stay blocking (their open file descriptions are shared with whoever started us); a write to stdout
-may block, as nc's does.
+The sockets are non-blocking while the relay runs, so that a peer that stops reading stalls only
+the direction towards it: the other direction goes on, and -w still sees the silence. stdin and
+stdout stay blocking (their open file descriptions are shared with whoever started us); a write to
+stdout may block, as nc's does.
+
+A TLS session (an HTTPS proxy) is read and written through its ssl object, which may need the
+other direction of the socket to make progress (SSLWantRead on a write, SSLWantWrite on a read),
+and holds decrypted bytes that poll() cannot see: a pump waits for what the ssl object asked for,
+and drains its pending bytes before polling again.
 """
 
 from __future__ import annotations
@@ -24,11 +31,18 @@ import stat
 import sys
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+
 CHUNK = 1 << 20  # the most one splice() asks for; the pipe's room limits it
 PIPE_SIZE = 256 * 1024  # pipes are charged to the user's pipe-user-pages quota: not more
 COPY_CHUNK = PIPE_SIZE  # the read/write buffer
 # What splice() says when it cannot serve these two descriptors; nothing has moved then.
 _UNSPLICEABLE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP)
+
+TLS_CHUNK = 16 * 1024  # one TLS record: a retried write must offer the same bytes again
+HANGUP_GRACE = 5.0  # seconds to hand on what the holder sent before it closed the bridge's socket
 
 SPLICE = "splice"  # straight from the network to a pipe
 THROUGH_PIPE = "through a pipe"  # from src into our pipe, from it to dst
@@ -40,9 +54,19 @@ class Pump:
     what src gave and dst has not taken yet is held, in our pipe or in the buffer. SPLICE is only
     for src the (non-blocking) network: its EAGAIN means that the network had nothing."""
 
-    def __init__(self, src: int, dst: int, mode: str) -> None:
+    def __init__(self, src: int, dst: int, mode: str, tls: ssl.SSLSocket | None = None) -> None:
         self.src, self.dst = src, dst
         self.mode = mode
+        # The TLS session src or dst is (COPY mode), and the socket event it asked for, if any.
+        self.tls_src = tls if tls is not None and tls.fileno() == src else None
+        self.tls_dst = tls if tls is not None and tls.fileno() == dst else None
+        self.want: tuple[int, int] | None = None
+        self.want_event: dict[type[BaseException], int] = {}
+        if tls is not None:
+            import ssl  # only for an HTTPS proxy: start-up time
+
+            self.want_event = {ssl.SSLWantReadError: select.POLLIN, ssl.SSLWantWriteError: select.POLLOUT}
+        self.want_errors = tuple(self.want_event)
         self.in_pipe = 0  # bytes held in our pipe
         self.held = memoryview(b"")  # bytes held in the buffer
         self.buffer = bytearray(COPY_CHUNK if mode == COPY else 0)
@@ -53,19 +77,29 @@ class Pump:
 
     def waiting_for(self) -> tuple[int, int]:
         """The descriptor and poll event the next step() needs."""
+        if self.want is not None:
+            return self.want
         if self.in_pipe or self.held:
             return self.dst, select.POLLOUT
         return self.src, select.POLLIN
+
+    def ready_now(self) -> bool:
+        """Whether step() can move bytes without waiting: decrypted bytes held by the TLS object."""
+        return self.tls_src is not None and not self.held and self.want is None and self.tls_src.pending() > 0
 
     def step(self) -> bool:
         """Move bytes after the awaited event; False once src is at its end and nothing is held."""
         if self.mode == SPLICE:
             return self._splice()
+        self.want = None
         if not (self.in_pipe or self.held):
             try:
                 if not self._take():
                     return False
             except BlockingIOError:  # the network had nothing after all
+                return True
+            except self.want_errors as e:  # the TLS session needs the socket readable or writable first
+                self.want = (self.src, self.want_event[type(e)])
                 return True
         self._give()
         return True
@@ -90,7 +124,7 @@ class Pump:
                 if e.errno not in _UNSPLICEABLE:
                     raise
                 self._become_copy(b"")
-        n = os.readv(self.src, [self.buffer])
+        n = self.tls_src.recv_into(self.buffer) if self.tls_src is not None else os.readv(self.src, [self.buffer])
         self.held = memoryview(self.buffer)[:n]
         return n
 
@@ -109,9 +143,14 @@ class Pump:
                         held += os.read(self.pipe[0], self.in_pipe - len(held))
                     self._become_copy(held)
             while self.held:
-                self.held = self.held[os.write(self.dst, self.held) :]
+                if self.tls_dst is not None:
+                    self.held = self.held[self.tls_dst.send(self.held[:TLS_CHUNK]) :]
+                else:
+                    self.held = self.held[os.write(self.dst, self.held) :]
         except BlockingIOError:
             pass  # the network is full: waiting_for() now asks for POLLOUT
+        except self.want_errors as e:
+            self.want = (self.dst, self.want_event[type(e)])
 
     def _become_copy(self, held: bytes) -> None:
         self.close()
@@ -127,10 +166,10 @@ class Pump:
             self.pipe = None
 
 
-def pump(src: int, dst: int, to_network: bool) -> Pump:
+def pump(src: int, dst: int, to_network: bool, tls: ssl.SSLSocket | None = None) -> Pump:
     """The cheapest way these two descriptors allow to move bytes from src to dst."""
-    if to_network or not hasattr(os, "splice"):
-        return Pump(src, dst, COPY)
+    if to_network or tls is not None or not hasattr(os, "splice"):
+        return Pump(src, dst, COPY, tls)
     mode = os.fstat(dst).st_mode
     if stat.S_ISFIFO(mode):
         return Pump(src, dst, SPLICE)
@@ -171,18 +210,20 @@ def relay(
     idle_timeout: float | None,
 ) -> None:
     """Return when the network side closes (the normal end), stdout goes away, the -q timer runs
-    out after stdin's EOF, or nothing moves for idle_timeout seconds."""
+    out after stdin's EOF, or nothing moves for idle_timeout seconds. sock may be a TLS session
+    (an HTTPS proxy), which has no half-close: -N's EOF is not passed on through it."""
+    tls: ssl.SSLSocket | None = sock if hasattr(sock, "pending") else None  # type: ignore[assignment]
     os.set_blocking(1, True)
     net = sock.fileno()
     enlarge_pipe(1)
-    down = pump(net, 1, to_network=False)
+    down = pump(net, 1, to_network=False, tls=tls)
     up = None
     if read_stdin:
         enlarge_pipe(0)
-        up = pump(0, net, to_network=True)
+        up = pump(0, net, to_network=True, tls=tls)
     sock.setblocking(False)
     try:
-        _run(sock, down, up, half_close, quit_after, idle_timeout)
+        _run(sock, down, up, half_close and tls is None, quit_after, idle_timeout)
     finally:
         sock.setblocking(True)
         down.close()
@@ -198,26 +239,13 @@ def _run(
     quit_after: float | None,
     idle_timeout: float | None,
 ) -> None:
-    poller = select.poll()
-    registered: dict[int, int] = {}
+    poller = _Poller()
     quit_at: float | None = None
     while True:
-        wanted: dict[int, int] = {}
-        for p in (down, up):
-            if p is not None:
-                fd, event = p.waiting_for()
-                wanted[fd] = wanted.get(fd, 0) | event
-        for fd in set(registered) | set(wanted):
-            if fd not in wanted:
-                poller.unregister(fd)
-            elif fd not in registered:
-                poller.register(fd, wanted[fd])
-            elif registered[fd] != wanted[fd]:
-                poller.modify(fd, wanted[fd])
-        registered = wanted
         waits = [w for w in (idle_timeout, None if quit_at is None else quit_at - time.monotonic()) if w is not None]
-        ready = dict(poller.poll(None if not waits else max(0.0, min(waits)) * 1000))
-        if not ready:
+        pumps = [p for p in (down, up) if p is not None]
+        ready = poller.wait(pumps, None if not waits else min(waits))
+        if not ready and not any(p.ready_now() for p in pumps):
             return
         if _ready(down, ready):
             try:
@@ -234,6 +262,66 @@ def _run(
                 quit_at = time.monotonic() + quit_after
 
 
+def bridge(plain: socket.socket, tls: ssl.SSLSocket) -> None:
+    """For an HTTPS proxy: relay between plain, the socket whose other end was handed on (to ssh
+    or a Python caller), and the TLS session, both ways at once. Returns when the proxy ends the
+    session, or when the holder has closed its end (after handing on, within HANGUP_GRACE, what it
+    sent before closing); any error ends it too: there is nobody to tell. The holder's half-close
+    is not passed on (TLS has none, and the proxy would end the session at close_notify)."""
+    plain.setblocking(False)
+    tls.setblocking(False)
+    down = Pump(tls.fileno(), plain.fileno(), COPY, tls)
+    up: Pump | None = Pump(plain.fileno(), tls.fileno(), COPY, tls)
+    poller = _Poller()
+    give_up: float | None = None  # set once the holder has hung up
+    try:
+        while True:
+            pumps = [p for p in (down, up) if p is not None]
+            # The holder's end is always watched, whatever the pumps wait for: its hang-up ends us.
+            watch = () if give_up is not None else (plain.fileno(),)
+            ready = poller.wait(pumps, None if give_up is None else give_up - time.monotonic(), watch)
+            if give_up is not None and time.monotonic() >= give_up:
+                return
+            if _ready(down, ready) and not down.step():
+                return
+            if up is not None and _ready(up, ready) and not up.step():
+                up = None
+            if give_up is None and ready.get(plain.fileno(), 0) & (select.POLLHUP | select.POLLERR):
+                give_up = time.monotonic() + HANGUP_GRACE
+            if give_up is not None and up is None:
+                return
+    except OSError:  # ssl.SSLError is one
+        return
+
+
+class _Poller:
+    """poll() for what the pumps wait for, telling the kernel only what changed."""
+
+    def __init__(self) -> None:
+        self.poller = select.poll()
+        self.registered: dict[int, int] = {}
+
+    def wait(self, pumps: list[Pump], timeout: float | None, watch: tuple[int, ...] = ()) -> dict[int, int]:
+        """Events by descriptor; timeout in seconds (None: for ever), 0 when a pump can go on now."""
+        wanted = dict.fromkeys(watch, 0)  # hang-ups and errors are reported without asking
+        for p in pumps:
+            fd, event = p.waiting_for()
+            wanted[fd] = wanted.get(fd, 0) | event
+        for fd in set(self.registered) | set(wanted):
+            if fd not in wanted:
+                self.poller.unregister(fd)
+            elif fd not in self.registered:
+                self.poller.register(fd, wanted[fd])
+            elif self.registered[fd] != wanted[fd]:
+                self.poller.modify(fd, wanted[fd])
+        self.registered = wanted
+        if any(p.ready_now() for p in pumps):
+            timeout = 0
+        return dict(self.poller.poll(None if timeout is None else max(0.0, timeout) * 1000))
+
+
 def _ready(p: Pump, ready: dict[int, int]) -> bool:
+    if p.ready_now():
+        return True
     fd, event = p.waiting_for()
     return bool(ready.get(fd, 0) & (event | select.POLLHUP | select.POLLERR | select.POLLNVAL))
