@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from typing import Callable
 
 Handler = Callable[["Session"], None]
@@ -88,6 +89,20 @@ class FakeServer:
         finally:
             if not self._closing:
                 session.conn.close()
+
+    def settled(self) -> list[Session]:
+        """The sessions of every connection made before this call, once the accept thread has
+        taken them all in: a probe of our own, accepted after them, shows when it has."""
+        with socket.create_connection((self.host, self.port), timeout=10) as probe:
+            mark = probe.getsockname()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                for i, session in enumerate(list(self.sessions)):
+                    with contextlib.suppress(OSError):
+                        if session.conn.getpeername() == mark:
+                            return self.sessions[:i]
+                time.sleep(0.01)
+        raise AssertionError(f"the probe of {self.host}:{self.port} was never accepted")
 
     def close(self) -> None:
         self._closing = True

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import pytest
 
@@ -60,16 +60,19 @@ def _bindable(family: socket.AddressFamily, host: str, port: int) -> bool:
 LOOPBACKS = (HOST, "::1") if _bindable(socket.AF_INET6, "::1", 0) else (HOST,)
 
 
-def require(*binaries: str) -> None:
-    """Skip the test when a binary is missing, but fail it in CI, where every
-    peer is installed and a skip would hide a broken setup."""
-    missing = [name for name in binaries if which(name) is None]
-    if not missing:
-        return
-    reason = f"not installed: {', '.join(missing)}"
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test, but fail it in CI, where everything is installed and a skip would hide a
+    broken setup."""
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def require(*binaries: str) -> None:
+    """Skip the test when a binary is missing (fail it in CI)."""
+    missing = [name for name in binaries if which(name) is None]
+    if missing:
+        unavailable(f"not installed: {', '.join(missing)}")
 
 
 def free_port() -> int:

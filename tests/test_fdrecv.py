@@ -327,19 +327,19 @@ def test_nc_without_f_is_told_apart_and_stopped(banner_target: peers.Target) -> 
 
 def test_dialer_hangs_without_passing_anything() -> None:
     start = time.monotonic()
-    r = fdrecv(["-w", "0.5", "sleep", "30"])
-    assert time.monotonic() - start < 5
+    r = fdrecv(["-w", "2", "sleep", "60"])
+    assert time.monotonic() - start < 20
     assert r.returncode == 124 and r.stdout == b""
-    assert one_error_line(r) == "sleep passed no descriptor within 0.5s; killed it"
+    assert one_error_line(r) == "sleep passed no descriptor within 2s; killed it"
 
 
 def test_dialer_exits_but_leaves_its_stdout_open() -> None:
     # ssh would wait in recvmsg for ever; the background sleep still holds the socketpair end.
-    r = fdrecv(["-w", "0.5", "sh", "-c", "sleep 3 2>/dev/null & exit 0"])
+    r = fdrecv(["-w", "3", "sh", "-c", "sleep 10 2>/dev/null & exit 0"])
     assert r.returncode == 124
     assert one_error_line(r) == (
         "sh exited with status 0, but its stdout stayed open (a process it left behind?)"
-        " and no descriptor came within 0.5s"
+        " and no descriptor came within 3s"
     )
 
 
@@ -414,9 +414,10 @@ SIG_IGN_PROBE = "sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status >&2"
 SIGPIPE_BIT = 1 << (signal.SIGPIPE - 1)
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
 def test_dialer_and_prog_do_not_inherit_ignored_sigpipe(banner_target: peers.Target) -> None:
     """Python ignores SIGPIPE; the programs it starts must not (as subprocess ensures)."""
+    if not os.path.exists("/proc/self/status"):
+        peers.unavailable("needs /proc")
     r = fdrecv(["sh", "-c", f"{SIG_IGN_PROBE}; exit 1"])
     assert not int(r.stderr.decode().splitlines()[0], 16) & SIGPIPE_BIT
     r = fdrecv(["--exec", "sh", "-c", SIG_IGN_PROBE, "--", *NCFD, "-F", "127.0.0.1", str(banner_target.port)])
@@ -429,7 +430,7 @@ def test_wait_with_and_without_pidfd(monkeypatch: pytest.MonkeyPatch, pidfd: boo
     from ncfd import fdrecv as module
 
     if pidfd and not hasattr(os, "pidfd_open"):
-        pytest.skip("no os.pidfd_open here")
+        peers.unavailable("no os.pidfd_open here")
     if not pidfd:
         monkeypatch.delattr(os, "pidfd_open", raising=False)
     pid = os.posix_spawnp("sh", ["sh", "-c", "sleep 0.3; exit 5"], os.environ)

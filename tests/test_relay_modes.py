@@ -28,6 +28,7 @@ import pytest
 
 from ncfd import relay
 
+import peers
 from fakeservers import FakeServer, Session
 from fdharness import NCFD
 
@@ -229,8 +230,9 @@ def test_a_tty_on_stdout(relay_argv: list[str]) -> None:
 # --- the pumps, in-process ----------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not HAS_SPLICE, reason="no os.splice here")
 def test_the_cheapest_pump_is_chosen(tmp_path: Path) -> None:
+    if not HAS_SPLICE:
+        peers.unavailable("no os.splice here")
     a, b = socket.socketpair()
     r, w = os.pipe()
     leader, follower = pty.openpty()
@@ -272,10 +274,11 @@ def test_pipes_are_enlarged_and_other_descriptors_left_alone(tmp_path: Path) -> 
     relay.enlarge_pipe(9999)  # not open: nothing to do, nothing raised
 
 
-@pytest.mark.skipif(not HAS_SPLICE, reason="no os.splice here")
 def test_a_destination_refusing_splice_midway_loses_nothing(tmp_path: Path) -> None:
     """Our pipe already holds the bytes when dst refuses them: they are copied out, then copying
     goes on."""
+    if not HAS_SPLICE:
+        peers.unavailable("no os.splice here")
     a, b = socket.socketpair()
     path = tmp_path / "log"
     dst = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # splice() into it: EINVAL
@@ -305,7 +308,7 @@ def test_a_full_network_stalls_only_its_own_direction(mode: str) -> None:
     """Towards a peer that does not read, step() never blocks: it holds what it took and asks for
     POLLOUT; once the peer reads, everything arrives in order."""
     if mode != relay.COPY and not HAS_SPLICE:
-        pytest.skip("no os.splice here")
+        peers.unavailable("no os.splice here")
     net, peer = socket.socketpair()
     net.setblocking(False)
     feed, src = socket.socketpair()
