@@ -12,6 +12,12 @@ import sys
 from ncfd.errors import EXIT_INTERNAL, NcfdError
 from ncfd.log import quiet, stderr_line, verbose
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ncfd.log import Log
+    from ncfd.options import Options
+    from ncfd.spec import ConnectSpec
+
 
 def main(argv: list[str] | None = None) -> int:
     # ssh may start us with SIGINT ignored or caught; dying by the signal is the prompt, quiet end.
@@ -51,11 +57,7 @@ def _run(argv: list[str]) -> int:
     from ncfd.deadline import Deadline
     from ncfd.tunnel import open_tunnel
 
-    deadline = Deadline(opts.deadline)
-    try:
-        sock = open_tunnel(opts, deadline, log)
-    finally:
-        deadline.cancel()
+    sock = open_tunnel(_spec(opts, log), Deadline(opts.deadline))
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.tls import detach
@@ -64,7 +66,9 @@ def _run(argv: list[str]) -> int:
         log("TLS to the proxy: a detached process relays between it and the socket handed on")
     if opts.verbose:
         # nc's line, which scripts grep for.
-        stderr_line(f"Connection to {opts.host} {opts.port} port [tcp/{_service(opts.port, opts.numeric)}] succeeded!")
+        stderr_line(
+            f"Connection to {opts.host} {opts.port} port [tcp/{_service(opts.port, opts.socket.numeric)}] succeeded!"
+        )
     if out is not None:
         from ncfd.fdpass import pass_fd
 
@@ -88,6 +92,16 @@ def _run(argv: list[str]) -> int:
     except OSError as e:
         raise NcfdError(f"relay to {opts.host} port {opts.port} failed: {e.strerror or e}") from None
     return 0
+
+
+def _spec(opts: Options, log: Log) -> ConnectSpec:
+    """What the command line asks the core for."""
+    from ncfd.password import asking
+    from ncfd.spec import ConnectSpec, Credentials, Route
+
+    credentials = Credentials(opts.proxy_user, asking(opts.password_file), opts.proxy_auth)
+    return ConnectSpec(opts.host, opts.port, [Route(opts.proxies)], credentials=credentials,
+                       socket_options=opts.socket, cacert=opts.proxy_cacert, log=log)  # fmt: skip
 
 
 def _service(port: int, numeric: bool) -> str:

@@ -1,37 +1,93 @@
-"""One deadline over connecting and the whole proxy handshake.
+"""One deadline over connecting and the whole proxy handshake, as a value every blocking step reads.
 
-A SIGALRM timer rather than socket timeouts: a socket timeout bounds each read, so a proxy that drips
-one byte just inside it could stall for ever, and PySocks' reads cannot be given a shrinking timeout.
-The alarm interrupts whatever blocks (connect, recv, PySocks internals) and raises TimedOut.
+Not a signal: a SIGALRM timer belongs to the main thread and to one caller per process, and its
+handler cannot interrupt native code. Each step sizes its wait to what is left instead (a socket
+timeout per recv and send, poll's timeout, a join), so a proxy that drips one byte at a time cannot
+stretch the whole, and many deadlines can run at once in as many threads.
+
+What cannot be given a timeout (getaddrinfo, a Kerberos library call) runs in a helper thread that
+is abandoned when the deadline passes: bounded() below.
 """
 
 from __future__ import annotations
 
-import signal
-from types import FrameType
+import time
 
 from ncfd.errors import TimedOut
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Callable, TypeVar
+
+    T = TypeVar("T")
+
 
 class Deadline:
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, parent: Deadline | None = None) -> None:
         self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        # What we are waiting for, for the message: "waiting for HTTP proxy p:3128 to open ...".
         self.phase = "connecting"
-        self._left = seconds
-        signal.signal(signal.SIGALRM, self._expire)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        self.parent = parent  # the whole a share() is part of: it stops while this one does
+        self._paused_at: float | None = None
+
+    def remaining(self) -> float:
+        """Seconds left, never zero or less: TimedOut once the deadline has passed."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise self.expired()
+        return left
+
+    def expired(self) -> TimedOut:
+        return TimedOut(f"timed out after {self.seconds:g}s {self.phase}")
+
+    def arm(self, sock: socket.socket) -> None:
+        """Give sock's next blocking call what is left; socket.timeout then means expired()."""
+        sock.settimeout(self.remaining())
 
     def pause(self) -> None:
         """Stop the clock while a person types a password."""
-        left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
-        self._left = left
+        self._paused_at = time.monotonic()
+        if self.parent is not None:
+            self.parent.pause()
 
     def resume(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, max(self._left, 0.001))
+        if self._paused_at is not None:
+            self.at += time.monotonic() - self._paused_at
+            self._paused_at = None
+        if self.parent is not None:
+            self.parent.resume()
 
-    def cancel(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    def share(self, entries: int) -> Deadline:
+        """A deadline for the first of entries routes still to try: an equal part of what is left
+        (all of it for the last), ending no later than this one."""
+        part = Deadline(self.remaining() / max(entries, 1), self)
+        part.phase = self.phase
+        return part
 
-    def _expire(self, signum: int, frame: FrameType | None) -> None:
-        raise TimedOut(f"timed out after {self.seconds:g}s {self.phase}")
+
+def bounded(deadline: Deadline, call: Callable[[], T], what: str) -> T:
+    """call() in a helper thread, waited for until the deadline: for calls that take no timeout and
+    that no signal interrupts (getaddrinfo). At the deadline the thread is abandoned: it ends when
+    the call returns, its answer unused; a daemon thread does not keep the process alive."""
+    import threading
+
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(call())
+        except BaseException as e:  # handed to the waiting thread
+            errors.append(e)
+
+    helper = threading.Thread(target=run, name=f"ncfd {what}", daemon=True)
+    helper.start()
+    helper.join(deadline.remaining())
+    if errors:
+        raise errors[0]
+    if not results:
+        deadline.phase = what
+        raise deadline.expired()
+    return results[0]

@@ -3,8 +3,11 @@
 Happy Eyeballs v2 (RFC 8305): the addresses are tried in getaddrinfo's order (RFC 6724, IPv6 first
 where it is preferred) with the two families interleaved; the next attempt starts when one fails or
 when none has answered for ATTEMPT_DELAY; the first to connect wins and every other attempt is
-closed. No threads: non-blocking connects and one poll(). The deadline (ncfd.deadline, SIGALRM)
-interrupts the poll by raising from its handler, and the sockets are closed on the way out.
+closed. Non-blocking connects and one poll(), whose timeout is also bounded by the deadline; the
+sockets are closed on every way out.
+
+getaddrinfo takes no timeout and no signal interrupts it: a name is resolved in a helper thread
+abandoned at the deadline (ncfd.deadline.bounded). An address needs no helper: it is parsed at once.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from ncfd.errors import ConnectFailed, ResolveError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from ncfd.deadline import Deadline
     from ncfd.log import Log
-    from ncfd.options import Options
+    from ncfd.spec import SocketOptions
 
 # RFC 8305 §5: the recommended Connection Attempt Delay.
 ATTEMPT_DELAY = 0.25
@@ -32,10 +36,19 @@ def show_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def resolve(host: str, port: int, opts: Options, role: str) -> list[tuple]:  # type: ignore[type-arg]
-    flags = socket.AI_NUMERICHOST if opts.numeric else 0
-    try:
+def resolve(host: str, port: int, opts: SocketOptions, deadline: Deadline, role: str) -> list[tuple]:  # type: ignore[type-arg]
+    def lookup(flags: int) -> list[tuple]:  # type: ignore[type-arg]
         return socket.getaddrinfo(host, port, opts.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, flags)
+
+    try:
+        try:
+            return lookup(socket.AI_NUMERICHOST)  # an address: no DNS, no helper thread
+        except socket.gaierror:
+            if opts.numeric:
+                raise
+        from ncfd.deadline import bounded
+
+        return bounded(deadline, lambda: lookup(0), f"resolving {role} {host}")
     except socket.gaierror as e:
         raise ResolveError(f'cannot resolve {role} "{host}": {e.strerror}') from None
 
@@ -59,7 +72,7 @@ def interleave(addresses: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
     return ordered
 
 
-def _prepare(family: int, opts: Options) -> socket.socket:
+def _prepare(family: int, opts: SocketOptions) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         if opts.so_debug:
@@ -89,14 +102,23 @@ def _reason(code: int) -> str:
     return os.strerror(code) if code else "Unknown error"
 
 
-def connect(host: str, port: int, opts: Options, log: Log, role: str) -> socket.socket:
-    """Connect to the first of host's addresses that answers; the deadline (SIGALRM) bounds it all."""
-    return race(interleave(resolve(host, port, opts, role)), host, port, opts, log, role)
+def connect(host: str, port: int, opts: SocketOptions, deadline: Deadline, log: Log, role: str) -> socket.socket:
+    """Connect to the first of host's addresses that answers, all within the deadline."""
+    return race(interleave(resolve(host, port, opts, deadline, role)), host, port, opts, deadline, log, role)
 
 
-def race(addresses: list[tuple], host: str, port: int, opts: Options, log: Log, role: str) -> socket.socket:  # type: ignore[type-arg]
+def race(
+    addresses: list[tuple],  # type: ignore[type-arg]
+    host: str,
+    port: int,
+    opts: SocketOptions,
+    deadline: Deadline,
+    log: Log,
+    role: str,
+) -> socket.socket:
     """Happy Eyeballs over addresses (getaddrinfo tuples, in the order to try them). Returns the
-    winning socket, blocking; raises ConnectFailed naming every address's failure in that order."""
+    winning socket, blocking; raises ConnectFailed naming every address's failure in that order,
+    or TimedOut at the deadline."""
     attempts: list[socket.socket] = []  # index: position in addresses
     pending: dict[int, int] = {}  # fd -> attempt index, for the attempts still connecting
     failures: dict[int, str] = {}  # attempt index -> "address: reason"
@@ -129,9 +151,10 @@ def race(addresses: list[tuple], host: str, port: int, opts: Options, log: Log, 
                 continue
             if not pending:
                 break
-            timeout = None if len(attempts) == len(addresses) else max(0.0, last_start + ATTEMPT_DELAY - now) * 1000
-            # A SIGALRM during poll raises TimedOut from its handler, out through the finally below.
-            for index in sorted(pending.pop(fd) for fd, _ in poller.poll(timeout)):
+            wait = deadline.remaining()  # TimedOut at the deadline, out through the finally below
+            if len(attempts) < len(addresses):
+                wait = min(wait, max(0.0, last_start + ATTEMPT_DELAY - now))
+            for index in sorted(pending.pop(fd) for fd, _ in poller.poll(wait * 1000)):
                 poller.unregister(attempts[index])
                 code = attempts[index].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 # A reset can only come after the handshake (a refused SYN is ECONNREFUSED): the

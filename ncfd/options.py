@@ -12,6 +12,7 @@ import socket
 
 from ncfd.errors import UsageError
 from ncfd.proxies import PROTOCOLS, Proxy, number, parse_port, parse_proxy
+from ncfd.spec import SocketOptions
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -48,25 +49,18 @@ class Options:
     """Parsed command line. Plain attributes: dataclasses would cost start-up time."""
 
     def __init__(self) -> None:
-        self.family = socket.AF_UNSPEC
-        self.so_debug = False
+        self.socket = SocketOptions()  # -4 -6 -D -I -O -n -p -s -T
         self.no_stdin = False
         self.fdpass = False
         self.help = False
-        self.rcvbuf: int | None = None
-        self.sndbuf: int | None = None
         self.half_close = False
-        self.numeric = False
         self.proxy_user: str | None = None
         self.proxy_auth: str | None = None
         self.password_file: str | None = None
         self.proxy_cacert: str | None = None
         # Said on stderr before anything else is done.
         self.warnings: list[str] = []
-        self.source_port: int | None = None
-        self.source_addr: str | None = None
         self.quit_after: float | None = None
-        self.tos: int | None = None
         self.verbose = False
         self.timeout: float | None = None
         self.zero_io = False
@@ -142,11 +136,11 @@ def parse_args(argv: list[str]) -> Options:
         if letter in _UNSUPPORTED_WITH_VALUE or letter in _UNSUPPORTED_FLAGS:
             raise UsageError(f"option -{letter} is not supported by ncfd")
         if letter == "4":
-            o.family = socket.AF_INET
+            o.socket.family = socket.AF_INET
         elif letter == "6":
-            o.family = socket.AF_INET6
+            o.socket.family = socket.AF_INET6
         elif letter == "D":
-            o.so_debug = True
+            o.socket.so_debug = True
         elif letter == "d":
             o.no_stdin = True
         elif letter == "F":
@@ -154,23 +148,23 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "h":
             o.help = True
         elif letter == "I":
-            o.rcvbuf = int(number(value, "TCP receive window", 1, 65536 << 14))
+            o.socket.rcvbuf = int(number(value, "TCP receive window", 1, 65536 << 14))
         elif letter == "O":
-            o.sndbuf = int(number(value, "TCP send window", 1, 65536 << 14))
+            o.socket.sndbuf = int(number(value, "TCP send window", 1, 65536 << 14))
         elif letter == "N":
             o.half_close = True
         elif letter == "n":
-            o.numeric = True
+            o.socket.numeric = True
         elif letter == "P":
             o.proxy_user = value
         elif letter == "p":
-            o.source_port = parse_port(value, "source port")
+            o.socket.source_port = parse_port(value, "source port")
         elif letter == "q":
             o.quit_after = number(value, "quit timer", float("-inf"), 2**31, integer=False)
         elif letter == "s":
-            o.source_addr = value
+            o.socket.source_addr = value
         elif letter == "T":
-            o.tos = _parse_tos(value)
+            o.socket.tos = _parse_tos(value)
         elif letter == "v":
             o.verbose = True
         elif letter == "w":
@@ -217,11 +211,9 @@ def parse_args(argv: list[str]) -> Options:
         raise UsageError("a proxy chain (-x given more than once) is written as proxy URLs: socks5h://, http://, ...")
     else:
         o.proxies = [parse_proxy(v, protocol) for v in proxy_values]
-    if o.proxies and o.source_addr is not None:
+    if o.proxies and o.socket.source_addr is not None:
         raise UsageError("no proxy support for local source address")
     for proxy in o.proxies:
-        if proxy.user is None:
-            proxy.user = o.proxy_user
         if proxy.password is not None:
             o.warnings.append(
                 f"the password for {proxy} in its URL is visible to every user in the process list; "

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from ncfd.deadline import Deadline
+    from ncfd.proxies import Proxy
+    from ncfd.spec import PasswordFor
 
 ENV = "NCFD_PROXY_PASSWORD"
 
@@ -48,6 +50,15 @@ class Password:
             return ask(prompt)
         finally:
             self.deadline.resume()
+
+
+def asking(file: str | None) -> PasswordFor:
+    """The command line's password sources, for each user at each proxy."""
+
+    def password_for(proxy: Proxy, user: str, deadline: Deadline) -> Password:
+        return Password(user, str(proxy), proxy.host, file, deadline)
+
+    return password_for
 
 
 def read_password_file(path: str) -> str:

@@ -3,7 +3,9 @@
 PySocks reads replies with exact lengths (an unbuffered makefile), so nothing past the reply leaves
 the kernel. Its connect() would open the proxy connection itself (one address, IPv4 only, none of
 our socket options), so we give it our connected socket and call its negotiation step. PySocks
-1.7.1 is its last release and the version is pinned, so these internals hold still.
+1.7.1 is its last release and the version is pinned, so these internals hold still. Each of its
+reads and writes is given what is left of the deadline, and a name to be resolved here (SOCKS4,
+socks5://) is resolved by us, bounded, before PySocks sees it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ncfd.errors import AuthFailed, ProxyError, ResolveError, TimedOut, UsageErr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
     from ncfd.proxy_auth import PasswordSource
 
@@ -38,10 +41,16 @@ SOCKS4_REPLIES = {
 
 
 class _Recording(socks.socksocket):  # type: ignore[misc]
-    """Keeps what the proxy sent, so an error can quote it, and mends what PySocks sends wrong."""
+    """Keeps what the proxy sent, so an error can quote it, mends what PySocks sends wrong, and
+    gives each read and write what is left of the deadline."""
 
     received = b""
     _mend: tuple[bytes, bytes] | None = None
+    deadline: Deadline
+
+    def _arm(self) -> None:
+        # socksocket.settimeout only records the value until it believes it is connected.
+        socket.socket.settimeout(self, self.deadline.remaining())
 
     def fix_rfc1929(self, username: bytes, password: bytes) -> None:
         """PySocks writes RFC 1929 lengths as chr(n).encode(): two bytes of UTF-8 from 128 on,
@@ -52,12 +61,14 @@ class _Recording(socks.socksocket):  # type: ignore[misc]
             self._mend = (wrong, right)
 
     def send(self, data, flags=0):  # type: ignore[no-untyped-def]
+        self._arm()
         if self._mend is not None and bytes(data) == self._mend[0]:
             socket.socket.sendall(self, self._mend[1], flags)
             return len(data)
         return super().send(data, flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):  # type: ignore[no-untyped-def]
+        self._arm()
         n = super().recv_into(buffer, nbytes, flags)
         self.received += bytes(memoryview(buffer)[:n])
         return n
@@ -104,7 +115,7 @@ class SocksRequest:
     ) -> None:
         self.proxy, self.host, self.port, self.user = proxy, host, port, user
         self.password = password
-        literal = _numeric(host)
+        self.literal = literal = _numeric(host)
         self.target = literal or host
         if proxy.protocol == "5":
             # socks5:// URLs resolve the name here; nc's -X 5 and socks5h:// leave it to the proxy.
@@ -120,27 +131,50 @@ class SocksRequest:
             if literal is not None and ":" in literal:
                 raise UsageError(f"SOCKS4 cannot carry the IPv6 address {host}: use -X 5 or -X 4A")
 
-    def negotiate(self, sock: socket.socket) -> socket.socket:
+    def negotiate(self, sock: socket.socket, deadline: Deadline) -> socket.socket:
         """Run the handshake on sock (taken over) and return it, positioned just past the reply."""
         family, type_, proto = sock.family, sock.type, sock.proto
         username, password = self._credentials()
+        target = self.target if self.rdns else self._resolved(deadline)
         wrapped = _Recording(family, type_, proto, fileno=sock.detach())
+        wrapped.deadline = deadline
         # PySocks takes str and encodes to UTF-8, as _credentials() measured.
         wrapped.set_proxy(self.type, self.proxy.host, self.proxy.port, self.rdns, username, password)
         if username and password:
             wrapped.fix_rfc1929(username.encode(), password.encode())
         try:
             if self.type == socks.SOCKS5:
-                wrapped._negotiate_SOCKS5(self.target, self.port)
+                wrapped._negotiate_SOCKS5(target, self.port)
             else:
-                wrapped._negotiate_SOCKS4(self.target, self.port)
+                wrapped._negotiate_SOCKS4(target, self.port)
             self._check_reserved(wrapped.received)
         except BaseException as e:
             # We are failing anyway: what else the peer sent makes the message (an SSH banner, say).
             received = wrapped.received + _waiting(wrapped)
             wrapped.close()
+            if isinstance(e, socket.timeout):
+                e = deadline.expired()
             raise _translate(e, self.proxy, self.host, self.port, self.user, received) from None
-        return socket.socket(family, type_, proto, fileno=wrapped.detach())
+        sock = socket.socket(family, type_, proto, fileno=wrapped.detach())
+        sock.settimeout(None)
+        return sock
+
+    def _resolved(self, deadline: Deadline) -> str:
+        """The destination's address, resolved here within the deadline (SOCKS4: IPv4 only)."""
+        if self.literal is not None:
+            return self.literal
+        from ncfd.deadline import bounded
+
+        family = socket.AF_INET if self.type == socks.SOCKS4 else socket.AF_UNSPEC
+        try:
+            found = bounded(
+                deadline,
+                lambda: socket.getaddrinfo(self.host, self.port, family, socket.SOCK_STREAM),
+                f"resolving {self.host} for {self.proxy}",
+            )
+        except socket.gaierror as e:
+            raise _translate(e, self.proxy, self.host, self.port, self.user, b"") from None
+        return str(found[0][4][0])
 
     def _credentials(self) -> tuple[str | None, str | None]:
         """SOCKS4 sends the user as its userid; SOCKS5 does RFC 1929 username/password."""

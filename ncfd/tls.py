@@ -18,12 +18,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
+    from ncfd.deadline import Deadline
     from ncfd.log import Log
     from ncfd.proxies import Proxy
 
 
-def start_tls(sock: socket.socket, proxy: Proxy, cafile: str | None, log: Log) -> ssl.SSLSocket:
-    """TLS to the proxy, verified against the system CAs (and cafile), SNI from the proxy's name."""
+def start_tls(sock: socket.socket, proxy: Proxy, cafile: str | None, deadline: Deadline, log: Log) -> ssl.SSLSocket:
+    """TLS to the proxy, verified against the system CAs (and cafile), SNI from the proxy's name.
+    The handshake's waits together are bounded by the socket timeout, set to what is left."""
     import ssl
 
     try:
@@ -32,7 +34,11 @@ def start_tls(sock: socket.socket, proxy: Proxy, cafile: str | None, log: Log) -
         sock.close()
         raise ProxyError(f"cannot load --proxy-cacert {cafile}: {getattr(e, 'strerror', None) or e}") from None
     try:
+        deadline.arm(sock)
         tls = context.wrap_socket(sock, server_hostname=proxy.host)
+    except socket.timeout:
+        sock.close()
+        raise deadline.expired() from None
     except ssl.SSLCertVerificationError as e:
         sock.close()
         raise ProxyError(f"{proxy}: TLS certificate verification failed: {e.verify_message}") from None

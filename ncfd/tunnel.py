@@ -1,7 +1,8 @@
 """Open the connection ssh will get: directly, or through the proxy with its handshake done.
 
 The returned socket is positioned exactly after the proxy's reply: whatever the target has sent
-already (sshd's banner) is still in the kernel's receive queue.
+already (sshd's banner) is still in the kernel's receive queue. Every read and write is given what
+is left of the deadline, so no step, and no proxy dripping bytes, outlasts it.
 """
 
 from __future__ import annotations
@@ -15,33 +16,37 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.http_connect import ConnectExchange, Reply
-    from ncfd.log import Log
-    from ncfd.options import Options
     from ncfd.proxies import Proxy
     from ncfd.proxy_auth import Authenticator, Challenge, PasswordSource
     from ncfd.socks_proxy import SocksRequest
+    from ncfd.spec import ConnectSpec, Route
 
 
 MAX_AUTH_ROUNDS = 5
 
 
-def open_tunnel(opts: Options, deadline: Deadline, log: Log) -> socket.socket:
-    if not opts.proxies:
-        deadline.phase = f"connecting to {dial.show_host(opts.host)}:{opts.port}"
-        return dial.connect(opts.host, opts.port, opts, log, "host")
-    return Chain(opts, deadline, log).open()
+def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
+    return open_route(spec, spec.routes[0], deadline)
+
+
+def open_route(spec: ConnectSpec, route: Route, deadline: Deadline) -> socket.socket:
+    if not route.hops:
+        deadline.phase = f"connecting to {dial.show_host(spec.host)}:{spec.port}"
+        return dial.connect(spec.host, spec.port, spec.socket, deadline, spec.log, "host")
+    return Chain(spec, route, deadline).open()
 
 
 class Chain:
     """One proxy, or several hop by hop: connect to the first, have it open a tunnel to the second,
     handshake with that one through it, and so on to the destination."""
 
-    def __init__(self, opts: Options, deadline: Deadline, log: Log) -> None:
-        self.opts, self.deadline, self.log = opts, deadline, log
-        self.hops = opts.proxies
+    def __init__(self, spec: ConnectSpec, route: Route, deadline: Deadline) -> None:
+        self.spec, self.deadline, self.log = spec, deadline, spec.log
+        self.hops = route.hops
         # Where each hop is asked to go: the next hop, or the destination.
-        self.targets = [(h.host, h.port) for h in self.hops[1:]] + [(opts.host, opts.port)]
-        self.passwords = [self._password(hop) for hop in self.hops]
+        self.targets = [(h.host, h.port) for h in self.hops[1:]] + [(spec.host, spec.port)]
+        self.users = [hop.user or spec.credentials.user for hop in self.hops]
+        self.passwords = [self._password(hop, user) for hop, user in zip(self.hops, self.users)]
         # Built first: a destination a protocol cannot carry fails before any proxy is bothered.
         self.socks: dict[int, SocksRequest] = {}
         for i, (hop, (host, port)) in enumerate(zip(self.hops, self.targets)):
@@ -53,34 +58,33 @@ class Chain:
             else:
                 from ncfd.socks_proxy import SocksRequest
 
-                self.socks[i] = SocksRequest(hop, host, port, hop.user, self.passwords[i])
+                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i])
 
     def open(self) -> socket.socket:
         return self.through(len(self.hops) - 1)
 
-    def _password(self, hop: Proxy) -> PasswordSource | None:
-        if hop.user is None:
+    def _password(self, hop: Proxy, user: str | None) -> PasswordSource | None:
+        if user is None:
             return None
         if hop.password is not None:
             given = hop.password
             return lambda: given
-        from ncfd.password import Password
-
-        return Password(hop.user, str(hop), hop.host, self.opts.password_file, self.deadline)
+        password_for = self.spec.credentials.password_for
+        return None if password_for is None else password_for(hop, user, self.deadline)
 
     def reach(self, i: int) -> socket.socket:
         """A connection whose far end is hop i, with TLS set up when hop i is an HTTPS proxy."""
         hop = self.hops[i]
         if i == 0:
             self.deadline.phase = f"connecting to {hop}"
-            sock = dial.connect(hop.host, hop.port, self.opts, self.log, f"{hop.kind} proxy")
+            sock = dial.connect(hop.host, hop.port, self.spec.socket, self.deadline, self.log, f"{hop.kind} proxy")
         else:
             sock = self.through(i - 1)
         if hop.tls:
             from ncfd.tls import start_tls
 
             self.deadline.phase = f"waiting for the TLS handshake with {hop}"
-            sock = start_tls(sock, hop, self.opts.proxy_cacert, self.log)
+            sock = start_tls(sock, hop, self.spec.cacert, self.deadline, self.log)
         return sock
 
     def through(self, i: int) -> socket.socket:
@@ -93,7 +97,7 @@ class Chain:
             sock = self.reach(i)
             self.deadline.phase = f"waiting for {hop} to open the tunnel to {target}"
             try:
-                sock = self.socks[i].negotiate(sock)
+                sock = self.socks[i].negotiate(sock, self.deadline)
             except BaseException:
                 sock.close()
                 raise
@@ -110,7 +114,9 @@ class HttpTunnel:
 
         self.chain, self.i, self.host, self.port = chain, i, host, port
         self.proxy = chain.hops[i]
+        self.user = chain.users[i]
         self.password = chain.passwords[i]
+        self.deadline = chain.deadline
         self.log = chain.log
         self.name = str(self.proxy)
         self.target = authority(host, port)
@@ -125,7 +131,7 @@ class HttpTunnel:
             for _ in range(MAX_AUTH_ROUNDS):
                 if sock is None:
                     sock = self.chain.reach(self.i)
-                    self.chain.deadline.phase = f"waiting for {self.name} to open the tunnel to {self.target}"
+                    self.deadline.phase = f"waiting for {self.name} to open the tunnel to {self.target}"
                 headers = [("Proxy-Authorization", credentials)] if credentials else None
                 exchange = ConnectExchange(self.host, self.port, self.name, headers)
                 reply = self._ask(sock, exchange, auth)
@@ -135,7 +141,7 @@ class HttpTunnel:
                 auth = self._authenticator(reply, auth)
                 credentials = auth.respond(self._challenges(reply))
                 if credentials is None:
-                    raise AuthFailed(f"proxy authentication failed for {self.proxy.user} at {self.name}")
+                    raise AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
                 if reply.reusable:
                     self._drain(sock, exchange)
                     continue
@@ -143,7 +149,9 @@ class HttpTunnel:
                     raise ProxyError(f"{self.name} closed the connection in the middle of {auth.scheme} authentication")
                 sock.close()
                 sock = None
-            raise AuthFailed(f"proxy authentication failed for {self.proxy.user} at {self.name}")
+            raise AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
+        except socket.timeout:
+            raise self.deadline.expired() from None
         except OSError as e:
             raise broken_handshake(self.name, e) from None
         finally:
@@ -153,9 +161,10 @@ class HttpTunnel:
     def _ask(self, sock: socket.socket, exchange: ConnectExchange, auth: Authenticator | None) -> Reply:
         what = f" with {auth.scheme} credentials" if auth else ""
         self.log(f"sending CONNECT {exchange.target}{what}")
+        self.deadline.arm(sock)
         sock.sendall(exchange.request)
         while True:
-            reply = exchange.feed(read_header_block(sock, self.name))
+            reply = exchange.feed(read_header_block(sock, self.name, self.deadline))
             if reply is not None:
                 self.log(f'{self.name} answered "{reply.line}"')
                 return reply
@@ -167,12 +176,12 @@ class HttpTunnel:
             raise ProxyError(refusal)
         if auth is not None:
             return auth
-        user = self.proxy.user
+        user = self.user
         if user is None or self.password is None:
             raise AuthFailed(f"{refusal}: it wants authentication (-P user)")
         from ncfd.proxy_auth import authenticator, choose_scheme
 
-        scheme = choose_scheme(self._challenges(reply), self.chain.opts.proxy_auth, self.name)
+        scheme = choose_scheme(self._challenges(reply), self.chain.spec.credentials.scheme, self.name)
         self.log(f"answering {self.name}'s {scheme} challenge as {user}")
         return authenticator(scheme, user, self.password, self.target, self.proxy.host)
 
@@ -182,14 +191,15 @@ class HttpTunnel:
 
         return parse_challenges(reply.values(b"proxy-authenticate"))
 
-    @staticmethod
-    def _drain(sock: socket.socket, exchange: ConnectExchange) -> None:
+    def _drain(self, sock: socket.socket, exchange: ConnectExchange) -> None:
         """Read a refusal's body so the connection can carry the next request."""
-        while not exchange.feed_body(sock.recv(65536)):
-            pass
+        while True:
+            self.deadline.arm(sock)
+            if exchange.feed_body(sock.recv(65536)):
+                return
 
 
-def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
+def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline) -> bytes:
     """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that."""
     from ncfd.http_connect import HeaderBlock, first_line
 
@@ -198,6 +208,7 @@ def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
     tls = hasattr(sock, "pending")
     try:
         while not block.done:
+            deadline.arm(sock)
             if tls:
                 byte = sock.recv(1)
                 if not byte:
@@ -208,15 +219,17 @@ def read_header_block(sock: socket.socket, proxy_name: str) -> bytes:
             if not peeked:
                 raise block.closed_error()
             _consume(sock, block.take(peeked))
-    except TimedOut as e:
+    except (TimedOut, socket.timeout):
+        expired = deadline.expired()
         if block.data:  # what a stalled proxy got out tells the user what it is
-            raise TimedOut(f'{e}; it had sent "{first_line(block.data)}"') from None
-        raise
+            raise TimedOut(f'{expired}; it had sent "{first_line(block.data)}"') from None
+        raise expired from None
     return block.data
 
 
 def _consume(sock: socket.socket, size: int) -> None:
-    """Take size bytes, already seen by a peek, out of the socket (HeaderBlock holds a copy)."""
+    """Take size bytes, already seen by a peek, out of the socket (HeaderBlock holds a copy): they
+    are waiting, so no wait is involved."""
     while size:
         chunk = sock.recv(size)
         if not chunk:  # cannot happen after a peek, but a loop must not spin on it

@@ -9,6 +9,7 @@ import socket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ncfd.deadline import Deadline
 from ncfd.errors import NcfdError, ProxyError
 from ncfd.http_connect import ConnectExchange, HeaderBlock
 from ncfd.proxies import Proxy
@@ -125,7 +126,7 @@ def negotiate_against(protocol: str, proxy_bytes: bytes) -> tuple[socket.socket 
     target = "192.0.2.1" if protocol == "4" else "example.com"
     request = SocksRequest(Proxy("127.0.0.1", 1080, protocol), target, 22)
     try:
-        return request.negotiate(ours), peer
+        return request.negotiate(ours, Deadline(5)), peer
     except NcfdError:
         return None, peer
 

@@ -16,7 +16,7 @@ from fdharness import run_ncfd
 
 def test_bundled_flags_and_attached_values() -> None:
     o = parse_args(["-Fvn", "-w3", "-x127.0.0.1:1080", "-Xconnect", "host", "22"])
-    assert (o.fdpass, o.verbose, o.numeric, o.timeout) == (True, True, True, 3)
+    assert (o.fdpass, o.verbose, o.socket.numeric, o.timeout) == (True, True, True, 3)
     [proxy] = o.proxies
     assert (proxy.host, proxy.port, proxy.protocol) == ("127.0.0.1", 1080, "connect")
     assert (o.host, o.port) == ("host", 22)
@@ -96,13 +96,13 @@ def test_usage_errors(argv: list[str], message: str) -> None:
 
 def test_service_names_and_tos_keywords() -> None:
     o = parse_args(["-T", "lowdelay", "h", "ssh"])
-    assert (o.port, o.tos) == (22, 0x10)
-    assert parse_args(["-T", "0x20", "h", "1"]).tos == 0x20
+    assert (o.port, o.socket.tos) == (22, 0x10)
+    assert parse_args(["-T", "0x20", "h", "1"]).socket.tos == 0x20
 
 
 def test_family_flags() -> None:
-    assert parse_args(["-4", "h", "1"]).family == socket.AF_INET
-    assert parse_args(["-6", "h", "1"]).family == socket.AF_INET6
+    assert parse_args(["-4", "h", "1"]).socket.family == socket.AF_INET
+    assert parse_args(["-6", "h", "1"]).socket.family == socket.AF_INET6
 
 
 def test_q_implies_N_and_negative_q_waits_for_ever() -> None:

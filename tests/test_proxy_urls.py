@@ -6,9 +6,12 @@ import os
 
 import pytest
 
+from ncfd.deadline import Deadline
 from ncfd.errors import UsageError
 from ncfd.options import parse_args
 from ncfd.proxy_env import excluded, proxy_from_environment
+from ncfd.spec import ConnectSpec, Credentials, Route
+from ncfd.tunnel import Chain
 
 from fakeservers import BANNER, FakeServer, Session, socks5_proxy
 from fdharness import NCFD, run_fdpass, run_ncfd
@@ -41,7 +44,8 @@ def test_url_user_and_password_are_decoded_and_the_password_warned_about() -> No
 
 def test_P_fills_in_hops_without_a_user() -> None:
     o = parse_args(["-P", "bob", "-x", "socks5h://alice@a", "-x", "http://b", "h", "22"])
-    assert [p.user for p in o.proxies] == ["alice", "bob"]
+    spec = ConnectSpec("h", 22, [Route(o.proxies)], credentials=Credentials(o.proxy_user))
+    assert Chain(spec, spec.routes[0], Deadline(5)).users == ["alice", "bob"]
 
 
 @pytest.mark.parametrize(

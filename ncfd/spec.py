@@ -1,0 +1,88 @@
+"""What opening a connection takes, as plain values: the faces (the command line, the Python API)
+build these, and the core (ncfd.tunnel) takes nothing else.
+
+Plain classes with __slots__: dataclasses would cost start-up time.
+"""
+
+from __future__ import annotations
+
+import socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from ncfd.deadline import Deadline
+    from ncfd.log import Log
+    from ncfd.proxies import Proxy
+    from ncfd.proxy_auth import PasswordSource
+
+    # Where the password of a user at a proxy comes from; asked only when the proxy wants it.
+    PasswordFor = Callable[[Proxy, str, Deadline], PasswordSource]
+
+
+class SocketOptions:
+    """nc's socket options, for every connection ncfd opens (to the first proxy, or direct)."""
+
+    __slots__ = ("family", "numeric", "rcvbuf", "sndbuf", "so_debug", "source_addr", "source_port", "tos")
+
+    def __init__(self) -> None:
+        self.family = socket.AF_UNSPEC
+        self.numeric = False  # no DNS: addresses only
+        self.so_debug = False
+        self.rcvbuf: int | None = None
+        self.sndbuf: int | None = None
+        self.tos: int | None = None
+        self.source_addr: str | None = None
+        self.source_port: int | None = None
+
+
+class Credentials:
+    """Who we are to the proxies that ask: the user for proxies without one of their own (-P), the
+    password source for a user at a proxy, and the only HTTP scheme to answer, if one is forced."""
+
+    __slots__ = ("password_for", "scheme", "user")
+
+    def __init__(self, user: str | None = None, password_for: PasswordFor | None = None, scheme: str | None = None):
+        self.user = user
+        self.password_for = password_for
+        self.scheme = scheme
+
+
+class Route:
+    """One way to the destination: through these proxies hop by hop, or direct (no hops)."""
+
+    __slots__ = ("hops",)
+
+    def __init__(self, hops: list[Proxy]) -> None:
+        self.hops = hops
+
+    def __str__(self) -> str:
+        return " then ".join(str(hop) for hop in self.hops) or "direct"
+
+
+class ConnectSpec:
+    """A connection to open: the destination, the routes to try in order, and how."""
+
+    __slots__ = ("cacert", "credentials", "host", "log", "port", "routes", "socket")
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        routes: list[Route],
+        *,
+        credentials: Credentials | None = None,
+        socket_options: SocketOptions | None = None,
+        cacert: str | None = None,
+        log: Log | None = None,
+    ) -> None:
+        self.host, self.port, self.routes = host, port, routes
+        self.credentials = credentials or Credentials()
+        self.socket = socket_options or SocketOptions()
+        self.cacert = cacert  # CA certificates also trusted for HTTPS proxies
+        self.log: Log = log or _quiet
+
+
+def _quiet(message: str) -> None:
+    pass
