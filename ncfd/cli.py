@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.log import Log
     from ncfd.options import Options
+    from ncfd.routes import Plan
     from ncfd.spec import ConnectSpec
 
 
@@ -46,7 +47,7 @@ def _run(argv: list[str]) -> int:
         return 0
     log = verbose if opts.verbose else quiet
     for warning in opts.warnings:
-        stderr_line(f"ncfd: warning: {warning}")
+        _warn(warning)
 
     out = None
     if opts.fdpass:
@@ -55,9 +56,19 @@ def _run(argv: list[str]) -> int:
         out = claim_stdout()
 
     from ncfd.deadline import Deadline
+    from ncfd.routes import choose
     from ncfd.tunnel import open_tunnel
 
-    sock = open_tunnel(_spec(opts, log), Deadline(opts.deadline))
+    deadline = Deadline(opts.deadline)
+    plan = choose(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
+                  pac=opts.proxy_pac, auto=opts.proxy_auto, cacert=opts.proxy_cacert, deadline=deadline,
+                  log=log, warn=_warn)  # fmt: skip
+    if opts.show_route:
+        from ncfd.routes import show
+
+        sys.stdout.write(show(plan, opts.host, opts.port) + "\n")
+        return 0
+    sock = open_tunnel(_spec(opts, plan, log), deadline)
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.tls import detach
@@ -94,14 +105,18 @@ def _run(argv: list[str]) -> int:
     return 0
 
 
-def _spec(opts: Options, log: Log) -> ConnectSpec:
+def _spec(opts: Options, plan: Plan, log: Log) -> ConnectSpec:
     """What the command line asks the core for."""
     from ncfd.password import asking
-    from ncfd.spec import ConnectSpec, Credentials, Route
+    from ncfd.spec import ConnectSpec, Credentials
 
     credentials = Credentials(opts.proxy_user, asking(opts.password_file), opts.proxy_auth)
-    return ConnectSpec(opts.host, opts.port, [Route(opts.proxies)], credentials=credentials,
-                       socket_options=opts.socket, cacert=opts.proxy_cacert, log=log)  # fmt: skip
+    return ConnectSpec(opts.host, opts.port, plan.routes, credentials=credentials, socket_options=opts.socket,
+                       cacert=opts.proxy_cacert, log=log, on_route=plan.remember)  # fmt: skip
+
+
+def _warn(message: str) -> None:
+    stderr_line(f"ncfd: warning: {message}")
 
 
 def _service(port: int, numeric: bool) -> str:

@@ -40,7 +40,7 @@ class Deadline:
         return left
 
     def expired(self) -> TimedOut:
-        return TimedOut(f"timed out after {self.seconds:g}s {self.phase}")
+        return TimedOut(f"timed out after {shown(self.seconds)}s {self.phase}")
 
     def arm(self, sock: socket.socket) -> None:
         """Give sock's next blocking call what is left; socket.timeout then means expired()."""
@@ -65,6 +65,11 @@ class Deadline:
         part = Deadline(self.remaining() / max(entries, 1), self)
         part.phase = self.phase
         return part
+
+
+def shown(seconds: float) -> str:
+    """Seconds for a message: 2, 2.5, 60, a share like 1.4993 as 1.5."""
+    return f"{round(seconds, 1):g}"
 
 
 def bounded(deadline: Deadline, call: Callable[[], T], what: str) -> T:

@@ -44,6 +44,12 @@ class TimedOut(NcfdError):
     exit_code = 7
 
 
+class PacError(NcfdError):
+    """A PAC file could not be had or used: not fetched, not loaded, no usable answer."""
+
+    exit_code = 9
+
+
 class FdPassError(NcfdError):
     """The descriptor could not be handed over on stdout."""
 

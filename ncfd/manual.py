@@ -72,6 +72,7 @@ EXIT_STATUS = (
     (6, "proxy authentication"),
     (7, "timeout"),
     (8, "cannot pass the descriptor"),
+    (9, "the PAC file could not be fetched, run, or gave no usable answer"),
     (70, "internal error"),
 )
 

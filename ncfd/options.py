@@ -7,7 +7,6 @@ feature of a ProxyCommand.
 
 from __future__ import annotations
 
-import os
 import socket
 
 from ncfd.errors import UsageError
@@ -40,8 +39,8 @@ TOS_KEYWORDS = {
     "reliability": 0x04, "throughput": 0x08, "va": 0xB0,
 }  # fmt: skip
 
-LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-cacert")
-LONG_FLAGS = ("proxy-env",)
+LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-cacert", "proxy-pac")
+LONG_FLAGS = ("proxy-env", "proxy-auto", "show-route")
 AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
 
 
@@ -66,6 +65,11 @@ class Options:
         self.zero_io = False
         # One proxy, or a chain of them, hop by hop.
         self.proxies: list[Proxy] = []
+        # The other ways to choose the route (ncfd.routes), instead of -x.
+        self.proxy_env = False
+        self.proxy_pac: str | None = None
+        self.proxy_auto = False
+        self.show_route = False
         self.host = ""
         self.port = 0
 
@@ -129,7 +133,6 @@ def parse_args(argv: list[str]) -> Options:
     o = Options()
     protocol: str | None = None
     proxy_values: list[str] = []
-    proxy_env = False
     for letter, value in pairs:
         if letter in _UNSUPPORTED:
             raise UsageError(_UNSUPPORTED[letter])
@@ -184,7 +187,13 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "proxy-password-file":
             o.password_file = value
         elif letter == "proxy-env":
-            proxy_env = True
+            o.proxy_env = True
+        elif letter == "proxy-pac":
+            o.proxy_pac = value
+        elif letter == "proxy-auto":
+            o.proxy_auto = True
+        elif letter == "show-route":
+            o.show_route = True
         elif letter == "proxy-cacert":
             o.proxy_cacert = value
     if o.help:
@@ -201,16 +210,15 @@ def parse_args(argv: list[str]) -> Options:
     if not o.host:
         raise UsageError("empty destination")
     o.port = parse_port(operands[1])
-    if proxy_env:
-        if proxy_values:
-            raise UsageError("--proxy-env and -x exclude each other")
-        from ncfd.proxy_env import proxy_from_environment
-
-        o.proxies = proxy_from_environment(o.host, os.environ)
-    elif len(proxy_values) > 1 and not all("://" in v for v in proxy_values):
+    chosen = [name for name, given in (("-x", proxy_values), ("--proxy-env", o.proxy_env),
+              ("--proxy-pac", o.proxy_pac is not None), ("--proxy-auto", o.proxy_auto)) if given]  # fmt: skip
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} exclude each other: each chooses the route")
+    if len(proxy_values) > 1 and not all("://" in v for v in proxy_values):
         raise UsageError("a proxy chain (-x given more than once) is written as proxy URLs: socks5h://, http://, ...")
-    else:
-        o.proxies = [parse_proxy(v, protocol) for v in proxy_values]
+    o.proxies = [parse_proxy(v, protocol) for v in proxy_values]
+    if o.show_route and o.fdpass:
+        raise UsageError("--show-route prints the route and connects nothing: not with -F")
     if o.proxies and o.socket.source_addr is not None:
         raise UsageError("no proxy support for local source address")
     for proxy in o.proxies:

@@ -64,7 +64,7 @@ class Route:
 class ConnectSpec:
     """A connection to open: the destination, the routes to try in order, and how."""
 
-    __slots__ = ("cacert", "credentials", "host", "log", "port", "routes", "socket")
+    __slots__ = ("cacert", "credentials", "host", "log", "on_route", "port", "routes", "socket")
 
     def __init__(
         self,
@@ -76,12 +76,16 @@ class ConnectSpec:
         socket_options: SocketOptions | None = None,
         cacert: str | None = None,
         log: Log | None = None,
+        on_route: Callable[[Route, bool], None] | None = None,
     ) -> None:
         self.host, self.port, self.routes = host, port, routes
         self.credentials = credentials or Credentials()
         self.socket = socket_options or SocketOptions()
         self.cacert = cacert  # CA certificates also trusted for HTTPS proxies
         self.log: Log = log or _quiet
+        # Told, when there are several routes, whether each one tried was alive (ncfd.routes
+        # remembers the dead for a while).
+        self.on_route = on_route
 
 
 def _quiet(message: str) -> None:

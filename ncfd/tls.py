@@ -20,12 +20,14 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
-    from ncfd.proxies import Proxy
 
 
-def start_tls(sock: socket.socket, proxy: Proxy, cafile: str | None, deadline: Deadline, log: Log) -> ssl.SSLSocket:
-    """TLS to the proxy, verified against the system CAs (and cafile), SNI from the proxy's name.
-    The handshake's waits together are bounded by the socket timeout, set to what is left."""
+def start_tls(
+    sock: socket.socket, host: str, peer: str, cafile: str | None, deadline: Deadline, log: Log
+) -> ssl.SSLSocket:
+    """TLS to host (an HTTPS proxy, a PAC server; peer names it in messages), verified against
+    the system CAs (and cafile), SNI from host. The handshake's waits together are bounded by the
+    socket timeout, set to what is left."""
     import ssl
 
     try:
@@ -35,18 +37,18 @@ def start_tls(sock: socket.socket, proxy: Proxy, cafile: str | None, deadline: D
         raise ProxyError(f"cannot load --proxy-cacert {cafile}: {getattr(e, 'strerror', None) or e}") from None
     try:
         deadline.arm(sock)
-        tls = context.wrap_socket(sock, server_hostname=proxy.host)
+        tls = context.wrap_socket(sock, server_hostname=host)
     except socket.timeout:
         sock.close()
         raise deadline.expired() from None
     except ssl.SSLCertVerificationError as e:
         sock.close()
-        raise ProxyError(f"{proxy}: TLS certificate verification failed: {e.verify_message}") from None
+        raise ProxyError(f"{peer}: TLS certificate verification failed: {e.verify_message}") from None
     except (ssl.SSLError, OSError) as e:
         sock.close()
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
-        raise ProxyError(f"{proxy}: TLS handshake failed: {reason}") from None
-    log(f"{proxy}: {tls.version()}, certificate verified")
+        raise ProxyError(f"{peer}: TLS handshake failed: {reason}") from None
+    log(f"{peer}: {tls.version()}, certificate verified")
     return tls
 
 

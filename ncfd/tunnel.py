@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 from ncfd import dial
-from ncfd.errors import AuthFailed, ProxyError, TimedOut, broken_handshake
+from ncfd.errors import AuthFailed, ConnectFailed, ProxyError, ResolveError, TimedOut, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,7 +26,35 @@ MAX_AUTH_ROUNDS = 5
 
 
 def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
-    return open_route(spec, spec.routes[0], deadline)
+    """A connection by the first of spec's routes that works, tried in order within the deadline.
+
+    With several routes (a PAC's list), each gets an equal share of what is left. A route is
+    skipped when its proxy does not resolve, refuses or fails the connection, or does not answer
+    within its share; spec.on_route hears of each such verdict. A proxy's answer (a refusal, an
+    authentication failure) ends the run as it is: that proxy is alive, and the next would be asked
+    for the same thing. When every route fails, the error names each and why."""
+    if len(spec.routes) == 1:
+        return open_route(spec, spec.routes[0], deadline)
+    from ncfd.deadline import shown
+
+    failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed]] = []
+    for i, route in enumerate(spec.routes):
+        left = len(spec.routes) - i
+        share = deadline.share(left)
+        spec.log(f"route {i + 1} of {len(spec.routes)}: {route} (within {shown(share.seconds)} s)")
+        try:
+            sock = open_route(spec, route, share)
+        except (TimedOut, ResolveError, ConnectFailed) as e:
+            spec.log(f"{route} failed: {e}; {'trying the next route' if left > 1 else 'no route left'}")
+            failures.append((route, e))
+            if spec.on_route is not None and route.hops:
+                spec.on_route(route, False)
+            continue
+        if spec.on_route is not None and route.hops:
+            spec.on_route(route, True)
+        return sock
+    detail = "; ".join(f"{route}: {e}" for route, e in failures)
+    raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {detail}")
 
 
 def open_route(spec: ConnectSpec, route: Route, deadline: Deadline) -> socket.socket:
@@ -84,7 +112,7 @@ class Chain:
             from ncfd.tls import start_tls
 
             self.deadline.phase = f"waiting for the TLS handshake with {hop}"
-            sock = start_tls(sock, hop, self.spec.cacert, self.deadline, self.log)
+            sock = start_tls(sock, hop.host, str(hop), self.spec.cacert, self.deadline, self.log)
         return sock
 
     def through(self, i: int) -> socket.socket:

@@ -105,3 +105,10 @@ def microsocks_auth() -> Iterator[ProxyFactory]:
     require("microsocks")
     with _per_credentials(peers.microsocks) as make:
         yield make
+
+
+@pytest.fixture(scope="session")
+def web() -> Iterator[peers.WebServer]:
+    require("nginx")
+    with peers.nginx() as server:
+        yield server

@@ -180,8 +180,8 @@ def _workdir(name: str, owner: str | None = None) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _running(peer: Peer, argv: Sequence[str | Path]) -> Iterator[None]:
-    """Run argv until the block exits; the block starts once peer.port accepts."""
+def _running(peer: Peer, argv: Sequence[str | Path], host: str = HOST) -> Iterator[None]:
+    """Run argv until the block exits; the block starts once host:peer.port accepts."""
     with (peer.workdir / "output.log").open("wb") as output:
         # Own session and process group, for _stop to kill as a whole.
         proc = subprocess.Popen(
@@ -193,21 +193,21 @@ def _running(peer: Peer, argv: Sequence[str | Path]) -> Iterator[None]:
             start_new_session=True,
         )
     try:
-        _wait_accepting(proc, peer)
+        _wait_accepting(proc, peer, host)
         yield
     finally:
         _stop(proc)
 
 
-def _wait_accepting(proc: subprocess.Popen[bytes], peer: Peer) -> None:
+def _wait_accepting(proc: subprocess.Popen[bytes], peer: Peer, host: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise PeerError(f"{proc.args!r} exited with {proc.returncode}:\n{peer.log_text()}")
-        with contextlib.suppress(OSError), socket.create_connection((peer.host, peer.port), timeout=1):
+        with contextlib.suppress(OSError), socket.create_connection((host, peer.port), timeout=1):
             return
         time.sleep(0.02)
-    raise PeerError(f"{proc.args!r} not accepting on {peer.address} after {START_TIMEOUT}s:\n{peer.log_text()}")
+    raise PeerError(f"{proc.args!r} not accepting on {host}:{peer.port} after {START_TIMEOUT}s:\n{peer.log_text()}")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -501,3 +501,79 @@ def banner_target() -> Iterator[Target]:
             serve = functools.partial(server.serve_forever, poll_interval=0.02)
             threading.Thread(target=serve, daemon=True).start()
         yield Target(port=port)
+
+
+@dataclass
+class WebServer(Peer):
+    """nginx serving the files in root (a directory the test fills) on host:port."""
+
+    root: Path = Path()
+    web_host: str = HOST
+
+    @property
+    def address(self) -> str:
+        return f"{self.web_host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        port = "" if self.port == 80 else f":{self.port}"
+        return f"http://{self.web_host}{port}/{path.lstrip('/')}"
+
+    def requests(self) -> list[tuple[str, int, str]]:
+        """(request path, status, If-None-Match sent) for each request so far, oldest first."""
+        log = self.workdir / "access.log"
+        if not log.exists():
+            return []
+        rows = []
+        for line in log.read_text().splitlines():
+            path, status, etag = line.split("\t")
+            rows.append((path, int(status), etag))
+        return rows
+
+
+NGINX_LOCATIONS = """
+        location /fresh/ { add_header Cache-Control "max-age=3600"; }
+        location /stale/ { add_header Cache-Control "max-age=0"; }
+        location = /redirect.pac { return 302 /fresh/proxy.pac; }
+        location = /loop-a.pac { return 302 /loop-b.pac; }
+        location = /loop-b.pac { return 302 /loop-a.pac; }
+        location /latin1/ { default_type "application/x-ns-proxy-autoconfig; charset=iso-8859-1"; }
+"""
+
+
+@contextlib.contextmanager
+def nginx(host: str = HOST, port: int | None = None, server_name: str | None = None) -> Iterator[WebServer]:
+    """nginx with a config of its own; conditional GET (ETag, Last-Modified) as it does for any
+    static file. Port 80 (for WPAD) needs root."""
+    with _workdir("nginx", owner="nobody") as tmp:
+        root = tmp / "www"
+        root.mkdir()
+        if os.geteuid() == 0:
+            os.chown(root, pwd.getpwnam("nobody").pw_uid, -1)
+        port = port or free_port()
+        config = tmp / "nginx.conf"
+        config.write_text(
+            _lines(
+                "daemon off;",
+                "worker_processes 1;",
+                f"pid {tmp / 'nginx.pid'};",
+                f"error_log {tmp / 'error.log'} info;",
+                *(["user nobody nogroup;"] if os.geteuid() == 0 else []),
+                "events { worker_connections 512; }",
+                "http {",
+                "    log_format ncfd '$uri\\t$status\\t$http_if_none_match';",
+                f"    access_log {tmp / 'access.log'} ncfd;",
+                *(f"    {kind}_temp_path {tmp / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi")),
+                f"    scgi_temp_path {tmp / 'scgi'};",
+                "    default_type application/x-ns-proxy-autoconfig;",
+                "    server {",
+                f"        listen {host}:{port};",
+                f"        server_name {server_name or host};",
+                f"        root {root};",
+                NGINX_LOCATIONS,
+                "    }",
+                "}",
+            )
+        )
+        server = WebServer(port=port, workdir=tmp, root=root, web_host=server_name or host)
+        with _running(server, [_binary("nginx"), "-p", tmp, "-c", config, "-e", tmp / "error.log"], host):
+            yield server

@@ -1,0 +1,362 @@
+"""--proxy-auto: find the proxy as the desktop would. A short list of sources tried in order, each a
+small function that answers with a plan, a PAC location, or nothing:
+
+1. the environment (https_proxy, all_proxy, no_proxy: what --proxy-env reads);
+2. the desktop's settings, where present: GNOME (gsettings, org.gnome.system.proxy), KDE
+   (kioslaverc), macOS (scutil --proxy); manual proxies, a PAC URL, or "discover";
+3. WPAD by DNS: http://wpad/wpad.dat, the bare name resolved through the resolver's search list
+   (as Chrome and libproxy do), then wpad.<suffix> for each suffix of this host's domain down to
+   two labels (WinHTTP's devolution; never wpad.<tld>);
+4. nothing found: direct, the one case where ncfd connects directly on its own.
+
+Discovery that finds nothing must cost little: each WPAD probe is bounded (PROBE_LIMIT), and what
+it found, or that it found nothing, is remembered for this network (ncfd.cache).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from ncfd.errors import NcfdError
+from ncfd.spec import Route
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Union
+
+    from ncfd.deadline import Deadline
+    from ncfd.log import Log
+    from ncfd.pac_fetch import Pac
+    from ncfd.proxies import Proxy
+    from ncfd.routes import Plan
+
+    # A source's answer: proxies (none: direct), a PAC location, WPAD (to probe), or nothing.
+    Finding = Union["list[Proxy]", "PacLocation", "Wpad", None]
+
+PROBE_LIMIT = 2.0  # seconds for one WPAD candidate: its name, then its wpad.dat
+WPAD_PATH = "/wpad.dat"
+
+
+class PacLocation:
+    """A source named a PAC file."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+class Wpad:
+    """A source says: discover (GNOME's auto mode without a URL, KDE's ProxyType 3, macOS's
+    auto-discovery)."""
+
+
+def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Plan:
+    from ncfd.routes import Plan, from_pac
+
+    sources: list[tuple[str, Callable[[str], Finding]]] = [
+        ("the environment", _environment),
+        ("GNOME's proxy settings (gsettings)", _gnome),
+        ("KDE's proxy settings (kioslaverc)", _kde),
+        ("macOS's proxy settings (scutil --proxy)", _macos),
+    ]
+    for name, source in sources:
+        found = source(host)
+        if found is None:
+            log(f"--proxy-auto: nothing in {name}")
+            continue
+        if isinstance(found, Wpad):
+            log(f"--proxy-auto: {name} say to discover the proxy")
+            break
+        if isinstance(found, PacLocation):
+            log(f"--proxy-auto: {name} name the PAC {found.location}")
+            from ncfd import pac_fetch
+
+            named = pac_fetch.load(found.location, deadline, cacert, log, warn)
+            return from_pac(named, f"PAC {found.location} from {name}", host, port, deadline, log)
+        log(f"--proxy-auto: using {name}: {Route(found)}")
+        return Plan([Route(found)], name)
+    pac = _wpad(deadline, cacert, log, warn)
+    if pac is None:
+        log("--proxy-auto: no proxy found; connecting directly")
+        return Plan([Route([])], "nothing found (environment, desktop settings, WPAD): direct")
+    return from_pac(pac, f"WPAD {pac.location}", host, port, deadline, log)
+
+
+# --- the environment ----------------------------------------------------------------------------
+
+
+def _environment(host: str) -> Finding:
+    from ncfd.proxy_env import PROXY_VARIABLES, proxy_from_environment
+
+    if not any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return None
+    return proxy_from_environment(host, os.environ)
+
+
+# --- GNOME --------------------------------------------------------------------------------------
+
+
+def _gnome(host: str) -> Finding:
+    import shutil
+    import subprocess
+
+    gsettings = shutil.which("gsettings")
+    if gsettings is None:
+        return None
+    try:
+        out = subprocess.run(
+            [gsettings, "list-recursively", "org.gnome.system.proxy"],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_LIMIT, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:  # no such schema: not a GNOME desktop
+        return None
+    return gnome_settings(out.stdout.decode(errors="replace"), host)
+
+
+def gnome_settings(listing: str, host: str) -> Finding:
+    """What `gsettings list-recursively org.gnome.system.proxy` says for host."""
+    from ncfd.proxies import Proxy
+
+    keys: dict[str, object] = {}
+    for line in listing.splitlines():
+        schema, _, rest = line.partition(" ")
+        key, _, value = rest.partition(" ")
+        keys[f"{schema.removeprefix('org.gnome.system.proxy').lstrip('.')}/{key}"] = _gvariant(value)
+    mode = keys.get("/mode")
+    if mode == "auto":
+        url = keys.get("/autoconfig-url")
+        return PacLocation(url) if isinstance(url, str) and url else Wpad()
+    if mode != "manual":
+        return None  # "none", GNOME's default: nothing set, so discovery goes on
+
+    def proxy(kind: str, protocol: str) -> list[Proxy]:
+        name, number = keys.get(f"{kind}/host"), keys.get(f"{kind}/port")
+        if not isinstance(name, str) or not name or not isinstance(number, int) or not 0 < number < 65536:
+            return []
+        return [Proxy(name, number, protocol)]
+
+    ignored = keys.get("/ignore-hosts")
+    if isinstance(ignored, list) and _ignored(host, [str(i) for i in ignored]):
+        return []
+    # A tunnel goes to the secure (CONNECT) proxy, or the HTTP one when it serves all, else SOCKS.
+    return (proxy("https", "connect") or (proxy("http", "connect") if keys.get("/use-same-proxy") is True else [])
+            or proxy("socks", "5"))  # fmt: skip
+
+
+def _gvariant(text: str) -> object:
+    """The GVariant text forms gsettings prints for these keys: 'string', 8080, true, ['a', 'b'],
+    @as []."""
+    text = text.strip().removeprefix("@as ").removeprefix("uint32 ")
+    if text in ("true", "false"):
+        return text == "true"
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if text.startswith("["):
+        import re
+
+        return [_unquote(item) for item in re.findall(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", text)]
+    if text[:1] in ("'", '"'):
+        return _unquote(text)
+    return text
+
+
+def _unquote(text: str) -> str:
+    import re
+
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+def _ignored(host: str, patterns: list[str]) -> bool:
+    """GNOME's ignore-hosts and KDE's NoProxyFor: names (with a leading *. or .), addresses and
+    CIDR ranges, read as no_proxy is."""
+    from ncfd.proxy_env import excluded
+
+    return excluded(host, ",".join(p.strip().removeprefix("*") for p in patterns))
+
+
+# --- KDE ----------------------------------------------------------------------------------------
+
+
+def _kde(host: str) -> Finding:
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    try:
+        with open(os.path.join(base, "kioslaverc"), encoding="utf-8", errors="replace") as f:
+            return kde_settings(f.read(), host, os.environ)
+    except OSError:
+        return None
+
+
+def kde_settings(text: str, host: str, environ: os._Environ[str] | dict[str, str]) -> Finding:
+    """What kioslaverc's [Proxy Settings] say for host: ProxyType 1 manual, 2 a PAC URL, 3 WPAD,
+    4 the environment (the keys name the variables)."""
+    from ncfd.proxies import Proxy
+
+    settings: dict[str, str] = {}
+    section = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[Proxy Settings]" and "=" in line:
+            key, _, value = line.partition("=")
+            settings[key.split("[", 1)[0].strip()] = value.strip()
+    kind = settings.get("ProxyType", "0")
+    if kind == "2" and settings.get("Proxy Config Script"):
+        return PacLocation(settings["Proxy Config Script"])
+    if kind == "3":
+        return Wpad()
+    if kind not in ("1", "4"):
+        return None
+    if kind == "4":  # the settings name environment variables
+        settings = {k: environ.get(v, "") if k.endswith("Proxy") else v for k, v in settings.items()}
+    if settings.get("ReversedException", "false") == "false" and _ignored(
+        host, [p for p in settings.get("NoProxyFor", "").split(",") if p]
+    ):
+        return []
+    for key, protocol in (("httpsProxy", "connect"), ("socksProxy", "5")):
+        value = settings.get(key, "").strip()
+        if not value:
+            continue
+        # KDE writes "http://proxy 8080" (a space before the port) or "http://proxy:8080".
+        address, _, spaced = value.rpartition(" ") if " " in value else (value, "", "")
+        address = address.split("://", 1)[-1].rstrip("/")
+        name, _, number = address.rpartition(":") if ":" in address else (address, "", "")
+        port = spaced or number
+        if name and port.isdigit() and 0 < int(port) < 65536:
+            return [Proxy(name, int(port), protocol)]
+    return None
+
+
+# --- macOS --------------------------------------------------------------------------------------
+
+
+def _macos(host: str) -> Finding:
+    import shutil
+    import subprocess
+
+    scutil = shutil.which("scutil")
+    if scutil is None:
+        return None
+    try:
+        out = subprocess.run([scutil, "--proxy"], stdin=subprocess.DEVNULL, capture_output=True,
+                             timeout=PROBE_LIMIT, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return macos_settings(out.stdout.decode(errors="replace"), host) if out.returncode == 0 else None
+
+
+def macos_settings(text: str, host: str) -> Finding:
+    """What `scutil --proxy` prints, for host."""
+    from ncfd.proxies import Proxy
+
+    keys: dict[str, str] = {}
+    exceptions: list[str] = []
+    in_exceptions = False
+    for line in text.splitlines():
+        key, sep, value = (part.strip() for part in line.partition(" : "))
+        if in_exceptions:
+            if line.strip() == "}":
+                in_exceptions = False
+            elif sep:
+                exceptions.append(value)
+            continue
+        if key == "ExceptionsList":
+            in_exceptions = True
+        elif sep:
+            keys[key] = value
+    if keys.get("ProxyAutoConfigEnable") == "1" and keys.get("ProxyAutoConfigURLString"):
+        return PacLocation(keys["ProxyAutoConfigURLString"])
+    if _ignored(host, exceptions):
+        return [] if keys.get("HTTPSEnable") == "1" or keys.get("SOCKSEnable") == "1" else None
+    for kind, protocol in (("HTTPS", "connect"), ("SOCKS", "5")):
+        name, port = keys.get(f"{kind}Proxy", ""), keys.get(f"{kind}Port", "")
+        if keys.get(f"{kind}Enable") == "1" and name and port.isdigit():
+            return [Proxy(name, int(port), protocol)]
+    if keys.get("ProxyAutoDiscoveryEnable") == "1":
+        return Wpad()
+    return None
+
+
+# --- WPAD ---------------------------------------------------------------------------------------
+
+
+def wpad_candidates() -> list[str]:
+    """http://wpad/wpad.dat, then wpad.<suffix> for each suffix of this host's domain with at least
+    two labels: for a.b.corp.example, wpad.a.b.corp.example, wpad.b.corp.example, wpad.corp.example."""
+    domain = own_domain().strip(".").lower()
+    labels = domain.split(".") if domain else []
+    names = ["wpad"] + [f"wpad.{'.'.join(labels[i:])}" for i in range(len(labels) - 1)]
+    return [f"http://{name}{WPAD_PATH}" for name in names]
+
+
+def own_domain() -> str:
+    """This host's DNS domain: LOCALDOMAIN (the resolver's per-process search list), else
+    resolv.conf's domain or first search entry, else what the host name carries after its first label."""
+    local = os.environ.get("LOCALDOMAIN", "").split()
+    if local:
+        return local[0]
+    try:
+        with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                words = line.split()
+                if len(words) > 1 and words[0] in ("domain", "search"):
+                    return words[1]
+    except OSError:
+        pass
+    return socket.gethostname().partition(".")[2]
+
+
+def network_tag() -> str:
+    """Names the network we are on, for remembering what discovery found here: the resolver's
+    configuration and the host's names, which change when the machine moves."""
+    import hashlib
+
+    try:
+        with open("/etc/resolv.conf", "rb") as f:
+            resolver = f.read(65536)
+    except OSError:
+        resolver = b""
+    seen = [resolver, os.environ.get("LOCALDOMAIN", "").encode(), socket.gethostname().encode()]
+    return hashlib.sha256(b"\0".join(seen)).hexdigest()[:16]
+
+
+def _wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | None:
+    from ncfd import cache, pac_fetch
+    from ncfd.deadline import Deadline
+
+    network = network_tag()
+    known = cache.discovered(network)
+    if known == "none":
+        log("--proxy-auto: WPAD found nothing on this network lately (remembered); not probing again")
+        return None
+    candidates = wpad_candidates()
+    if known in candidates:
+        candidates.remove(known)
+        candidates.insert(0, known)
+    for url in candidates:
+        probe = Deadline(min(deadline.remaining(), PROBE_LIMIT), deadline)
+        try:
+            # A copy cached elsewhere (the office's wpad, seen from home) proves nothing here: only
+            # what WPAD found on this network may be taken from the cache.
+            pac = pac_fetch.load(url, probe, cacert, log, warn, trust_cache=url == known)
+        except NcfdError as e:
+            log(f"--proxy-auto: WPAD {url}: {e}")
+            continue
+        log(f"--proxy-auto: WPAD found {url}")
+        _remember(network, url, log)
+        return pac
+    _remember(network, None, log)
+    return None
+
+
+def _remember(network: str, found: str | None, log: Log) -> None:
+    from ncfd import cache
+
+    try:
+        cache.remember_discovery(network, found)
+    except OSError as e:
+        log(f"cannot remember what WPAD found in {cache.directory()}: {e.strerror}")

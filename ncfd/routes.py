@@ -1,0 +1,181 @@
+"""Choosing the route, before any tunnel opens: from -x, the environment (--proxy-env), a PAC file
+(--proxy-pac) or what proxy discovery finds (--proxy-auto). The result is a Plan: the routes for
+ncfd.tunnel to try in order within the one deadline, and what chose them, for -v and --show-route.
+
+A PAC that was found is obeyed as browsers obey it: with no DIRECT in its answer there is no direct
+connection, and a PAC that cannot be had is an error. Only --proxy-auto that finds nothing at all
+connects directly.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from ncfd.errors import PacError
+from ncfd.spec import Route
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ncfd.deadline import Deadline
+    from ncfd.log import Log
+    from ncfd.pac import Entry
+    from ncfd.pac_fetch import Pac
+    from ncfd.proxies import Proxy
+
+PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the deadline leaves
+# Addresses a UDP "connect" routes towards, to learn our own address as browsers do: no packet
+# leaves (Chromium uses the same two).
+_ROUTE_PROBES = ((socket.AF_INET, "8.8.8.8"), (socket.AF_INET6, "2001:4860:4860::8888"))
+
+
+class Plan:
+    """The routes to try in order, and how they were chosen."""
+
+    __slots__ = ("answer", "dead", "notes", "routes", "source")
+
+    def __init__(self, routes: list[Route], source: str, answer: str | None = None) -> None:
+        self.routes = routes
+        self.source = source  # "-x", "PAC http://...", "WPAD http://wpad/wpad.dat", ...
+        self.answer = answer  # what the PAC returned, if a PAC chose
+        self.notes: list[str] = []  # what --show-route shows besides: entries skipped, dead proxies
+        self.dead: set[str] = set()  # routes found dead lately, as the cache had them
+
+    def remember(self, route: Route, alive: bool) -> None:
+        """The tunnel's verdict on a route it tried among several: the dead are tried last for a
+        while (ncfd.cache), by this and the next runs."""
+        from ncfd import cache
+
+        try:
+            if not alive:
+                cache.mark_dead(str(route))
+            elif str(route) in self.dead:
+                cache.mark_alive(str(route))
+        except OSError:
+            pass  # an unwritable cache only costs the next run the wait
+
+
+def choose(
+    host: str,
+    port: int,
+    *,
+    proxies: list[Proxy] | None = None,
+    env: Mapping[str, str] | None = None,
+    pac: str | None = None,
+    auto: bool = False,
+    cacert: str | None = None,
+    deadline: Deadline,
+    log: Log,
+    warn: Log,
+) -> Plan:
+    """The plan for host:port from one source: proxies (-x), env (--proxy-env: these variables),
+    pac (--proxy-pac: a URL or a path), auto (--proxy-auto); none of them: direct."""
+    if proxies:
+        return Plan([Route(proxies)], "-x")
+    if env is not None:
+        from ncfd.proxy_env import proxy_from_environment
+
+        found = proxy_from_environment(host, env)
+        return Plan([Route(found)], "the environment" if found else "the environment: direct")
+    if pac is not None:
+        from ncfd import pac_fetch
+
+        return from_pac(pac_fetch.load(pac, deadline, cacert, log, warn), f"PAC {pac}", host, port, deadline, log)
+    if auto:
+        from ncfd.discovery import discover
+
+        return discover(host, port, deadline, cacert, log, warn)
+    return Plan([Route([])], "direct")
+
+
+def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, log: Log) -> Plan:
+    """Ask the PAC for host:port (in a helper thread bounded by the deadline: the engine's own
+    limits count CPU time) and read its answer into routes, the proxies found dead lately last."""
+    from ncfd.deadline import bounded
+    from ncfd.pac import Engine, browser_url, parse_answer
+
+    url = browser_url(host, port)
+
+    def ask() -> tuple[str, list[str], int]:
+        engine = Engine(pac.text, pac.location, min(deadline.remaining(), PAC_CPU_LIMIT))
+        found = engine.find(url, host, _addresses, my_addresses(), time.time() * 1000)
+        return found.answer, found.alerts, found.rounds
+
+    what = f"evaluating PAC {pac.location} (a slow DNS answer or an endless loop?)"
+    answer, alerts, rounds = bounded(deadline, ask, what)
+    for alert in alerts:
+        log(f"PAC {pac.location} alert: {alert}")
+    log(f'PAC {pac.location} ({pac.how}): FindProxyForURL("{url}", "{host}") = "{answer}"'
+        + (f" after {rounds} runs for DNS answers" if rounds > 1 else ""))  # fmt: skip
+    entries, skipped = parse_answer(answer)
+    plan = Plan([], source, answer)
+    for part in skipped:
+        plan.notes.append(f"skipped {part!r}: not a PAC entry ncfd knows")
+        log(f"PAC {pac.location}: skipping {part!r}: not an entry ncfd knows")
+    if not entries:
+        raise PacError(f'PAC {pac.location} answered "{answer}" for {host}: no entry ncfd can use')
+    plan.routes = _last_the_dead([Route(_hops(entry)) for entry in entries], plan, log)
+    return plan
+
+
+def _hops(entry: Entry) -> list[Proxy]:
+    from ncfd.pac import KEYWORDS
+    from ncfd.proxies import Proxy
+
+    if entry.keyword == "direct":
+        return []
+    protocol, tls, _ = KEYWORDS[entry.keyword]
+    # SOCKS4 resolves the destination here, as browsers do; SOCKS5 sends the name.
+    return [Proxy(entry.host, entry.port, protocol, tls=tls, remote_dns=protocol != "4")]
+
+
+def _last_the_dead(routes: list[Route], plan: Plan, log: Log) -> list[Route]:
+    if len(routes) < 2:
+        return routes
+    from ncfd import cache
+
+    dead = cache.dead_proxies()
+    plan.dead = {str(r) for r in routes if str(r) in dead}
+    ordered = [r for r in routes if str(r) not in dead] + [r for r in routes if str(r) in dead]
+    for route in routes:
+        if str(route) in dead:
+            note = f"{route} was found dead {time.time() - dead[str(route)]:.0f} s ago: trying it last"
+            plan.notes.append(note)
+            log(note)
+    return ordered
+
+
+def _addresses(name: str) -> list[str]:
+    """name's addresses for the PAC's DNS functions, none when it does not resolve; runs in the
+    PAC's helper thread, which the deadline bounds as a whole."""
+    try:
+        found = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def my_addresses() -> list[str]:
+    """This host's addresses as browsers find them for myIpAddress(): those of the interfaces that
+    route to the internet (a UDP connect sends nothing), else the host name's, else loopback."""
+    found = []
+    for family, probe in _ROUTE_PROBES:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 53))
+                found.append(str(udp.getsockname()[0]))
+        except OSError:
+            continue
+    return found or _addresses(socket.gethostname()) or ["127.0.0.1"]
+
+
+def show(plan: Plan, host: str, port: int) -> str:
+    """What --show-route prints."""
+    lines = [f"destination: {host} port {port}", f"source: {plan.source}"]
+    if plan.answer is not None:
+        lines.append(f"PAC answer: {plan.answer}")
+    lines += [f"note: {note}" for note in plan.notes]
+    lines += [f"route {i}: {route}" for i, route in enumerate(plan.routes, 1)]
+    return "\n".join(lines)

@@ -1,0 +1,344 @@
+"""--proxy-pac end to end: PAC files served by nginx (conditional GET for real), the routes they
+choose tried in order with the real ssh logging in, failover past a dead proxy and its memory, the
+cache, and hostile PACs and PAC servers, each one clear line, no descriptor, within -w."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import peers
+from fakeservers import FakeServer, Session, silent
+from fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
+
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """ncfd's environment: a cache of its own, and no proxy from the test runner's environment."""
+    cache = tmp_path / "cache"
+    return {**{k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}, "XDG_CACHE_HOME": str(cache)}
+
+
+class Pacs:
+    """PAC files for one test, served by the session's nginx under names no other test uses."""
+
+    def __init__(self, web: peers.WebServer, name: str) -> None:
+        self.web = web
+        self.prefix = hashlib.sha256(name.encode()).hexdigest()[:12]
+
+    def serve(self, text: str | bytes, folder: str = "", name: str = "proxy.pac") -> str:
+        path = self.web.root / folder / f"{self.prefix}-{name}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(text.encode() if isinstance(text, str) else text)
+        path.chmod(0o644)
+        return self.web.url(f"{folder}/{path.name}" if folder else path.name)
+
+    def fetches(self, url: str) -> list[tuple[int, str]]:
+        """(status, If-None-Match) of each request nginx served for url."""
+        path = "/" + url.split("/", 3)[3]
+        return [(status, etag) for seen, status, etag in self.web.requests() if seen == path]
+
+
+@pytest.fixture
+def pacs(web: peers.WebServer, request: pytest.FixtureRequest) -> Pacs:
+    return Pacs(web, request.node.nodeid)
+
+
+def returns(answer: str) -> str:
+    return f'function FindProxyForURL(url, host) {{ return "{answer}"; }}'
+
+
+def handoff(pac: str, target: peers.Target | FakeServer, env: dict[str, str], *args: str) -> Handoff:
+    return run_fdpass([*NCFD, "-F", *args, "--proxy-pac", pac, "127.0.0.1", str(target.port)], env=env)
+
+
+def assert_fails(r: Handoff, code: int, message: str) -> None:
+    assert r.sock is None, "a descriptor was passed"
+    assert r.returncode == code, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("ncfd: "), r.stderr
+    assert message in r.stderr, r.stderr
+
+
+# --- the main job ---------------------------------------------------------------------------------
+
+
+def test_ssh_logs_in_through_the_second_proxy_of_the_pac_when_the_first_is_dead(
+    sshd: peers.Sshd, squid: peers.Proxy, pacs: Pacs, env: dict[str, str]
+) -> None:
+    dead = peers.free_port()
+    url = pacs.serve(returns(f"PROXY 127.0.0.1:{dead}; PROXY {squid.address}"))
+    argv = sshd.ssh_argv(f"{ncfd_command()} -F -v --proxy-pac {url} %h %p", "echo", "in")
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "in\n"
+    assert f"HTTP proxy 127.0.0.1:{dead} failed: connect to HTTP proxy 127.0.0.1 port {dead} failed" in r.stderr
+    # The next login does not wait on the dead one first.
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert f"HTTP proxy 127.0.0.1:{dead} was found dead" in r.stderr
+    assert f"route 1 of 2: HTTP proxy {squid.address}" in r.stderr
+
+
+def test_each_kind_of_entry_reaches_the_target(
+    pacs: Pacs,
+    env: dict[str, str],
+    banner_target: peers.Target,
+    squid: peers.Proxy,
+    dante: peers.Proxy,
+    https_proxy: peers.TlsProxy,
+) -> None:
+    for answer in [
+        "DIRECT",
+        f"PROXY {squid.address}",
+        f"HTTP {squid.address}",
+        f"SOCKS {dante.address}",
+        f"SOCKS4 {dante.address}",
+        f"SOCKS5 {dante.address}",
+        f"HTTPS localhost:{https_proxy.port}",
+    ]:
+        url = pacs.serve(returns(answer), name=f"{answer.split()[0]}.pac")
+        r = handoff(url, banner_target, env, "--proxy-cacert", str(https_proxy.cafile))
+        r.assert_banner_and_echo(banner_target.banner)
+
+
+def test_no_direct_in_the_answer_means_no_direct_connection(pacs: Pacs, env: dict[str, str]) -> None:
+    one, two = peers.free_port(), peers.free_port()
+    url = pacs.serve(returns(f"PROXY 127.0.0.1:{one}; SOCKS5 127.0.0.1:{two}"))
+    with FakeServer(silent) as target:
+        r = handoff(url, target, env)
+        assert target.settled() == []  # never reached directly
+    assert_fails(r, 4, f"no route to 127.0.0.1:{target.port} worked: HTTP proxy 127.0.0.1:{one}: connect")
+    assert f"; SOCKS5 proxy 127.0.0.1:{two}: connect to SOCKS5 proxy 127.0.0.1 port {two} failed" in r.stderr
+
+
+def test_an_unanswering_proxy_gets_its_share_of_the_deadline_then_the_next_is_tried(
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target, squid: peers.Proxy
+) -> None:
+    with FakeServer(silent) as stuck:
+        url = pacs.serve(returns(f"PROXY 127.0.0.1:{stuck.port}; PROXY {squid.address}"))
+        start = time.monotonic()
+        r = handoff(url, banner_target, env, "-v", "-w", "6")
+    assert f"route 1 of 2: HTTP proxy 127.0.0.1:{stuck.port} (within 3 s)" in r.stderr
+    assert f"HTTP proxy 127.0.0.1:{stuck.port} failed: timed out after 3s waiting for" in r.stderr
+    r.assert_banner_and_echo(banner_target.banner)
+    assert time.monotonic() - start < 20
+
+
+def test_a_refusal_is_an_answer_not_a_dead_proxy(pacs: Pacs, env: dict[str, str]) -> None:
+    def forbids(s: Session) -> None:
+        s.recv_until(b"\r\n\r\n")
+        s.send(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    with FakeServer(forbids) as refusing, FakeServer(silent) as second:
+        url = pacs.serve(returns(f"PROXY 127.0.0.1:{refusing.port}; PROXY 127.0.0.1:{second.port}"))
+        r = handoff(url, second, env)
+        assert second.settled() == []
+    assert_fails(r, 5, f'HTTP proxy 127.0.0.1:{refusing.port} refused CONNECT 127.0.0.1:{second.port}: "HTTP/1.1 403')
+
+
+def test_show_route_prints_the_source_the_answer_and_the_routes(pacs: Pacs, env: dict[str, str]) -> None:
+    url = pacs.serve(returns("PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; DIRECT"))
+    r = run_ncfd(["--show-route", "--proxy-pac", url, "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "destination: ssh.example port 22",
+        f"source: PAC {url}",
+        "PAC answer: PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; DIRECT",
+        "note: skipped 'QUIC q:1': not a PAC entry ncfd knows",
+        "route 1: HTTP proxy p.example:8080",
+        "route 2: SOCKS5 proxy s.example:1080",
+        "route 3: direct",
+    ]
+
+
+def test_a_pac_on_disk_and_as_a_file_url(tmp_path: Path, env: dict[str, str], banner_target: peers.Target) -> None:
+    path = tmp_path / "local.pac"
+    path.write_text(returns("DIRECT"))
+    for location in (str(path), f"file://{path}"):
+        handoff(location, banner_target, env).assert_banner_and_echo(banner_target.banner)
+    r = handoff(str(tmp_path / "missing.pac"), banner_target, env)
+    assert_fails(r, 2, f"cannot read PAC file {tmp_path / 'missing.pac'}: No such file or directory")
+
+
+def test_an_https_pac_server_is_verified_with_the_proxy_cacert_trust(
+    web: peers.WebServer, pacs: Pacs, env: dict[str, str], banner_target: peers.Target
+) -> None:
+    url = pacs.serve(returns("DIRECT"))
+    with peers.stunnel(web) as tls:
+        https = f"https://localhost:{tls.port}/{url.split('/', 3)[3]}"
+        r = handoff(https, banner_target, env, "--proxy-cacert", str(tls.cafile))
+        r.assert_banner_and_echo(banner_target.banner)
+        r = handoff(https, banner_target, {**env, "XDG_CACHE_HOME": env["XDG_CACHE_HOME"] + "-2"})
+    assert_fails(r, 9, f"cannot fetch PAC {https}: PAC server localhost:{tls.port}: TLS certificate verification")
+
+
+# --- the cache ------------------------------------------------------------------------------------
+
+
+def test_a_fresh_copy_is_used_without_fetching(pacs: Pacs, env: dict[str, str], banner_target: peers.Target) -> None:
+    url = pacs.serve(returns("DIRECT"), folder="fresh")  # Cache-Control: max-age=3600
+    for _ in range(3):
+        handoff(url, banner_target, env).assert_banner_and_echo(banner_target.banner)
+    assert pacs.fetches(url) == [(200, "-")]
+    cached = list((Path(env["XDG_CACHE_HOME"]) / "ncfd").glob("pac-*"))
+    assert len(cached) == 1 and cached[0].stat().st_mode & 0o777 == 0o600
+    assert cached[0].parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_stale_copy_is_revalidated_with_its_etag(
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target
+) -> None:
+    url = pacs.serve(returns("DIRECT"), folder="stale")  # Cache-Control: max-age=0
+    for _ in range(2):
+        handoff(url, banner_target, env).assert_banner_and_echo(banner_target.banner)
+    [(first, none), (second, etag)] = pacs.fetches(url)
+    assert (first, none, second) == (200, "-", 304)
+    assert etag not in ("", "-")  # the ETag of the first answer
+    # A changed file is fetched again.
+    pacs.serve(returns(f"PROXY 127.0.0.1:{peers.free_port()}"), folder="stale")
+    r = handoff(url, banner_target, env)
+    assert r.returncode == 4 and pacs.fetches(url)[-1][0] == 200
+
+
+def test_a_stale_copy_stands_in_with_a_warning_when_the_server_is_gone(
+    env: dict[str, str], banner_target: peers.Target
+) -> None:
+    with peers.nginx() as server:
+        (server.root / "proxy.pac").write_text(returns("DIRECT"))
+        (server.root / "proxy.pac").chmod(0o644)
+        url = server.url("proxy.pac")
+        handoff(url, banner_target, env).assert_banner_and_echo(banner_target.banner)
+    # The default lifetime is minutes: age the copy past it.
+    [copy] = (Path(env["XDG_CACHE_HOME"]) / "ncfd").glob("pac-*")
+    copy.write_text(re.sub(r"^fresh-until .*$", "fresh-until 0.0", copy.read_text(), count=1, flags=re.M))
+    r = handoff(url, banner_target, env)
+    assert r.stderr.startswith(f"ncfd: warning: cannot fetch PAC {url} (connect to PAC server 127.0.0.1 port")
+    assert "; using the copy fetched" in r.stderr
+    r.assert_banner_and_echo(banner_target.banner)
+
+
+def test_fifty_processes_on_a_cold_cache_all_succeed_and_leave_one_valid_copy(
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target
+) -> None:
+    text = returns("DIRECT") + "\n// " + "x" * 50_000  # big enough for a torn write to show
+    url = pacs.serve(text, folder="fresh")
+    argv = [*NCFD, "-z", "--proxy-pac", url, "127.0.0.1", str(banner_target.port)]
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(50)]
+    results = [(p.wait(120), p.stderr.read().decode() if p.stderr else "") for p in procs]
+    for p in procs:
+        assert p.stderr is not None
+        p.stderr.close()
+    assert [code for code, _ in results] == [0] * 50, [err for code, err in results if code]
+    files = list((Path(env["XDG_CACHE_HOME"]) / "ncfd").iterdir())
+    assert [f.name[:4] for f in files] == ["pac-"]  # no temporary file left behind
+    assert files[0].read_text().split("\n\n", 1)[1] == text
+
+
+def test_the_charset_says_how_to_decode(pacs: Pacs, env: dict[str, str]) -> None:
+    text = 'function FindProxyForURL(u, h) { return "caf\xe9".length == 4 ? "DIRECT" : "PROXY wrong:1"; }'
+    for folder, data in (("latin1", text.encode("latin-1")), ("", text.encode("utf-8")),
+                         ("", b"\xef\xbb\xbf" + text.encode("utf-8")), ("", text.encode("utf-16"))):  # fmt: skip
+        url = pacs.serve(data, folder=folder, name=f"{len(data)}.pac")
+        r = run_ncfd(["--show-route", "--proxy-pac", url, "h", "22"], env=env)
+        assert "route 1: direct" in r.stdout.decode(), (folder, r.stderr)
+    # No charset and not UTF-8: Latin-1, as browsers fall back.
+    url = pacs.serve(text.encode("latin-1"), name="guess.pac")
+    assert "route 1: direct" in run_ncfd(["--show-route", "--proxy-pac", url, "h", "22"], env=env).stdout.decode()
+
+
+def test_a_redirect_is_followed(web: peers.WebServer, env: dict[str, str]) -> None:
+    (web.root / "fresh").mkdir(exist_ok=True)
+    (web.root / "fresh" / "proxy.pac").write_text(returns("PROXY after.redirect:1"))
+    (web.root / "fresh" / "proxy.pac").chmod(0o644)
+    r = run_ncfd(["--show-route", "--proxy-pac", web.url("redirect.pac"), "h", "22"], env=env)
+    assert "route 1: HTTP proxy after.redirect:1" in r.stdout.decode(), r.stderr
+
+
+# --- hostile PACs and PAC servers -----------------------------------------------------------------
+
+
+def huge_pac(rules: int = 5000) -> str:
+    """A corporate PAC: thousands of rules, hundreds of KB."""
+    lines = ["function FindProxyForURL(url, host) {", "    host = host.toLowerCase();"]
+    for i in range(rules):
+        lines.append(
+            f'    if (shExpMatch(host, "*.department-{i:05d}.corp.example.com")) return "PROXY p{i % 7}.corp:8080";'
+        )
+        lines.append(f'    if (dnsDomainIs(host, ".site{i:05d}.example.net")) return "DIRECT";')
+    lines += ['    return "PROXY fallback.corp:3128; DIRECT";', "}"]
+    return "\n".join(lines)
+
+
+def test_a_huge_pac_is_evaluated(pacs: Pacs, env: dict[str, str]) -> None:
+    text = huge_pac()
+    assert len(text) > 300_000
+    url = pacs.serve(text)
+    r = run_ncfd(["--show-route", "--proxy-pac", url, "x.department-04999.corp.example.com", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "route 1: HTTP proxy p1.corp:8080" in r.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    ("script", "code", "message"),
+    [
+        ("function FindProxyForURL(u, h) { while (true) {} }", 7,
+         "timed out after 3s evaluating PAC {url} (a slow DNS answer or an endless loop?)"),
+        ("var hog = []; while (true) hog.push(new Array(1000).join('x') + hog.length);", 9,
+         "PAC {url}: used more than 64 MiB of memory while loading it"),
+        ("function FindProxyForURL(u, h) { throw new Error('boom'); }", 9,
+         "PAC {url}: threw 'Error: boom' while running FindProxyForURL"),
+        ("function FindProxyForURL(u, h) { return 'DIRECT' ", 9, "PAC {url}: cannot be loaded: SyntaxError"),
+        ("function FindProxy(u, h) { return 'DIRECT'; }", 9, "PAC {url} defines no FindProxyForURL function"),
+        (returns("NOPE nothing; ???"), 9,
+         'PAC {url} answered "NOPE nothing; ???" for 127.0.0.1: no entry ncfd can use'),
+        ("function FindProxyForURL(u, h) { return {}; }", 9,
+         "PAC {url}: FindProxyForURL returned object, not a string"),
+    ],
+    ids=["endless-loop", "memory-hog", "throws", "syntax-error", "no-function", "junk-answer", "not-a-string"],
+)  # fmt: skip
+def test_a_hostile_pac_is_one_clear_line(
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target, script: str, code: int, message: str
+) -> None:
+    url = pacs.serve(script)
+    start = time.monotonic()
+    r = handoff(url, banner_target, env, "-w", "3")
+    assert_fails(r, code, message.format(url=url))
+    assert time.monotonic() - start < 3 + 10
+
+
+def never_answers(s: Session) -> None:
+    silent(s)
+
+
+@pytest.mark.parametrize("case", ["never-answers", "404", "refused", "redirect-loop", "megabytes", "unresolvable"])
+def test_a_pac_that_cannot_be_had_is_an_error_never_a_direct_connection(
+    pacs: Pacs, env: dict[str, str], case: str
+) -> None:
+    with FakeServer(silent) as target, FakeServer(never_answers) as mute:
+        if case == "never-answers":
+            url, message = f"http://127.0.0.1:{mute.port}/proxy.pac", "timed out after 1.5s waiting for the PAC server"
+        elif case == "404":
+            url, message = pacs.web.url("no-such.pac"), 'the server answered "404 Not Found"'
+        elif case == "refused":
+            port = peers.free_port()
+            url, message = f"http://127.0.0.1:{port}/proxy.pac", f"PAC server 127.0.0.1 port {port} failed"
+        elif case == "redirect-loop":
+            url, message = pacs.web.url("loop-a.pac"), "redirected in a loop (back to "
+        elif case == "megabytes":
+            url, message = pacs.serve(b"//" + b"x" * (3 << 20)), "is larger than 2 MiB"
+        else:
+            url, message = "http://pac.invalid/proxy.pac", 'cannot resolve PAC server "pac.invalid"'
+        start = time.monotonic()
+        r = handoff(url, target, env, "-w", "3")
+        assert target.settled() == []  # no direct connection instead
+    assert_fails(r, 9, f"cannot fetch PAC {url}")
+    assert message in r.stderr
+    assert time.monotonic() - start < 3 + 10
