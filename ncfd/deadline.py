@@ -18,7 +18,8 @@ from ncfd.errors import TimedOut
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from typing import Callable, TypeVar
+    from collections.abc import Callable
+    from typing import TypeVar
 
     T = TypeVar("T")
 

@@ -23,7 +23,8 @@ from ncfd.spec import Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Union
+    from collections.abc import Callable
+    from typing import TypeAlias
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ncfd.routes import Plan
 
     # A source's answer: proxies (none: direct), a PAC location, WPAD (to probe), or nothing.
-    Finding = Union["list[Proxy]", "PacLocation", "Wpad", None]
+    Finding: TypeAlias = "list[Proxy] | PacLocation | Wpad | None"
 
 PROBE_LIMIT = 2.0  # seconds for one WPAD candidate: its name, then its wpad.dat
 WPAD_PATH = "/wpad.dat"

@@ -290,7 +290,7 @@ def _drain(sock: socket.socket, until: float | None) -> bytes:
         sock.settimeout(wait)
         try:
             chunk = sock.recv(DRAIN_LIMIT - len(data))
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             break
         if not chunk:
             break
@@ -321,7 +321,7 @@ def receive(opts: Options, log: Log) -> int:
         ours.settimeout(None if until is None else max(0.0, until - time.monotonic()))
         try:
             payload, fds, flags, _ = socket.recv_fds(ours, 1, MAX_FDS)
-        except socket.timeout:
+        except TimeoutError:
             raise _timed_out(name, pid, opts.deadline) from None
         except OSError as e:  # ECONNRESET and the like: no descriptor is coming
             payload, fds, flags = b"", [], 0

@@ -9,7 +9,8 @@ import functools
 SYNOPSIS = (
     "[-46DdFhNnvz] [-I length] [-O length] [-P proxy_username] [-p source_port] [-q seconds] "
     "[-s source] [-T keyword] [-w timeout] [-X proxy_protocol] [-x proxy] [--proxy-auth scheme] "
-    "[--proxy-cacert file] [--proxy-env] [--proxy-password-file file] destination port"
+    "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-pac location] [--proxy-password-file file] "
+    "[--show-route] destination port"
 )
 
 SUMMARY = (
@@ -38,8 +39,9 @@ OPTIONS = (
     ("-T", "keyword", "IP TOS or traffic class: lowdelay, throughput, reliability, af11..af43, cs0..cs7, ef, va, "
                       "critical, inetcontrol, netcontrol, or a number."),
     ("-v", "", "Narrate each step on stderr."),
-    ("-w", "timeout", "Give up when connecting and the proxy handshakes together take longer than timeout "
-                      "seconds (default 60); in relay mode also the idle timeout."),
+    ("-w", "timeout", "Give up when finding the route, connecting and the proxy handshakes together take "
+                      "longer than timeout seconds (default 60); with several routes, each gets an equal "
+                      "share of what is left. In relay mode also the idle timeout."),
     ("-X", "protocol", "Proxy protocol: connect (HTTP CONNECT), 4 (SOCKS4, destination resolved here), "
                        "4A (SOCKS4A, name sent to the proxy) or 5 (SOCKS5, the default; names sent to the proxy)."),
     ("-x", "proxy", "Proxy: host[:port] or [v6addr][:port] (default port 1080 for SOCKS, 3128 for connect), "
@@ -49,17 +51,39 @@ OPTIONS = (
     ("-z", "", "Connect and negotiate, then exit (with -F the socket is still passed)."),
     ("--proxy-auth", "scheme", "Answer only this HTTP proxy scheme: basic, digest, ntlm or negotiate "
                                "(default: the strongest the proxy offers)."),
-    ("--proxy-cacert", "file", "Also trust the CA certificates in file for HTTPS proxies."),
+    ("--proxy-auto", "", "Find the proxy as the desktop would: the environment (as --proxy-env), then GNOME, KDE "
+                         "or macOS proxy settings, then WPAD (http://wpad/wpad.dat, then wpad. under each "
+                         "suffix of this host's domain); direct when nothing is found."),
+    ("--proxy-cacert", "file", "Also trust the CA certificates in file for HTTPS proxies and https:// PAC servers."),
     ("--proxy-env", "", "Take the proxy from https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY (curl's order), "
                         "connecting directly to hosts that no_proxy or NO_PROXY names."),
+    ("--proxy-pac", "location", "Route as the PAC file at location (an http://, https:// or file:// URL, or a "
+                                "path) says: FindProxyForURL(\"https://host:port/\", \"host\") for the "
+                                "destination as given, its entries tried in order. A PAC that cannot be had "
+                                "is an error, never a direct connection."),
     ("--proxy-password-file", "file", "Read the proxy password from the first line of file, which must "
                                       "not be readable by group or others."),
+    ("--show-route", "", "Print the route ncfd would take (its source, the PAC's answer, the routes in "
+                         "order), connect nothing, exit 0."),
 )  # fmt: skip
 
 PASSWORD = (
     "With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then --proxy-password-file, then "
     "the $SSH_ASKPASS program (with no terminal and a display, or with SSH_ASKPASS_REQUIRE=force), "
     "then a prompt on /dev/tty; never from stdin. It is asked once."
+)
+
+PAC = (
+    "ncfd calls FindProxyForURLEx when the PAC defines it, else FindProxyForURL, with the URL a browser "
+    "passes for a tunnel to the destination, https://host:port/ (https://host/ for port 443), and the "
+    "host as given on the command line. Entries: DIRECT; PROXY or HTTP host:port (HTTP CONNECT, port 80 "
+    "by default); HTTPS host:port (TLS to the proxy, port 443); SOCKS or SOCKS4 host:port (SOCKS4, the "
+    "destination resolved here, port 1080); SOCKS5 host:port (names sent to the proxy). Other entries are "
+    "skipped (see -v). The script runs in a sandboxed JavaScript engine (QuickJS) with no file, network or "
+    "process access, at most 10 s of CPU time, 64 MiB of memory and the rest of the -w deadline. A PAC fetched "
+    "over HTTP is cached per user in $XDG_CACHE_HOME/ncfd (as Cache-Control says, else 10 minutes, "
+    "revalidated with ETag and Last-Modified; a stale copy is used with a warning when the server cannot be "
+    "reached). A route found dead (unresolvable, refused, silent) is tried last for 5 minutes."
 )
 
 EXIT_STATUS = (
@@ -115,6 +139,9 @@ ENVIRONMENT = (
     ("https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY", "The proxy, with --proxy-env (first one set wins)."),
     ("no_proxy, NO_PROXY", "With --proxy-env: comma-separated hosts reached directly: *, names (and every name "
                            "under them), addresses, CIDR ranges."),
+    ("XDG_CACHE_HOME", "The cache of PAC files, proxies found dead and WPAD's findings is in its ncfd directory "
+                       "(default ~/.cache/ncfd)."),
+    ("LOCALDOMAIN", "With --proxy-auto: the domain whose wpad. names WPAD tries (else resolv.conf's)."),
 )  # fmt: skip
 
 EXAMPLES = (
@@ -124,6 +151,8 @@ EXAMPLES = (
      "Host *.onion\n    ProxyCommand ncfd -F -w 120 -x socks5h://127.0.0.1:9050 %h %p\n    ProxyUseFdpass yes"),
     ("Whatever proxy the environment names, direct for the hosts no_proxy lists:",
      "Host *\n    ProxyCommand ncfd -F --proxy-env %h %p\n    ProxyUseFdpass yes"),
+    ("On a corporate network, the proxy found as the desktop finds it (PAC, WPAD):",
+     "Host *\n    ProxyCommand ncfd -F --proxy-auto %h %p\n    ProxyUseFdpass yes"),
 )  # fmt: skip
 
 
@@ -148,7 +177,7 @@ def man_page() -> str:
            ".SH OPTIONS"]  # fmt: skip
     for option, argument, description in OPTIONS:
         out += [".TP", f"\\fB{_roff(option)}\\fR" + (f" \\fI{argument}\\fR" if argument else ""), _roff(description)]
-    out += [".SH PROXY AUTHENTICATION", _roff(PASSWORD), ".SH ENVIRONMENT"]
+    out += [".SH PROXY AUTHENTICATION", _roff(PASSWORD), ".SH PAC FILES", _roff(PAC), ".SH ENVIRONMENT"]
     for names, description in ENVIRONMENT:
         out += [".TP", f"\\fB{_roff(names)}\\fR", _roff(description)]
     out += [".SH EXIT STATUS"]

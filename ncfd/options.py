@@ -234,7 +234,9 @@ def parse_args(argv: list[str]) -> Options:
 def _check_chain(proxies: list[Proxy]) -> None:
     """Hops after an HTTPS proxy run inside its TLS session, where only HTTP CONNECT is spoken
     here: TLS inside TLS, and PySocks on a TLS stream, are not."""
-    for before, after in zip(proxies, proxies[1:]):
+    from itertools import pairwise
+
+    for before, after in pairwise(proxies):
         if before.tls and (after.tls or after.protocol != "connect"):
             raise UsageError(f"after an HTTPS proxy, a chain can only go on through http:// proxies, not {after}")
 

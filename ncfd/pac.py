@@ -25,7 +25,7 @@ from ncfd.errors import PacError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from collections.abc import Callable
 
     Resolver = Callable[[str], "list[str]"]
 

@@ -224,7 +224,7 @@ def _get(
         deadline.arm(sock)
         sock.sendall(request)
         return _response(conn, sock, deadline, url)
-    except socket.timeout:
+    except TimeoutError:
         raise deadline.expired() from None
     except OSError as e:
         raise PacError(f"PAC server {authority}: {e.strerror or e}") from None

@@ -15,7 +15,7 @@ from ncfd.errors import AuthFailed, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from collections.abc import Callable
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy

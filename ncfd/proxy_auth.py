@@ -17,7 +17,7 @@ from ncfd.errors import AuthFailed, ProxyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from collections.abc import Callable
 
     PasswordSource = Callable[[], str]
 

@@ -38,7 +38,7 @@ def start_tls(
     try:
         deadline.arm(sock)
         tls = context.wrap_socket(sock, server_hostname=host)
-    except socket.timeout:
+    except TimeoutError:
         sock.close()
         raise deadline.expired() from None
     except ssl.SSLCertVerificationError as e:

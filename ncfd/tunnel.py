@@ -74,10 +74,10 @@ class Chain:
         # Where each hop is asked to go: the next hop, or the destination.
         self.targets = [(h.host, h.port) for h in self.hops[1:]] + [(spec.host, spec.port)]
         self.users = [hop.user or spec.credentials.user for hop in self.hops]
-        self.passwords = [self._password(hop, user) for hop, user in zip(self.hops, self.users)]
+        self.passwords = [self._password(hop, user) for hop, user in zip(self.hops, self.users, strict=True)]
         # Built first: a destination a protocol cannot carry fails before any proxy is bothered.
         self.socks: dict[int, SocksRequest] = {}
-        for i, (hop, (host, port)) in enumerate(zip(self.hops, self.targets)):
+        for i, (hop, (host, port)) in enumerate(zip(self.hops, self.targets, strict=True)):
             # Each protocol's library is imported only when a hop speaks it: start-up time.
             if hop.protocol == "connect":
                 from ncfd.http_connect import authority
@@ -178,7 +178,7 @@ class HttpTunnel:
                 sock.close()
                 sock = None
             raise AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
-        except socket.timeout:
+        except TimeoutError:
             raise self.deadline.expired() from None
         except OSError as e:
             raise broken_handshake(self.name, e) from None
@@ -247,7 +247,7 @@ def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline) 
             if not peeked:
                 raise block.closed_error()
             _consume(sock, block.take(peeked))
-    except (TimedOut, socket.timeout):
+    except (TimeoutError, TimedOut):
         expired = deadline.expired()
         if block.data:  # what a stalled proxy got out tells the user what it is
             raise TimedOut(f'{expired}; it had sent "{first_line(block.data)}"') from None

@@ -32,9 +32,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import peers  # the test suite's launchers for the real servers
@@ -62,8 +61,8 @@ PATHS = [
     ("squid -X connect", "connect", "squid", "http"),
 ]
 
-Hop = Optional[tuple[str, str]]  # (protocol, "host:port") of the proxy, or None
-Argv = Callable[[Hop, str, int], Optional[list[str]]]  # a tool's command line for a path, None if it has none
+Hop = tuple[str, str] | None  # (protocol, "host:port") of the proxy, or None
+Argv = Callable[[Hop, str, int], list[str] | None]  # a tool's command line for a path, None if it has none
 
 
 # --- the tools ------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def splice_reply(reply: bytes, upstream: socket.socket, client: socket.socket) -
     upstream.settimeout(1)
     try:
         early = upstream.recv(65536)
-    except socket.timeout:
+    except TimeoutError:
         early = b""
     upstream.settimeout(None)
     client.sendall(reply + early)

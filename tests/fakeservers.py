@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 Handler = Callable[["Session"], None]
 

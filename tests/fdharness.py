@@ -66,7 +66,7 @@ def run_fdpass(argv: list[str], timeout: float = 30, env: dict[str, str] | None 
     parent.settimeout(timeout)
     try:
         payload, fds, _flags, _addr = socket.recv_fds(parent, 1, 4)
-    except socket.timeout:
+    except TimeoutError:
         proc.kill()
         proc.wait()
         raise AssertionError(f"{argv} neither passed a descriptor nor exited within {timeout}s") from None

@@ -65,7 +65,7 @@ def _receive(proc: subprocess.Popen[bytes], ours: socket.socket, timeout: float)
     ours.settimeout(timeout)
     try:
         payload, fds, _, _ = socket.recv_fds(ours, 1, 4)
-    except socket.timeout:
+    except TimeoutError:
         raise HandoffFailed(f"nothing passed within {timeout}s") from None
     try:
         proc.wait(timeout)

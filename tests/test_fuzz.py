@@ -3,6 +3,7 @@ cause a traceback, a hang, or a byte consumed past a valid reply."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import socket
 
@@ -40,7 +41,7 @@ def valid_replies(draw: st.DrawFn) -> tuple[bytes, int]:
 
 def splits(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 def drive(data: bytes, cuts: list[int]) -> tuple[int, int | None]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

@@ -101,7 +101,7 @@ class Terminal:
         self.ssh_end.settimeout(WAIT)
         try:
             _, fds, _, _ = socket.recv_fds(self.ssh_end, 1, 1)
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             return False
         if not fds:
             return False

@@ -61,7 +61,9 @@ def test_P_fills_in_hops_without_a_user() -> None:
         (["-x", "p1", "-x", "http://p2"], "a proxy chain (-x given more than once) is written as proxy URLs"),
         (["-x", "https://a", "-x", "socks5h://b"], "after an HTTPS proxy, a chain can only go on through http://"),
         (["-x", "https://a", "-x", "https://b"], "after an HTTPS proxy"),
-        (["--proxy-env", "-x", "p"], "--proxy-env and -x exclude each other"),
+        (["--proxy-env", "-x", "p"], "-x and --proxy-env exclude each other: each chooses the route"),
+        (["--proxy-pac", "p.pac", "--proxy-auto"], "--proxy-pac and --proxy-auto exclude each other"),
+        (["-F", "--show-route"], "--show-route prints the route and connects nothing: not with -F"),
     ],
 )
 def test_url_usage_errors(argv: list[str], message: str | None) -> None:
