@@ -1,0 +1,269 @@
+"""--proxy-auto: the environment, GNOME's settings (the real gsettings, keyfile backend), KDE's
+kioslaverc, macOS's scutil (its output only: no macOS here), and WPAD through the real resolver
+(the names .ci/run maps in /etc/hosts, nginx on port 80 of their addresses), with the real ssh
+logging in through what was found, and what nothing found costs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ncfd import cache, discovery
+from ncfd.proxies import Proxy
+
+import peers
+from fakeservers import FakeServer, silent
+from fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
+
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+# .ci/run maps these in /etc/hosts: the bare name WPAD asks for first, and a devolved one.
+WPAD_HOSTS = {"wpad": "127.80.80.80", "wpad.corp.ncfd.test": "127.80.80.81"}
+DOMAIN = "dept.corp.ncfd.test"  # this host's domain, as LOCALDOMAIN says, in these tests
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A desktop with nothing set: no proxy variables, gsettings on a keyfile of its own, no
+    kioslaverc, a cache of its own, and a domain whose wpad names are the tests' own."""
+    config = tmp_path / "config"
+    config.mkdir()
+    base = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
+    return {**base, "XDG_CONFIG_HOME": str(config), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "GSETTINGS_BACKEND": "keyfile", "LOCALDOMAIN": DOMAIN}  # fmt: skip
+
+
+def show_route(env: dict[str, str], *args: str, host: str = "ssh.example", port: int = 22) -> list[str]:
+    r = run_ncfd(["--show-route", "-v", "--proxy-auto", *args, host, str(port)], env=env)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode().splitlines()
+
+
+def gsettings(env: dict[str, str], schema: str, key: str, value: str) -> None:
+    peers.require("gsettings")
+    subprocess.run(["gsettings", "set", schema, key, value], env=env, check=True, capture_output=True)
+
+
+def pac_text(answer: str) -> str:
+    return f'function FindProxyForURL(url, host) {{ return "{answer}"; }}'
+
+
+# --- each source, by itself -------------------------------------------------------------------------
+
+
+def test_the_environment_comes_first(env: dict[str, str], squid: peers.Proxy) -> None:
+    env["https_proxy"] = f"http://{squid.address}"
+    gsettings(env, "org.gnome.system.proxy", "mode", "'auto'")  # would say: discover
+    assert show_route(env)[1:] == ["source: the environment", f"route 1: HTTP proxy {squid.address}"]
+    env["no_proxy"] = "ssh.example"
+    assert show_route(env)[1:] == ["source: the environment", "route 1: direct"]
+
+
+def test_ssh_logs_in_through_what_the_environment_names(
+    env: dict[str, str], sshd: peers.Sshd, squid: peers.Proxy
+) -> None:
+    env["https_proxy"] = f"http://{squid.address}"
+    argv = sshd.ssh_argv(f"{ncfd_command()} -F --proxy-auto %h %p", "echo", "in")
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
+
+
+def test_gnome_manual_proxy_and_its_ignore_hosts(env: dict[str, str]) -> None:
+    gsettings(env, "org.gnome.system.proxy", "mode", "'manual'")
+    gsettings(env, "org.gnome.system.proxy.https", "host", "'proxy.corp.example'")
+    gsettings(env, "org.gnome.system.proxy.https", "port", "8443")
+    gsettings(env, "org.gnome.system.proxy", "ignore-hosts", "['localhost', '*.internal.example', '10.0.0.0/8']")
+    source = "source: GNOME's proxy settings (gsettings)"
+    assert show_route(env)[1:] == [source, "route 1: HTTP proxy proxy.corp.example:8443"]
+    assert show_route(env, host="git.internal.example")[1:] == [source, "route 1: direct"]
+    assert show_route(env, host="10.1.2.3")[1:] == [source, "route 1: direct"]
+
+
+def test_gnome_socks_when_no_secure_proxy_is_set(env: dict[str, str]) -> None:
+    gsettings(env, "org.gnome.system.proxy", "mode", "'manual'")
+    gsettings(env, "org.gnome.system.proxy.socks", "host", "'socks.corp.example'")
+    gsettings(env, "org.gnome.system.proxy.socks", "port", "1080")
+    assert show_route(env)[2:] == ["route 1: SOCKS5 proxy socks.corp.example:1080"]
+
+
+def test_gnome_auto_with_a_pac_url(env: dict[str, str], web: peers.WebServer) -> None:
+    (web.root / "gnome.pac").write_text(pac_text("PROXY from.gnome.pac:3128"))
+    (web.root / "gnome.pac").chmod(0o644)
+    gsettings(env, "org.gnome.system.proxy", "mode", "'auto'")
+    gsettings(env, "org.gnome.system.proxy", "autoconfig-url", f"'{web.url('gnome.pac')}'")
+    lines = show_route(env)
+    assert lines[1] == f"source: PAC {web.url('gnome.pac')} from GNOME's proxy settings (gsettings)"
+    assert lines[-1] == "route 1: HTTP proxy from.gnome.pac:3128"
+
+
+def test_kde_pac_url(env: dict[str, str], web: peers.WebServer) -> None:
+    (web.root / "kde.pac").write_text(pac_text("SOCKS5 from.kde.pac:1080"))
+    (web.root / "kde.pac").chmod(0o644)
+    (Path(env["XDG_CONFIG_HOME"]) / "kioslaverc").write_text(
+        f"[Proxy Settings]\nProxyType=2\nProxy Config Script={web.url('kde.pac')}\n"
+    )
+    lines = show_route(env)
+    assert lines[1] == f"source: PAC {web.url('kde.pac')} from KDE's proxy settings (kioslaverc)"
+    assert lines[-1] == "route 1: SOCKS5 proxy from.kde.pac:1080"
+
+
+def test_kde_manual_settings() -> None:
+    text = "[General]\nx=1\n[Proxy Settings]\nProxyType=1\nhttpsProxy=http://proxy.kde 8080\n"
+    text += "NoProxyFor=.local,10.0.0.0/8\n"
+    assert proxies(discovery.kde_settings(text, "ssh.example", {})) == ["HTTP proxy proxy.kde:8080"]
+    assert discovery.kde_settings(text, "printer.local", {}) == []
+    by_env = "[Proxy Settings]\nProxyType=4\nhttpsProxy=CORP_PROXY\n"
+    assert proxies(discovery.kde_settings(by_env, "h", {"CORP_PROXY": "http://env.kde:3128"})) == [
+        "HTTP proxy env.kde:3128"
+    ]
+    assert isinstance(discovery.kde_settings("[Proxy Settings]\nProxyType=3\n", "h", {}), discovery.Wpad)
+    assert discovery.kde_settings("[Proxy Settings]\nProxyType=0\n", "h", {}) is None
+
+
+SCUTIL = """<dictionary> {
+  ExceptionsList : <array> {
+    0 : *.local
+    1 : 169.254/16
+  }
+  FTPPassive : 1
+  HTTPEnable : 0
+  HTTPSEnable : 1
+  HTTPSPort : 3128
+  HTTPSProxy : proxy.mac.example
+  ProxyAutoConfigEnable : 0
+  SOCKSEnable : 0
+}
+"""
+
+
+def test_macos_scutil_output() -> None:
+    assert proxies(discovery.macos_settings(SCUTIL, "ssh.example")) == ["HTTP proxy proxy.mac.example:3128"]
+    assert discovery.macos_settings(SCUTIL, "printer.local") == []
+    pac = SCUTIL.replace(
+        "ProxyAutoConfigEnable : 0", "ProxyAutoConfigEnable : 1\n  ProxyAutoConfigURLString : http://p/x.pac"
+    )
+    found = discovery.macos_settings(pac, "ssh.example")
+    assert isinstance(found, discovery.PacLocation) and found.location == "http://p/x.pac"
+    wpad = "<dictionary> {\n  ProxyAutoDiscoveryEnable : 1\n}\n"
+    assert isinstance(discovery.macos_settings(wpad, "h"), discovery.Wpad)
+
+
+def proxies(found: object) -> list[str]:
+    assert isinstance(found, list)
+    return [str(p) for p in found if isinstance(p, Proxy)]
+
+
+def test_wpad_names_devolve_down_to_two_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALDOMAIN", "a.b.corp.example other.example")
+    assert discovery.wpad_candidates() == [
+        "http://wpad/wpad.dat",
+        "http://wpad.a.b.corp.example/wpad.dat",
+        "http://wpad.b.corp.example/wpad.dat",
+        "http://wpad.corp.example/wpad.dat",
+    ]  # never wpad.example
+    monkeypatch.setenv("LOCALDOMAIN", "example")
+    assert discovery.wpad_candidates() == ["http://wpad/wpad.dat"]
+
+
+# --- WPAD through the resolver -----------------------------------------------------------------------
+
+
+def require_wpad_names() -> None:
+    for name, address in WPAD_HOSTS.items():
+        try:
+            found = socket.gethostbyname(name)
+        except OSError:
+            found = None
+        if found != address:
+            peers.unavailable(f"{name} must resolve to {address} (/etc/hosts, as .ci/run sets it)")
+    if os.geteuid() != 0:
+        peers.unavailable("WPAD serves on port 80: these tests run nginx there, as root")
+
+
+@pytest.fixture
+def wpad_server(request: pytest.FixtureRequest) -> Iterator[peers.WebServer]:
+    """nginx on port 80 of the address of the WPAD name the test asks for."""
+    require_wpad_names()
+    name = request.param
+    with peers.nginx(WPAD_HOSTS[name], 80, server_name=name) as server:
+        yield server
+
+
+def serve_wpad(server: peers.WebServer, answer: str) -> None:
+    path = server.root / "wpad.dat"
+    path.write_text(pac_text(answer))
+    path.chmod(0o644)
+
+
+@pytest.mark.parametrize("wpad_server", ["wpad"], indirect=True)
+def test_ssh_logs_in_through_the_pac_wpad_finds_past_a_dead_first_proxy(
+    env: dict[str, str], wpad_server: peers.WebServer, sshd: peers.Sshd, squid: peers.Proxy
+) -> None:
+    dead = peers.free_port()
+    serve_wpad(wpad_server, f"PROXY 127.0.0.1:{dead}; PROXY {squid.address}")
+    argv = sshd.ssh_argv(f"{ncfd_command()} -F -v --proxy-auto %h %p", "echo", "in")
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
+    assert "--proxy-auto: WPAD found http://wpad/wpad.dat" in r.stderr
+    assert f"HTTP proxy 127.0.0.1:{dead} failed" in r.stderr
+    # The next login takes what WPAD found on this network from the cache, and tries the dead last.
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
+    assert "PAC http://wpad/wpad.dat: cached copy" in r.stderr
+    assert f"HTTP proxy 127.0.0.1:{dead} was found dead" in r.stderr
+
+
+@pytest.mark.parametrize("wpad_server", ["wpad.corp.ncfd.test"], indirect=True)
+def test_wpad_devolves_the_domain_past_a_bare_name_that_does_not_serve(
+    env: dict[str, str], wpad_server: peers.WebServer, banner_target: peers.Target
+) -> None:
+    # "wpad" resolves (127.80.80.80) but nothing serves there in this test: refused, next name.
+    serve_wpad(wpad_server, "DIRECT")
+    r = run_fdpass([*NCFD, "-F", "-v", "--proxy-auto", "127.0.0.1", str(banner_target.port)], env=env)
+    assert "WPAD http://wpad/wpad.dat: cannot fetch PAC http://wpad/wpad.dat: connect to PAC server wpad" in r.stderr
+    assert "WPAD http://wpad.dept.corp.ncfd.test/wpad.dat: cannot fetch" in r.stderr
+    assert "--proxy-auto: WPAD found http://wpad.corp.ncfd.test/wpad.dat" in r.stderr
+    r.assert_banner_and_echo(banner_target.banner)
+    assert [path for path, _, _ in wpad_server.requests()] == ["/wpad.dat"]
+
+
+def test_nothing_found_goes_direct_and_is_remembered(env: dict[str, str], banner_target: peers.Target) -> None:
+    require_wpad_names()
+    argv = [*NCFD, "-F", "-v", "--proxy-auto", "127.0.0.1", str(banner_target.port)]
+    r = run_fdpass(argv, env=env)
+    assert "--proxy-auto: no proxy found; connecting directly" in r.stderr
+    r.assert_banner_and_echo(banner_target.banner)
+    r = run_fdpass(argv, env=env)
+    assert "WPAD found nothing on this network lately (remembered); not probing again" in r.stderr
+    assert "cannot fetch" not in r.stderr
+    r.assert_banner_and_echo(banner_target.banner)
+
+
+def test_a_wpad_copy_cached_on_another_network_is_not_trusted(
+    env: dict[str, str], banner_target: peers.Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The office's wpad.dat, fresh in the cache, seen from a network without a WPAD server."""
+    require_wpad_names()
+    monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])
+    office = pac_text("PROXY office.proxy:8080")
+    cache.store_pac(cache.PacCopy("http://wpad/wpad.dat", office, time.time(), time.time() + 3600))
+    r = run_fdpass([*NCFD, "-F", "-v", "--proxy-auto", "127.0.0.1", str(banner_target.port)], env=env)
+    assert "office.proxy" not in r.stderr
+    assert "--proxy-auto: no proxy found; connecting directly" in r.stderr
+    r.assert_banner_and_echo(banner_target.banner)
+
+
+def test_a_pac_that_was_found_is_obeyed_no_direct_fallback(env: dict[str, str], web: peers.WebServer) -> None:
+    (web.root / "strict.pac").write_text(pac_text(f"PROXY 127.0.0.1:{peers.free_port()}"))
+    (web.root / "strict.pac").chmod(0o644)
+    gsettings(env, "org.gnome.system.proxy", "mode", "'auto'")
+    gsettings(env, "org.gnome.system.proxy", "autoconfig-url", f"'{web.url('strict.pac')}'")
+    with FakeServer(silent) as target:
+        r = run_fdpass([*NCFD, "-F", "--proxy-auto", "127.0.0.1", str(target.port)], env=env)
+        assert target.settled() == []
+    assert r.sock is None and r.returncode == 4, r.stderr
