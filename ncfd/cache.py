@@ -68,9 +68,13 @@ class PacCopy:
 
 
 def _pac_name(url: str) -> str:
-    import hashlib
+    """A file name for url's copy: its readable part, and a checksum to tell apart URLs that read the
+    same (the file names its URL, so a collision only costs a fetch). Not hashlib: its import alone
+    takes longer than the rest of a warm-cache PAC lookup."""
+    import binascii
 
-    return "pac-" + hashlib.sha256(url.encode()).hexdigest()[:32]
+    readable = "".join(c if c.isalnum() or c in "-." else "_" for c in url.partition("://")[2])[:80]
+    return f"pac-{readable}-{binascii.crc32(url.encode()):08x}"
 
 
 def load_pac(url: str) -> PacCopy | None:

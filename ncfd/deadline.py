@@ -77,20 +77,24 @@ def bounded(deadline: Deadline, call: Callable[[], T], what: str) -> T:
     """call() in a helper thread, waited for until the deadline: for calls that take no timeout and
     that no signal interrupts (getaddrinfo). At the deadline the thread is abandoned: it ends when
     the call returns, its answer unused; a daemon thread does not keep the process alive."""
-    import threading
+    # _thread, not threading: importing threading would cost a PAC lookup more than the lookup.
+    import _thread
 
     results: list[T] = []
     errors: list[BaseException] = []
+    done = _thread.allocate_lock()
+    done.acquire()
 
     def run() -> None:
         try:
             results.append(call())
         except BaseException as e:  # handed to the waiting thread
             errors.append(e)
+        finally:
+            done.release()
 
-    helper = threading.Thread(target=run, name=f"ncfd {what}", daemon=True)
-    helper.start()
-    helper.join(deadline.remaining())
+    _thread.start_new_thread(run, ())
+    done.acquire(timeout=deadline.remaining())
     if errors:
         raise errors[0]
     if not results:

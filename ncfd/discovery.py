@@ -314,7 +314,7 @@ def own_domain() -> str:
 def network_tag() -> str:
     """Names the network we are on, for remembering what discovery found here: the resolver's
     configuration and the host's names, which change when the machine moves."""
-    import hashlib
+    import binascii
 
     try:
         with open("/etc/resolv.conf", "rb") as f:
@@ -322,7 +322,7 @@ def network_tag() -> str:
     except OSError:
         resolver = b""
     seen = [resolver, os.environ.get("LOCALDOMAIN", "").encode(), socket.gethostname().encode()]
-    return hashlib.sha256(b"\0".join(seen)).hexdigest()[:16]
+    return format(binascii.crc32(b"\0".join(seen)), "08x")
 
 
 def _wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | None:

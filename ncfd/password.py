@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 
 from ncfd.errors import AuthFailed, UsageError
 
@@ -103,6 +102,8 @@ def ask(prompt: str) -> str:
 
 def _ask_program(program: str, prompt: str) -> str:
     try:
+        import subprocess
+
         result = subprocess.run([program, prompt], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False)
     except OSError as e:
         raise AuthFailed(f"cannot run SSH_ASKPASS program {program}: {e.strerror}") from None

@@ -7,6 +7,8 @@ non-editable install).
   relay      1 GiB (--relay-mib) through each tool, direct to a loopback source or sink: MB/s,
              CPU seconds of the tool, peak RSS
   eyeballs   a name whose ::1 drops SYNs and whose 127.0.0.1 answers: spawn to hand-off (s)
+  pac        ncfd -F --proxy-pac (served by nginx) to squid beside -X connect to the same squid:
+             a warm cache, a cold one, and a 360 KB PAC of 5,000 rules (ms)
 
 The floor of a path is the seed write-up's ten-line dialer (create_connection + sendmsg, same
 interpreter) plus importing the library that path needs (nothing direct, PySocks for SOCKS, h11 for
@@ -493,7 +495,60 @@ def section_eyeballs(args: argparse.Namespace, ncfd: str) -> None:
     print("default tcp_syn_retries) before they try 127.0.0.1.")
 
 
-SECTIONS = ["handoff", "connect", "relay", "eyeballs"]
+def huge_pac(pairs: int, answer: str) -> str:
+    """A corporate PAC of thousands of rules (two per pair), none of which matches the target: the
+    script runs through all of them to its last line, which answers."""
+    lines = ["function FindProxyForURL(url, host) {", "    host = host.toLowerCase();"]
+    for i in range(pairs):
+        lines.append(f'    if (shExpMatch(host, "*.department-{i:05d}.corp.example.com")) return "DIRECT";')
+        lines.append(f'    if (dnsDomainIs(host, ".site{i:05d}.example.net")) return "DIRECT";')
+    lines += [f'    return "{answer}";', "}"]
+    return "\n".join(lines)
+
+
+def section_pac(args: argparse.Namespace, ncfd: str, target: peers.Target, proxies: dict[str, peers.Proxy]) -> None:
+    print(f"\n## pac: -F through squid, chosen by a PAC from nginx; median of {args.runs} alternating runs (ms)\n")
+    if "squid" not in proxies or not peers.which("nginx"):
+        print("skipped: needs squid and nginx")
+        return
+    squid = proxies["squid"].address
+    t = [target.host, str(target.port)]
+    with peers.nginx() as web, tempfile.TemporaryDirectory() as cache:
+        (web.root / "small.pac").write_text(f'function FindProxyForURL(u, h) {{ return "PROXY {squid}"; }}')
+        (web.root / "huge.pac").write_text(huge_pac(2500, f"PROXY {squid}"))
+        for name in ("small.pac", "huge.pac"):
+            (web.root / name).chmod(0o644)
+        size = (web.root / "huge.pac").stat().st_size
+        commands = {
+            "-X connect": [ncfd, "-F", "-X", "connect", "-x", squid, *t],
+            "PAC, warm cache": [ncfd, "-F", "--proxy-pac", web.url("small.pac"), *t],
+            "PAC, cold cache": [ncfd, "-F", "--proxy-pac", web.url("small.pac"), *t],
+            f"PAC of {size // 1000} KB, 5,000 rules, warm cache": [ncfd, "-F", "--proxy-pac", web.url("huge.pac"), *t],
+        }
+        saved = os.environ.get("XDG_CACHE_HOME")
+        os.environ["XDG_CACHE_HOME"] = cache
+        try:
+            times: dict[str, list[float]] = {name: [] for name in commands}
+            for run in range(args.runs + 1):  # the first run warms the caches
+                for name, argv in commands.items():
+                    if name == "PAC, cold cache":
+                        shutil.rmtree(os.path.join(cache, "ncfd"), ignore_errors=True)
+                    seconds = handoff_seconds(argv)
+                    if run:
+                        times[name].append(seconds * 1000)
+        finally:
+            if saved is None:
+                del os.environ["XDG_CACHE_HOME"]
+            else:
+                os.environ["XDG_CACHE_HOME"] = saved
+    print("| route | ncfd | vs -X connect |")
+    print("| --- | ---: | ---: |")
+    med = {name: statistics.median(values) for name, values in times.items()}
+    for name, ms in med.items():
+        print(f"| {name} | {ms:.1f} | {ratio(ms, med['-X connect'])} |")
+
+
+SECTIONS = ["handoff", "connect", "relay", "eyeballs", "pac"]
 
 
 def main() -> int:
@@ -514,13 +569,15 @@ def main() -> int:
         f"ncfd bench: Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs"
     )
     with contextlib.ExitStack() as stack:
-        if "handoff" in sections or "connect" in sections:
+        if {"handoff", "connect", "pac"} & set(sections):
             target = stack.enter_context(peers.banner_target())
             proxies = servers(stack)
             if "handoff" in sections:
                 section_handoff(args, ncfd, target, proxies)
             if "connect" in sections:
                 section_connect(args, ncfd, target, proxies)
+            if "pac" in sections:
+                section_pac(args, ncfd, target, proxies)
     if "relay" in sections:
         section_relay(args, ncfd)
     if "eyeballs" in sections:
