@@ -146,20 +146,22 @@ class ConnectExchange:
         reusable = event.http_version == b"1.1" and b"close" not in tokens and framed
         return Reply(event.status_code, first_line(block), headers, reusable)
 
-    def feed_body(self, data: bytes) -> bool:
+    def feed_body(self, data: bytes | None) -> bool:
         """Feed bytes of a refusal's body (nothing of the tunnel can follow it: the proxy waits for
-        our next request); True once the body is complete."""
-        self._body += len(data)
-        if self._body > MAX_REFUSAL_BODY:
-            raise ProxyError(f"{self.proxy_name} sent a reply body of more than {MAX_REFUSAL_BODY} bytes")
-        self._conn.receive_data(data)
+        our next request), b"" at the end of the stream, None to look at what came with the
+        headers (an empty body needs nothing more); True once the body is complete."""
+        if data is not None:
+            self._body += len(data)
+            if self._body > MAX_REFUSAL_BODY:
+                raise ProxyError(f"{self.proxy_name} sent a reply body of more than {MAX_REFUSAL_BODY} bytes")
+            self._conn.receive_data(data)
         while True:
             try:
                 event = self._conn.next_event()
             except h11.RemoteProtocolError as e:
                 raise ProxyError(f"{self.proxy_name} sent a malformed reply body ({e})") from None
             if event is h11.NEED_DATA:
-                if not data:
+                if data == b"":
                     raise ProxyError(f"{self.proxy_name} closed the connection in the middle of a reply body")
                 return False
             if isinstance(event, h11.EndOfMessage):

@@ -1,9 +1,11 @@
-"""HTTP proxy authentication as a protocol, no I/O: parse Proxy-Authenticate challenges, pick the
+"""HTTP proxy authentication as a protocol: parse Proxy-Authenticate challenges, pick the
 strongest scheme we can answer, and compute Proxy-Authorization values (Basic, Digest per RFC 7616,
-NTLM and Negotiate through pyspnego).
+NTLM through pyspnego; Negotiate with the user's Kerberos ticket through the system's GSSAPI
+(ncfd.gss), else NTLM inside SPNEGO through pyspnego when there is a password).
 
 An Authenticator answers one challenge at a time and says None when it has nothing left to try:
-that is a wrong password, reported once, never a loop.
+that is a wrong password, reported once, never a loop. No I/O here but Kerberos' own: getting a
+service ticket may ask the KDC, so that authenticator says it blocks, and the caller bounds it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
     PasswordSource = Callable[[], str]
 
-# Strongest first. Negotiate and NTLM need pyspnego (an optional extra, imported on a challenge).
+# Strongest first. Negotiate needs a Kerberos ticket or a password; the others a password.
 STRENGTH = ["negotiate", "ntlm", "digest", "basic"]
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -68,31 +70,39 @@ def parse_challenges(values: list[str]) -> list[Challenge]:
     return challenges
 
 
-def choose_scheme(offered: list[Challenge], forced: str | None, proxy_name: str) -> str:
+class NoUser(AuthFailed):
+    """The proxy offers only schemes that need a user (-P), and none was given."""
+
+
+def choose_scheme(offered: list[Challenge], forced: str | None, proxy_name: str, user: bool) -> str:
+    """The scheme to answer: forced, or the strongest offered that we can answer (Negotiate with a
+    ticket needs no user; the others need one)."""
     names = [c.scheme for c in offered]
     if forced is not None:
         if forced not in names:
             shown = ", ".join(sorted(set(names))) or "none"
             raise AuthFailed(f"{proxy_name} does not offer {forced} authentication (it offers: {shown})")
+        if forced != "negotiate" and not user:
+            raise NoUser(f"{proxy_name} wants a user for {forced}")
         return forced
     for scheme in STRENGTH:
-        if scheme in names and (scheme in ("digest", "basic") or _have_spnego()):
+        if scheme in names and (user or scheme == "negotiate"):
             return scheme
+    if any(scheme in STRENGTH for scheme in names):
+        raise NoUser(f"{proxy_name} wants a user")
     shown = ", ".join(sorted(set(names))) or "none"
-    hint = " (NTLM and Negotiate need pyspnego: pip install 'ncfd[ntlm]')" if names else ""
-    raise AuthFailed(f"{proxy_name} asks for authentication ncfd cannot answer: {shown}{hint}")
-
-
-def _have_spnego() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("spnego") is not None
+    raise AuthFailed(f"{proxy_name} asks for authentication ncfd cannot answer: {shown}")
 
 
 class Authenticator:
     """Answers successive challenges of one scheme on one connection."""
 
     scheme = ""
+    blocking = False  # respond() may wait on the network (the KDC): the caller bounds it
+
+    def finish(self, challenges: list[Challenge]) -> str | None:
+        """The proxy said yes: check its last word, if the scheme has one; a note for -v, if any."""
+        return None
 
     def connection_bound(self) -> bool:
         """Whether the next credentials only count on the connection that got the last challenge."""
@@ -176,14 +186,19 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-class Spnego(Authenticator):
-    """NTLM or Negotiate: a token exchange, through pyspnego, on one kept-alive connection."""
+class Ntlm(Authenticator):
+    """NTLM with a password, through pyspnego, on one kept-alive connection: under its own name, or
+    under Negotiate's when there is no Kerberos ticket, as raw NTLM tokens (what Windows clients
+    send, and what squid's negotiate_wrapper and SPNEGO acceptors take). pyspnego, and the
+    cryptography it brings, is imported only here: it takes a while."""
 
     def __init__(self, scheme: str, user: str, password: PasswordSource, proxy_host: str) -> None:
-        import spnego
-
+        try:
+            import spnego
+        except ImportError:
+            raise AuthFailed("NTLM authentication needs pyspnego, which is missing: pip install pyspnego") from None
         self.scheme = scheme
-        self.context = spnego.client(user, password(), hostname=proxy_host, service="HTTP", protocol=scheme)
+        self.context = spnego.client(user, password(), hostname=proxy_host, service="HTTP", protocol="ntlm")
         self.legs = 0
 
     def connection_bound(self) -> bool:
@@ -202,7 +217,7 @@ class Spnego(Authenticator):
         try:
             out = self.context.step(base64.b64decode(token) if token else None)
         except (spnego.exceptions.SpnegoError, ValueError) as e:
-            raise AuthFailed(f"{self.scheme} authentication failed: {e}") from None
+            raise AuthFailed(f"NTLM authentication failed: {e}") from None
         self.legs += 1
         if out is None:
             return None
@@ -210,9 +225,59 @@ class Spnego(Authenticator):
         return f"{name} {base64.b64encode(out).decode()}"
 
 
-def authenticator(scheme: str, user: str, password: PasswordSource, target: str, proxy_host: str) -> Authenticator:
+class Kerberos(Authenticator):
+    """Negotiate with the user's Kerberos ticket (or client keytab): SPNEGO through the system's
+    GSSAPI (ncfd.gss), for HTTP@<the proxy's name as given>; legs on one connection. Its first
+    leg fails with KerberosError("no-ticket") when there is no ticket, before anything is sent."""
+
+    scheme = "negotiate"
+    blocking = True
+
+    def __init__(self, proxy_host: str) -> None:
+        from ncfd import gss
+
+        self.service = f"HTTP@{proxy_host}"
+        self.initiator = gss.Initiator("HTTP", proxy_host)
+        self.legs = 0
+
+    def connection_bound(self) -> bool:
+        return True  # the context belongs to this connection's exchange
+
+    def respond(self, challenges: list[Challenge]) -> str | None:
+        token = next((c.token for c in challenges if c.scheme == "negotiate"), None)
+        if self.legs and (token is None or self.initiator.complete):
+            return None  # a bare challenge again: the proxy rejected our ticket
+        out = self.initiator.step(base64.b64decode(token) if token else None)
+        self.legs += 1
+        return f"Negotiate {base64.b64encode(out).decode()}" if out else None
+
+    def finish(self, challenges: list[Challenge]) -> str | None:
+        """Mutual authentication: the proxy's final token, when it sends one, must verify."""
+        from ncfd import gss
+
+        token = next((c.token for c in challenges if c.scheme == "negotiate"), None)
+        if token is None:
+            return "the proxy sent no final Kerberos token: mutual authentication is not confirmed"
+        try:
+            self.initiator.step(base64.b64decode(token))
+        except (gss.KerberosError, ValueError) as e:
+            raise AuthFailed(
+                f"the proxy's final Kerberos token does not verify ({e}): not the proxy it claims to be"
+            ) from None
+        if not self.initiator.complete:
+            raise AuthFailed("the proxy's final Kerberos token leaves the exchange unfinished: not trusted")
+        return "the proxy's final Kerberos token verified (mutual authentication)"
+
+
+def authenticator(
+    scheme: str, user: str | None, password: PasswordSource | None, target: str, proxy_host: str
+) -> Authenticator:
+    """The answerer for scheme; "ntlm-in-negotiate" is Negotiate answered with NTLM (a password)."""
+    if scheme == "negotiate":
+        return Kerberos(proxy_host)
+    assert user is not None and password is not None
     if scheme == "basic":
         return Basic(user, password)
     if scheme == "digest":
         return Digest(user, password, "CONNECT", target)
-    return Spnego(scheme, user, password, proxy_host)
+    return Ntlm("negotiate" if scheme == "ntlm-in-negotiate" else "ntlm", user, password, proxy_host)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import socket
 
 from ncfd import dial
+from ncfd.deadline import shown
 from ncfd.errors import AuthFailed, ConnectFailed, ProxyError, ResolveError, TimedOut, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.deadline import Deadline
+    from ncfd.gss import KerberosError
     from ncfd.http_connect import ConnectExchange, Reply
     from ncfd.proxies import Proxy
     from ncfd.proxy_auth import Authenticator, Challenge, PasswordSource
@@ -35,8 +37,6 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
     for the same thing. When every route fails, the error names each and why."""
     if len(spec.routes) == 1:
         return open_route(spec, spec.routes[0], deadline)
-    from ncfd.deadline import shown
-
     failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed]] = []
     for i, route in enumerate(spec.routes):
         left = len(spec.routes) - i
@@ -164,12 +164,15 @@ class HttpTunnel:
                 exchange = ConnectExchange(self.host, self.port, self.name, headers)
                 reply = self._ask(sock, exchange, auth)
                 if 200 <= reply.status < 300:
+                    note = auth.finish(self._challenges(reply)) if auth is not None else None
+                    if note:
+                        self.log(note)
                     tunnel, sock = sock, None
                     return tunnel
                 auth = self._authenticator(reply, auth)
-                credentials = auth.respond(self._challenges(reply))
+                auth, credentials = self._respond(auth, reply)
                 if credentials is None:
-                    raise AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
+                    raise self._rejected(auth)
                 if reply.reusable:
                     self._drain(sock, exchange)
                     continue
@@ -177,7 +180,7 @@ class HttpTunnel:
                     raise ProxyError(f"{self.name} closed the connection in the middle of {auth.scheme} authentication")
                 sock.close()
                 sock = None
-            raise AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
+            raise self._rejected(auth)
         except TimeoutError:
             raise self.deadline.expired() from None
         except OSError as e:
@@ -204,14 +207,74 @@ class HttpTunnel:
             raise ProxyError(refusal)
         if auth is not None:
             return auth
-        user = self.user
-        if user is None or self.password is None:
-            raise AuthFailed(f"{refusal}: it wants authentication (-P user)")
-        from ncfd.proxy_auth import authenticator, choose_scheme
+        from ncfd.proxy_auth import NoUser, authenticator, choose_scheme
 
-        scheme = choose_scheme(self._challenges(reply), self.chain.spec.credentials.scheme, self.name)
-        self.log(f"answering {self.name}'s {scheme} challenge as {user}")
-        return authenticator(scheme, user, self.password, self.target, self.proxy.host)
+        forced = self.chain.spec.credentials.scheme
+        try:
+            scheme = choose_scheme(self._challenges(reply), forced, self.name, self.password is not None)
+        except NoUser:
+            raise AuthFailed(f"{refusal}: it wants authentication (-P user)") from None
+        if scheme == "negotiate":
+            return self._kerberos()
+        self.log(f"answering {self.name}'s {scheme} challenge as {self.user}")
+        return authenticator(scheme, self.user, self.password, self.target, self.proxy.host)
+
+    def _kerberos(self) -> Authenticator:
+        """Negotiate with the user's Kerberos ticket, or, with no GSSAPI on this system and a
+        password at hand, NTLM inside Negotiate."""
+        from ncfd import gss
+        from ncfd.proxy_auth import Kerberos
+
+        try:
+            auth = Kerberos(self.proxy.host)
+        except gss.Unavailable:
+            if self.password is None:
+                raise
+            return self._ntlm_instead("this system has no GSSAPI library")
+        self.log(f"answering {self.name}'s negotiate challenge with Kerberos for {auth.service}: "
+                 f"{gss.whoami() or 'no ticket yet'}, credential cache {gss.credential_cache()}")  # fmt: skip
+        return auth
+
+    def _ntlm_instead(self, why: str) -> Authenticator:
+        from ncfd.proxy_auth import authenticator
+
+        assert self.user is not None and self.password is not None
+        self.log(f"{why}: answering {self.name}'s negotiate challenge with NTLM as {self.user}")
+        return authenticator("ntlm-in-negotiate", self.user, self.password, self.target, self.proxy.host)
+
+    def _respond(self, auth: Authenticator, reply: Reply) -> tuple[Authenticator, str | None]:
+        """auth's answer to reply's challenges; Kerberos' first leg, which may wait for the KDC, in
+        a helper thread bounded by the deadline (the library takes no timeout). No ticket at all
+        and a password: NTLM inside Negotiate, as browsers fall back."""
+        challenges = self._challenges(reply)
+        if not auth.blocking:
+            return auth, auth.respond(challenges)
+        from ncfd import gss
+        from ncfd.deadline import bounded
+
+        service = getattr(auth, "service", "")
+        try:
+            return auth, bounded(
+                self.deadline, lambda: auth.respond(challenges), f"waiting for the Kerberos KDC ({service})"
+            )
+        except TimedOut:
+            raise AuthFailed(
+                f"no answer from the Kerberos KDC within {shown(self.deadline.seconds)}s, getting a ticket for "
+                f"{service} (for {self.name})"
+            ) from None
+        except gss.KerberosError as e:
+            if e.kind == "no-ticket" and self.password is not None:
+                fallback = self._ntlm_instead("no Kerberos ticket")
+                return fallback, fallback.respond(challenges)
+            raise AuthFailed(_kerberos_message(e, self.name, service)) from None
+
+    def _rejected(self, auth: Authenticator | None) -> AuthFailed:
+        if auth is not None and auth.scheme == "negotiate" and auth.blocking:
+            from ncfd import gss
+
+            who = gss.whoami() or "the user"
+            return AuthFailed(f"{self.name} rejected the Kerberos ticket of {who} for {getattr(auth, 'service', '')}")
+        return AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
 
     @staticmethod
     def _challenges(reply: Reply) -> list[Challenge]:
@@ -221,10 +284,24 @@ class HttpTunnel:
 
     def _drain(self, sock: socket.socket, exchange: ConnectExchange) -> None:
         """Read a refusal's body so the connection can carry the next request."""
-        while True:
+        data = None  # first, what came with the headers: an empty body is complete already
+        while not exchange.feed_body(data):
             self.deadline.arm(sock)
-            if exchange.feed_body(sock.recv(65536)):
-                return
+            data = sock.recv(65536)
+
+
+def _kerberos_message(e: KerberosError, proxy: str, service: str) -> str:
+    if e.kind == "no-ticket":
+        return (f"{proxy} wants Kerberos (Negotiate) and there is no Kerberos ticket: run kinit (the proxy's "
+                f"principal is {service}), or give -P user for NTLM")  # fmt: skip
+    if e.kind == "expired":
+        return f"the Kerberos ticket has expired ({e.detail}): run kinit (for {service} at {proxy})"
+    if e.kind == "unknown-service":
+        return (f"the Kerberos KDC does not know {proxy}'s principal {service} ({e.detail}): name the proxy as "
+                "it is registered, or let krb5.conf canonicalize names (dns_canonicalize_hostname)")  # fmt: skip
+    if e.kind == "kdc-unreachable":
+        return f"cannot reach the Kerberos KDC for a ticket for {service} (for {proxy}): {e.detail}"
+    return f"Kerberos authentication at {proxy} failed: {e.detail}"
 
 
 def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline) -> bytes:

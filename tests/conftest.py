@@ -112,3 +112,25 @@ def web() -> Iterator[peers.WebServer]:
     require("nginx")
     with peers.nginx() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def kdc() -> Iterator[peers.Kdc]:
+    require("krb5kdc", "kdb5_util", "kadmin.local", "kinit")
+    peers.require_names(peers.PROXY_NAME, peers.PROXY_ALIAS)
+    with peers.kdc() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def squid_kerberos(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
+    require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_kerberos_auth")
+    with peers.squid_negotiate(kdc) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def squid_negotiate_ntlm(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
+    require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_wrapper_auth", f"{peers.SQUID_HELPERS}/ntlm_fake_auth")
+    with peers.squid_negotiate(kdc, ntlm=True) as proxy:
+        yield proxy

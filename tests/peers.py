@@ -75,6 +75,17 @@ def require(*binaries: str) -> None:
         unavailable(f"not installed: {', '.join(missing)}")
 
 
+def require_names(*names: str) -> None:
+    """The names the tests give 127.0.0.1 in /etc/hosts, as .ci/run adds them."""
+    for name in names:
+        try:
+            found = socket.gethostbyname(name)
+        except OSError:
+            found = None
+        if found != HOST:
+            unavailable(f"{name} must resolve to {HOST} (add it to /etc/hosts, as .ci/run does)")
+
+
 def free_port() -> int:
     """A port free a moment ago on every loopback; servers cannot take port 0
     and report it, so this is racy, but only against other local processes."""
@@ -180,7 +191,9 @@ def _workdir(name: str, owner: str | None = None) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _running(peer: Peer, argv: Sequence[str | Path], host: str = HOST) -> Iterator[None]:
+def _running(
+    peer: Peer, argv: Sequence[str | Path], host: str = HOST, env: dict[str, str] | None = None
+) -> Iterator[None]:
     """Run argv until the block exits; the block starts once host:peer.port accepts."""
     with (peer.workdir / "output.log").open("wb") as output:
         # Own session and process group, for _stop to kill as a whole.
@@ -191,6 +204,7 @@ def _running(peer: Peer, argv: Sequence[str | Path], host: str = HOST) -> Iterat
             stderr=subprocess.STDOUT,
             cwd=peer.workdir,
             start_new_session=True,
+            env=env,
         )
     try:
         _wait_accepting(proc, peer, host)
@@ -299,15 +313,24 @@ def _squid_auth(tmp: Path, schemes: Sequence[str], user: str, password: str) -> 
 
 
 @contextlib.contextmanager
-def squid(user: str | None = None, password: str | None = None, schemes: Sequence[str] = ("basic",)) -> Iterator[Proxy]:
-    """Squid allowing CONNECT to any port; with a user, it requires one of schemes."""
-    with _workdir("squid", owner="proxy") as tmp:
+def squid(
+    user: str | None = None,
+    password: str | None = None,
+    schemes: Sequence[str] = ("basic",),
+    auth_lines: Sequence[str] = (),
+    workdir: Path | None = None,
+) -> Iterator[Proxy]:
+    """Squid allowing CONNECT to any port; with a user, it requires one of schemes; with auth_lines
+    (auth_param lines of the caller's), it requires what they configure."""
+    with contextlib.ExitStack() as stack:
+        tmp = workdir or stack.enter_context(_workdir("squid", owner="proxy"))
         port = free_port()
-        if user is None:
+        if user is None and not auth_lines:
             access = ["http_access allow localhost"]
         else:
             access = [
-                *_squid_auth(tmp, schemes, user, password or ""),
+                *(_squid_auth(tmp, schemes, user, password or "") if user is not None else []),
+                *auth_lines,
                 "acl authenticated proxy_auth REQUIRED",
                 "http_access deny !localhost",
                 "http_access allow authenticated",
@@ -577,3 +600,150 @@ def nginx(host: str = HOST, port: int | None = None, server_name: str | None = N
         server = WebServer(port=port, workdir=tmp, root=root, web_host=server_name or host)
         with _running(server, [_binary("nginx"), "-p", tmp, "-c", config, "-e", tmp / "error.log"], host):
             yield server
+
+
+REALM = "NCFD.TEST"
+PROXY_NAME = "proxy.ncfd.test"  # .ci/run: 127.0.0.1, with proxy-alias.ncfd.test as an alias
+PROXY_ALIAS = "proxy-alias.ncfd.test"
+KRB_USER = "alice"
+
+
+@dataclass
+class Kdc(Peer):
+    """An MIT KDC for REALM on loopback, with its files in workdir; the system's are untouched.
+
+    env() gives what a client needs (KRB5_CONFIG, KRB5CCNAME); the service principal
+    HTTP/PROXY_NAME is in http_keytab, the user's keys in user_keytab (no password anywhere)."""
+
+    http_keytab: Path = Path()
+    user_keytab: Path = Path()
+
+    @property
+    def krb5_conf(self) -> Path:
+        return self.workdir / "krb5.conf"
+
+    def env(self, ccache: Path | None = None, **krb5_conf: str) -> dict[str, str]:
+        """A client environment; krb5_conf overrides [libdefaults] (dns_canonicalize_hostname=...)
+        or, with kdc=, where the realm's KDC is said to be, in a krb5.conf of its own."""
+        conf = self.krb5_conf
+        if krb5_conf:
+            conf = self.workdir / f"krb5-{len(list(self.workdir.glob('krb5-*.conf')))}.conf"
+            conf.write_text(_krb5_conf(krb5_conf.pop("kdc", f"127.0.0.1:{self.port}"), **krb5_conf))
+        ccache = ccache or self.workdir / "ccache"
+        return {
+            "KRB5_CONFIG": str(conf),
+            "KRB5CCNAME": f"FILE:{ccache}",
+            "KRB5_KDC_PROFILE": str(self.workdir / "kdc.conf"),
+        }
+
+    def kinit(self, env: dict[str, str], *args: str) -> None:
+        """A ticket for KRB_USER from its keytab, into env's credential cache."""
+        run = functools.partial(subprocess.run, check=True, capture_output=True, env={**os.environ, **env})
+        run([_binary("kinit"), *args, "-k", "-t", str(self.user_keytab), f"{KRB_USER}@{REALM}"])
+
+    def admin(self, query: str) -> None:
+        env = {**os.environ, "KRB5_CONFIG": str(self.krb5_conf), "KRB5_KDC_PROFILE": str(self.workdir / "kdc.conf")}
+        subprocess.run([_binary("kadmin.local"), "-q", query], check=True, capture_output=True, env=env)
+
+
+def _krb5_conf(kdc: str, **libdefaults: str) -> str:
+    settings = {"default_realm": REALM, "dns_lookup_kdc": "false", "dns_lookup_realm": "false", "rdns": "false",
+                "dns_canonicalize_hostname": "true", "udp_preference_limit": "1", **libdefaults}  # fmt: skip
+    return _lines(
+        "[libdefaults]",
+        *(f"    {key} = {value}" for key, value in settings.items()),
+        "[realms]",
+        f"    {REALM} = {{",
+        f"        kdc = {kdc}",
+        "    }",
+        "[domain_realm]",
+        f"    .ncfd.test = {REALM}",
+        f"    ncfd.test = {REALM}",
+    )
+
+
+@contextlib.contextmanager
+def kdc() -> Iterator[Kdc]:
+    """krb5kdc with a fresh database: HTTP/PROXY_NAME and KRB_USER, each with a keytab."""
+    with _workdir("kdc") as tmp:
+        port = free_port()
+        (tmp / "krb5.conf").write_text(_krb5_conf(f"127.0.0.1:{port}"))
+        (tmp / "kdc.conf").write_text(
+            _lines(
+                "[kdcdefaults]",
+                f"    kdc_ports = {port}",
+                f"    kdc_tcp_ports = {port}",
+                "[realms]",
+                f"    {REALM} = {{",
+                f"        database_name = {tmp / 'principal'}",
+                f"        key_stash_file = {tmp / 'stash'}",
+                f"        acl_file = {tmp / 'kadm5.acl'}",
+                "        max_life = 10h",
+                "    }",
+                "[logging]",
+                f"    kdc = FILE:{tmp / 'kdc.log'}",
+            )
+        )
+        (tmp / "kadm5.acl").write_text("")
+        server = Kdc(port=port, workdir=tmp, http_keytab=tmp / "http.keytab", user_keytab=tmp / "user.keytab")
+        env = {**os.environ, "KRB5_CONFIG": str(tmp / "krb5.conf"), "KRB5_KDC_PROFILE": str(tmp / "kdc.conf")}
+        run = functools.partial(subprocess.run, check=True, capture_output=True, env=env)
+        run([_binary("kdb5_util"), "create", "-s", "-r", REALM, "-P", "master-password-of-the-test-realm"])
+        for query in (
+            f"addprinc -randkey HTTP/{PROXY_NAME}@{REALM}",
+            f"ktadd -k {server.http_keytab} HTTP/{PROXY_NAME}",
+            f"addprinc -randkey {KRB_USER}@{REALM}",
+            f"ktadd -k {server.user_keytab} {KRB_USER}",
+        ):
+            server.admin(query)
+        with _running(server, [_binary("krb5kdc"), "-n", "-P", tmp / "krb5kdc.pid"], env=env):
+            yield server
+
+
+def _negotiate_helper(tmp: Path, kdc_server: Kdc) -> str:
+    """squid passes its helpers no environment of ours: a wrapper exports the realm's files and
+    execs the real helper, logging (-d) into the workdir's negotiate.log."""
+    keytab, conf = tmp / "http.keytab", tmp / "krb5.conf"
+    shutil.copy(kdc_server.http_keytab, keytab)
+    shutil.copy(kdc_server.krb5_conf, conf)
+    if os.geteuid() == 0:  # squid runs its helpers as its own user
+        proxy_user = pwd.getpwnam("proxy")
+        for path in (keytab, conf):
+            os.chown(path, proxy_user.pw_uid, proxy_user.pw_gid)
+    wrapper = tmp / "negotiate-helper"
+    wrapper.write_text(
+        _lines(
+            "#!/bin/sh",
+            f"export KRB5_CONFIG={conf}",
+            f"export KRB5_KTNAME=FILE:{keytab}",
+            f"exec {SQUID_HELPERS}/negotiate_kerberos_auth -k {keytab} -s HTTP/{PROXY_NAME}@{REALM} -d"
+            f" 2>>{tmp / 'negotiate.log'}",
+        )
+    )
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@contextlib.contextmanager
+def squid_negotiate(kdc_server: Kdc, ntlm: bool = False) -> Iterator[Proxy]:
+    """squid that wants Negotiate and checks it with negotiate_kerberos_auth against kdc_server
+    (reached as PROXY_NAME: the address 127.0.0.1 has no principal); with ntlm, through
+    negotiate_wrapper_auth, which gives raw NTLM tokens to ntlm_fake_auth instead.
+
+    Before any test uses it, an independent client (curl --proxy-negotiate, with a ticket of its
+    own) must get through it: a broken fixture cannot pass for a broken ncfd."""
+    with _workdir("squid-negotiate", owner="proxy") as tmp:
+        helper = _negotiate_helper(tmp, kdc_server)
+        if ntlm:
+            helper = f"{SQUID_HELPERS}/negotiate_wrapper_auth --ntlm {SQUID_HELPERS}/ntlm_fake_auth --kerberos {helper}"
+        lines = [f"auth_param negotiate program {helper}", "auth_param negotiate children 2",
+                 "auth_param negotiate keep_alive on"]  # fmt: skip
+        with squid(auth_lines=lines, workdir=tmp) as proxy, banner_target() as target:
+            env = kdc_server.env(ccache=tmp / "self-check-ccache")
+            kdc_server.kinit(env)
+            curl = [_binary("curl"), "-s", "--max-time", "5", "--proxy-negotiate", "-U", ":",
+                    "-x", f"http://{PROXY_NAME}:{proxy.port}", "-p", f"telnet://127.0.0.1:{target.port}"]  # fmt: skip
+            r = subprocess.run(curl, env={**os.environ, **env}, capture_output=True, stdin=subprocess.DEVNULL)
+            if not r.stdout.startswith(BANNER):
+                raise PeerError(f"curl --proxy-negotiate does not get through squid: {r.stderr!r}\n{proxy.log_text()}")
+            yield proxy

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.proxy_auth import Digest, choose_scheme, parse_challenges
+from ncfd.proxy_auth import Digest, NoUser, choose_scheme, parse_challenges
 
 import peers
 from fakeservers import BANNER, FakeServer, Session, socks5_proxy
@@ -197,6 +197,31 @@ def test_negotiate_on_one_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         assert len(p.sessions) == 1
 
 
+def test_a_407_with_an_empty_body_on_a_kept_alive_connection(basic_proxy_empty_407: FakeServer) -> None:
+    """The next request goes out at once: an empty body is complete with the headers."""
+    argv = [*NCFD, "-F", "-P", USER, "-w", "20", "-X", "connect", "-x", f"127.0.0.1:{basic_proxy_empty_407.port}",
+            "h", "22"]  # fmt: skip
+    r = run_fdpass(argv, env=with_password(PASSWORD))
+    assert r.returncode == 0, r.stderr
+    assert r.elapsed < 10  # not the 20 s deadline
+    r.close()
+    assert len(basic_proxy_empty_407.sessions) == 1
+
+
+@pytest.fixture
+def basic_proxy_empty_407() -> Iterator[FakeServer]:
+    good = b"Proxy-Authorization: Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode())
+
+    def handler(s: Session) -> None:
+        while good not in s.recv_until(b"\r\n\r\n"):
+            s.send(b'HTTP/1.1 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n')
+        s.send(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)
+        s.echo()
+
+    with FakeServer(handler) as server:
+        yield server
+
+
 def test_proxy_closing_after_407_gets_a_fresh_connection_and_no_second_prompt(tmp_path: Path) -> None:
     def closing_basic(s: Session) -> None:
         request = s.recv_until(b"\r\n\r\n")
@@ -327,9 +352,13 @@ def test_challenge_parsing_and_choice() -> None:
     assert [c.scheme for c in offered] == ["digest", "basic", "ntlm", "bearer"]
     assert offered[0].params == {"realm": "x", "nonce": "a,b", "qop": "auth"}
     assert parse_challenges(["NTLM TlRMTVNTUAACAAAA=="])[0].token == "TlRMTVNTUAACAAAA=="
-    assert choose_scheme(offered[:2], None, "p") == "digest"
-    assert choose_scheme(offered[:2], "basic", "p") == "basic"
+    assert choose_scheme(offered[:2], None, "p", user=True) == "digest"
+    assert choose_scheme(offered[:2], "basic", "p", user=True) == "basic"
     with pytest.raises(Exception, match="does not offer ntlm authentication"):
-        choose_scheme(offered[:2], "ntlm", "p")
+        choose_scheme(offered[:2], "ntlm", "p", user=True)
     with pytest.raises(Exception, match="cannot answer: bearer"):
-        choose_scheme(offered[3:], None, "p")
+        choose_scheme(offered[3:], None, "p", user=True)
+    negotiate = parse_challenges(["Negotiate", "Basic realm=x"])
+    assert choose_scheme(negotiate, None, "p", user=False) == "negotiate"  # a ticket needs no user
+    with pytest.raises(NoUser):
+        choose_scheme(offered[:3], None, "p", user=False)
