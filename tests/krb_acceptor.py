@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ncfd.gss import GSS_C_DELEG_FLAG, Buffer, Oid, library
 
-from fakeservers import BANNER, Session
+from fakeservers import BANNER, Handler, Session
 
 _lock = threading.Lock()  # KRB5_KTNAME and KRB5_CONFIG are process-wide: one exchange at a time
 
@@ -30,12 +30,10 @@ class Accepted:
 def _accept(token: bytes) -> tuple[int, bytes, int, bool, str]:
     """major status, output token, ret_flags, whether a credential was delegated, client name."""
     lib = library()
-    if not hasattr(lib.gss_accept_sec_context, "configured"):
-        u32p, vpp, buf = ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(Buffer)
-        lib.gss_accept_sec_context.argtypes = (u32p, vpp, ctypes.c_void_p, buf, ctypes.c_void_p, vpp,
-                                               ctypes.POINTER(ctypes.POINTER(Oid)), buf, u32p, u32p, vpp)  # fmt: skip
-        lib.gss_accept_sec_context.restype = ctypes.c_uint32
-        lib.gss_accept_sec_context.configured = True
+    u32p, vpp, buf = ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(Buffer)
+    lib.gss_accept_sec_context.argtypes = (u32p, vpp, ctypes.c_void_p, buf, ctypes.c_void_p, vpp,
+                                           ctypes.POINTER(ctypes.POINTER(Oid)), buf, u32p, u32p, vpp)  # fmt: skip
+    lib.gss_accept_sec_context.restype = ctypes.c_uint32
     minor, flags, lifetime = ctypes.c_uint32(), ctypes.c_uint32(), ctypes.c_uint32()
     context, name, delegated = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
     data = ctypes.create_string_buffer(token, len(token))
@@ -54,7 +52,7 @@ def _accept(token: bytes) -> tuple[int, bytes, int, bool, str]:
     return major, produced, flags.value, bool(delegated), client
 
 
-def negotiate_proxy(seen: Accepted, final: str = "token") -> object:
+def negotiate_proxy(seen: Accepted, final: str = "token") -> Handler:
     """A handler for FakeServer: CONNECT with Negotiate, Kerberos checked by MIT's acceptor.
     final: "token" (the acceptor's final token on the 200), "none", "tampered", or "reject"."""
 
