@@ -68,9 +68,11 @@ OPTIONS = (
 )  # fmt: skip
 
 PASSWORD = (
-    "With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then --proxy-password-file, then "
-    "the $SSH_ASKPASS program (with no terminal and a display, or with SSH_ASKPASS_REQUIRE=force), "
-    "then a prompt on /dev/tty; never from stdin. It is asked once."
+    "A proxy that asks for Negotiate gets the user's Kerberos ticket (kinit, or KRB5_CLIENT_KTNAME), "
+    "through the system's GSSAPI library, for HTTP@ the proxy's name as given; no -P is needed and the "
+    "credentials are never delegated. With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then "
+    "--proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a display, or with "
+    "SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
 )
 
 PAC = (
@@ -142,6 +144,8 @@ ENVIRONMENT = (
     ("XDG_CACHE_HOME", "The cache of PAC files, proxies found dead and WPAD's findings is in its ncfd directory "
                        "(default ~/.cache/ncfd)."),
     ("LOCALDOMAIN", "With --proxy-auto: the domain whose wpad. names WPAD tries (else resolv.conf's)."),
+    ("KRB5CCNAME, KRB5_CONFIG, KRB5_CLIENT_KTNAME", "Kerberos' own: the credential cache, the configuration, "
+                                                    "a client keytab to get a ticket from."),
 )  # fmt: skip
 
 EXAMPLES = (

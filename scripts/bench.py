@@ -9,6 +9,8 @@ non-editable install).
   eyeballs   a name whose ::1 drops SYNs and whose 127.0.0.1 answers: spawn to hand-off (s)
   pac        ncfd -F --proxy-pac (served by nginx) to squid beside -X connect to the same squid:
              a warm cache, a cold one, and a 360 KB PAC of 5,000 rules (ms)
+  auth       ncfd -F through squid asking for Basic, NTLM, and Negotiate with a Kerberos ticket
+             from a KDC on loopback, beside squid asking for nothing (ms)
 
 The floor of a path is the seed write-up's ten-line dialer (create_connection + sendmsg, same
 interpreter) plus importing the library that path needs (nothing direct, PySocks for SOCKS, h11 for
@@ -548,7 +550,48 @@ def section_pac(args: argparse.Namespace, ncfd: str, target: peers.Target, proxi
         print(f"| {name} | {ms:.1f} | {ratio(ms, med['-X connect'])} |")
 
 
-SECTIONS = ["handoff", "connect", "relay", "eyeballs", "pac"]
+def section_auth(args: argparse.Namespace, ncfd: str, target: peers.Target) -> None:
+    print(f"\n## auth: -F through squid, by the scheme it asks for; median of {args.runs} alternating runs (ms)\n")
+    needed = ["squid", "krb5kdc", "kinit", f"{peers.SQUID_HELPERS}/negotiate_kerberos_auth"]
+    if not all(peers.which(n) for n in needed):
+        print(f"skipped: needs {', '.join(needed)}")
+        return
+    t = [target.host, str(target.port)]
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        kdc = stack.enter_context(peers.kdc())
+        plain = stack.enter_context(peers.squid())
+        basic = stack.enter_context(peers.squid("alice", "s3cret", schemes=("basic",)))
+        ntlm = stack.enter_context(peers.squid("alice", "s3cret", schemes=("ntlm",)))
+        kerberos = stack.enter_context(peers.squid_negotiate(kdc))
+        krb_env = kdc.env(ccache=tmp / "ccache")
+        kdc.kinit(krb_env)
+        commands = {
+            "none": [ncfd, "-F", "-X", "connect", "-x", plain.address, *t],
+            "Basic": [ncfd, "-F", "-P", "alice", "-X", "connect", "-x", basic.address, *t],
+            "NTLM": [ncfd, "-F", "-P", "alice", "-X", "connect", "-x", ntlm.address, *t],
+            "Kerberos": [ncfd, "-F", "-X", "connect", "-x", f"{peers.PROXY_NAME}:{kerberos.port}", *t],
+        }
+        saved = dict(os.environ)
+        os.environ.update(krb_env, NCFD_PROXY_PASSWORD="s3cret")
+        try:
+            times: dict[str, list[float]] = {name: [] for name in commands}
+            for run in range(args.runs + 1):  # the first run warms the caches (and gets the service ticket)
+                for name, argv in commands.items():
+                    seconds = handoff_seconds(argv)
+                    if run:
+                        times[name].append(seconds * 1000)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    print("| scheme | ncfd | vs Basic | vs none |")
+    print("| --- | ---: | ---: | ---: |")
+    med = {name: statistics.median(values) for name, values in times.items()}
+    for name, ms in med.items():
+        print(f"| {name} | {ms:.1f} | {ratio(ms, med['Basic'])} | {ratio(ms, med['none'])} |")
+
+
+SECTIONS = ["handoff", "connect", "relay", "eyeballs", "pac", "auth"]
 
 
 def main() -> int:
@@ -569,7 +612,7 @@ def main() -> int:
         f"ncfd bench: Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs"
     )
     with contextlib.ExitStack() as stack:
-        if {"handoff", "connect", "pac"} & set(sections):
+        if {"handoff", "connect", "pac", "auth"} & set(sections):
             target = stack.enter_context(peers.banner_target())
             proxies = servers(stack)
             if "handoff" in sections:
@@ -578,6 +621,8 @@ def main() -> int:
                 section_connect(args, ncfd, target, proxies)
             if "pac" in sections:
                 section_pac(args, ncfd, target, proxies)
+            if "auth" in sections:
+                section_auth(args, ncfd, target)
     if "relay" in sections:
         section_relay(args, ncfd)
     if "eyeballs" in sections:
