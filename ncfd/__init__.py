@@ -1,3 +1,3 @@
 """ncfd: reach a TCP service through an HTTP or SOCKS proxy and hand the socket to ssh."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -40,10 +40,10 @@ def _run(argv: list[str]) -> int:
     from ncfd.options import parse_args
 
     opts = parse_args(argv)
-    if opts.help:
-        from ncfd.manual import help_text
+    if opts.help or opts.version:
+        from ncfd.manual import help_text, version_text
 
-        sys.stdout.write(help_text() + "\n")
+        sys.stdout.write((help_text() if opts.help else version_text()) + "\n")
         return 0
     log = verbose if opts.verbose else quiet
     for warning in opts.warnings:
@@ -107,10 +107,11 @@ def _run(argv: list[str]) -> int:
 
 def _spec(opts: Options, plan: Plan, log: Log) -> ConnectSpec:
     """What the command line asks the core for."""
-    from ncfd.password import asking
+    from ncfd.password import asking, netrc_user
     from ncfd.spec import ConnectSpec, Credentials
 
-    credentials = Credentials(opts.proxy_user, asking(opts.password_file), opts.proxy_auth)
+    user_for = netrc_user(opts.netrc) if opts.netrc else None
+    credentials = Credentials(opts.proxy_user, asking(opts.password_file, opts.netrc), opts.proxy_auth, user_for)
     return ConnectSpec(opts.host, opts.port, plan.routes, credentials=credentials, socket_options=opts.socket,
                        cacert=opts.proxy_cacert, log=log, on_route=plan.remember)  # fmt: skip
 

@@ -18,7 +18,7 @@ import select
 import socket
 import time
 
-from ncfd.errors import ConnectFailed, ResolveError
+from ncfd.errors import ConnectFailed, NcfdError, ResolveError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -50,7 +50,24 @@ def resolve(host: str, port: int, opts: SocketOptions, deadline: Deadline, role:
 
         return bounded(deadline, lambda: lookup(0), f"resolving {role} {host}")
     except socket.gaierror as e:
-        raise ResolveError(f'cannot resolve {role} "{host}": {e.strerror}') from None
+        raise ResolveError(f'cannot resolve {role} "{host}": {e.strerror}{_why(opts, host, deadline)}') from None
+
+
+def _why(opts: SocketOptions, host: str, deadline: Deadline) -> str:
+    """What in the command line made host fail to resolve, when it was that: -n, -4 or -6 (a
+    second lookup, of any family, on this failure's path only, tells)."""
+    if opts.numeric:
+        return " (-n: numeric addresses only, no DNS)"
+    if opts.family == socket.AF_UNSPEC:
+        return ""
+    from ncfd.deadline import bounded
+
+    try:
+        bounded(deadline, lambda: socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM), f"resolving {host}")
+    except (OSError, NcfdError):
+        return ""  # not the family: it does not resolve at all
+    option, only = ("-6", "IPv6") if opts.family == socket.AF_INET6 else ("-4", "IPv4")
+    return f" ({option}: {only} addresses only, and {host} has none)"
 
 
 def interleave(addresses: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]

@@ -9,8 +9,8 @@ import functools
 SYNOPSIS = (
     "[-46DdFhNnvz] [-I length] [-O length] [-P proxy_username] [-p source_port] [-q seconds] "
     "[-s source] [-T keyword] [-w timeout] [-X proxy_protocol] [-x proxy] [--proxy-auth scheme] "
-    "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-pac location] [--proxy-password-file file] "
-    "[--show-route] destination port"
+    "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-netrc file] [--proxy-pac location] "
+    "[--proxy-password-file file] [--show-route] [--version] destination port"
 )
 
 SUMMARY = (
@@ -63,8 +63,12 @@ OPTIONS = (
                                 "is an error, never a direct connection."),
     ("--proxy-password-file", "file", "Read the proxy password from the first line of file, which must "
                                       "not be readable by group or others."),
+    ("--proxy-netrc", "file", "Take each proxy's user and password from file, in netrc(5) form: machine "
+                              "proxy-host login user password secret. Private to its owner, as "
+                              "--proxy-password-file."),
     ("--show-route", "", "Print the route ncfd would take (its source, the PAC's answer, the routes in "
                          "order), connect nothing, exit 0."),
+    ("--version", "", "Print ncfd's version, the Python's, and the optional pieces found; exit 0."),
 )  # fmt: skip
 
 PASSWORD = (
@@ -101,6 +105,35 @@ EXIT_STATUS = (
     (9, "the PAC file could not be fetched, run, or gave no usable answer"),
     (70, "internal error"),
 )
+
+
+def version_text() -> str:
+    """--version: ncfd's, the Python's, and the pieces that only some paths need, found or not."""
+    import importlib.metadata
+    import platform
+
+    from ncfd import __version__
+
+    def found(distribution: str, use: str) -> str:
+        try:
+            return f"{distribution} {importlib.metadata.version(distribution)} ({use})"
+        except importlib.metadata.PackageNotFoundError:
+            return f"{distribution} missing ({use} will not work: pip install {distribution})"
+
+    from ncfd import gss
+
+    try:
+        kerberos = f"the system's GSSAPI, {gss.library()._name}"
+    except gss.Unavailable:
+        kerberos = "no GSSAPI library here (install MIT Kerberos' libgssapi-krb5-2, or Heimdal's)"
+    pieces = [found("h11", "HTTP proxies"), found("PySocks", "SOCKS proxies"), found("quickjs-ng", "PAC files"),
+              found("pyspnego", "NTLM")]  # fmt: skip
+    return "\n".join([
+        f"ncfd {__version__}",
+        f"Python {platform.python_version()} ({platform.python_implementation()}) on {platform.system()}",
+        ", ".join(pieces),
+        f"Kerberos: {kerberos}",
+    ])  # fmt: skip
 
 
 def synopsis_groups() -> list[str]:

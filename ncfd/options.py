@@ -7,6 +7,7 @@ feature of a ProxyCommand.
 
 from __future__ import annotations
 
+import os
 import socket
 
 from ncfd.errors import UsageError
@@ -39,8 +40,8 @@ TOS_KEYWORDS = {
     "reliability": 0x04, "throughput": 0x08, "va": 0xB0,
 }  # fmt: skip
 
-LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-cacert", "proxy-pac")
-LONG_FLAGS = ("proxy-env", "proxy-auto", "show-route")
+LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-netrc", "proxy-cacert", "proxy-pac")
+LONG_FLAGS = ("proxy-env", "proxy-auto", "show-route", "version")
 AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
 
 
@@ -52,10 +53,12 @@ class Options:
         self.no_stdin = False
         self.fdpass = False
         self.help = False
+        self.version = False
         self.half_close = False
         self.proxy_user: str | None = None
         self.proxy_auth: str | None = None
         self.password_file: str | None = None
+        self.netrc: str | None = None
         self.proxy_cacert: str | None = None
         # Said on stderr before anything else is done.
         self.warnings: list[str] = []
@@ -99,7 +102,7 @@ def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
                 opts.append((name, ""))
                 continue
             if name not in LONG_OPTIONS:
-                raise UsageError(f"unrecognized option '--{name}'")
+                raise UsageError(f"unrecognized option '--{name}'{_suggestion(name)}")
             if not eq:
                 if i == len(argv):
                     raise UsageError(f"option '--{name}' requires an argument")
@@ -118,14 +121,22 @@ def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
                     value = argv[i]
                     i += 1
                 else:
-                    raise UsageError(f"option requires an argument -- '{letter}'")
+                    version = " (nc's routing table, not supported; the version is --version)" if letter == "V" else ""
+                    raise UsageError(f"option requires an argument -- '{letter}'{version}")
                 opts.append((letter, value))
                 break
             if letter in _FLAGS or letter in _UNSUPPORTED or letter in _UNSUPPORTED_FLAGS:
                 opts.append((letter, ""))
                 continue
-            raise UsageError(f"invalid option -- '{letter}'")
+            raise UsageError(f"invalid option -- '{letter}' (ncfd -h lists the options)")
     return opts, operands
+
+
+def _suggestion(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, LONG_OPTIONS + LONG_FLAGS, n=1)
+    return f" (did you mean --{close[0]}?)" if close else " (ncfd -h lists the options)"
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -137,7 +148,8 @@ def parse_args(argv: list[str]) -> Options:
         if letter in _UNSUPPORTED:
             raise UsageError(_UNSUPPORTED[letter])
         if letter in _UNSUPPORTED_WITH_VALUE or letter in _UNSUPPORTED_FLAGS:
-            raise UsageError(f"option -{letter} is not supported by ncfd")
+            version = " (the version is --version)" if letter == "V" else ""
+            raise UsageError(f"option -{letter} is not supported by ncfd{version}")
         if letter == "4":
             o.socket.family = socket.AF_INET
         elif letter == "6":
@@ -173,9 +185,7 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "w":
             o.timeout = number(value, "timeout", 0, 2**31 / 1000, integer=False)
         elif letter == "X":
-            if value.lower() not in PROTOCOLS:
-                raise UsageError("unsupported proxy protocol")
-            protocol = PROTOCOLS[value.lower()]
+            protocol = _parse_protocol(value)
         elif letter == "x":
             proxy_values.append(value)
         elif letter == "z":
@@ -185,7 +195,9 @@ def parse_args(argv: list[str]) -> Options:
                 raise UsageError(f"unsupported proxy authentication scheme {value!r} (use {', '.join(AUTH_SCHEMES)})")
             o.proxy_auth = value.lower()
         elif letter == "proxy-password-file":
-            o.password_file = value
+            o.password_file = _readable(value, "proxy password file")
+        elif letter == "proxy-netrc":
+            o.netrc = _readable(value, "--proxy-netrc file")
         elif letter == "proxy-env":
             o.proxy_env = True
         elif letter == "proxy-pac":
@@ -195,8 +207,10 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "show-route":
             o.show_route = True
         elif letter == "proxy-cacert":
-            o.proxy_cacert = value
-    if o.help:
+            o.proxy_cacert = _readable(value, "--proxy-cacert file")
+        elif letter == "version":
+            o.version = True
+    if o.help or o.version:
         return o
     if o.quit_after is not None and o.quit_after < 0:
         o.quit_after = None  # Debian nc: a negative -q waits forever, which is the default
@@ -241,13 +255,45 @@ def _check_chain(proxies: list[Proxy]) -> None:
             raise UsageError(f"after an HTTPS proxy, a chain can only go on through http:// proxies, not {after}")
 
 
+# What people write for -X, meaning something it has another word for.
+_PROTOCOL_HINTS = {
+    "http": "an HTTP proxy is -X connect",
+    "https": "an HTTPS proxy is -x https://host:port",
+    "socks": "SOCKS5 is -X 5",
+    "socks5": "SOCKS5 is -X 5",
+    "socks5h": "-X 5 sends names to the proxy, as socks5h:// does",
+    "5h": "-X 5 sends names to the proxy, as socks5h:// does",
+    "socks4": "SOCKS4 is -X 4",
+    "socks4a": "SOCKS4A is -X 4A",
+}
+
+
+def _parse_protocol(value: str) -> str:
+    if value.lower() in PROTOCOLS:
+        return PROTOCOLS[value.lower()]
+    hint = f"; {_PROTOCOL_HINTS[value.lower()]}" if value.lower() in _PROTOCOL_HINTS else ""
+    raise UsageError(f"unsupported proxy protocol {value!r} (use connect, 4, 4A or 5{hint})")
+
+
+def _readable(path: str, what: str) -> str:
+    """A file named on the command line must be there to be read: a usage error, at once."""
+    expanded = os.path.expanduser(path)
+    try:
+        with open(expanded, "rb"):
+            return expanded
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
 def _parse_tos(value: str) -> int:
+    valid = "use lowdelay, throughput, reliability, af11..af43, cs0..cs7, ef, va, critical, inetcontrol, netcontrol"
+    valid += " or a number, 0 to 255"
     if value.lower() in TOS_KEYWORDS:
         return TOS_KEYWORDS[value.lower()]
     try:
         number = int(value, 0)
     except ValueError:
-        raise UsageError(f"illegal tos value {value}") from None
+        raise UsageError(f"illegal tos value {value} ({valid})") from None
     if not 0 <= number <= 255:
-        raise UsageError(f"illegal tos value {value}")
+        raise UsageError(f"illegal tos value {value} ({valid})")
     return number

@@ -1,5 +1,7 @@
-"""Where the proxy password comes from, in this order: $NCFD_PROXY_PASSWORD, --proxy-password-file,
-the $SSH_ASKPASS program (under ssh's own rules), a prompt on /dev/tty with echo off.
+"""Where the proxy password comes from, in this order: the proxy's own entry in --proxy-netrc (its
+host and user), $NCFD_PROXY_PASSWORD, --proxy-password-file, the $SSH_ASKPASS program (under ssh's
+own rules), a prompt on /dev/tty with echo off. The netrc file is the one source that tells proxies
+apart: the others give every proxy of a chain the same password.
 
 Never stdin: under ssh, stdin is ssh's socket. Asked at most once per run; the deadline is paused
 while a person types.
@@ -26,9 +28,11 @@ ENV = "NCFD_PROXY_PASSWORD"
 class Password:
     """The password for user at proxy_name, fetched on first use and then kept."""
 
-    def __init__(self, user: str, proxy_name: str, proxy_host: str, file: str | None, deadline: Deadline) -> None:
+    def __init__(
+        self, user: str, proxy_name: str, proxy_host: str, file: str | None, deadline: Deadline, netrc: str | None
+    ) -> None:
         self.user, self.proxy_name, self.proxy_host = user, proxy_name, proxy_host
-        self.file, self.deadline = file, deadline
+        self.file, self.deadline, self.netrc = file, deadline, netrc
         self._value: str | None = None
 
     def __call__(self) -> str:
@@ -39,6 +43,10 @@ class Password:
         return self._value
 
     def _fetch(self) -> str:
+        if self.netrc is not None:
+            login, password = netrc_entry(self.netrc, self.proxy_host)
+            if password is not None and login in (None, self.user):
+                return password
         if ENV in os.environ:
             return os.environ[ENV]
         if self.file is not None:
@@ -51,13 +59,45 @@ class Password:
             self.deadline.resume()
 
 
-def asking(file: str | None) -> PasswordFor:
+def asking(file: str | None, netrc: str | None) -> PasswordFor:
     """The command line's password sources, for each user at each proxy."""
 
     def password_for(proxy: Proxy, user: str, deadline: Deadline) -> Password:
-        return Password(user, str(proxy), proxy.host, file, deadline)
+        return Password(user, str(proxy), proxy.host, file, deadline, netrc)
 
     return password_for
+
+
+def netrc_user(path: str) -> Callable[[Proxy], str | None]:
+    """The login --proxy-netrc gives each proxy host, for proxies that have no user otherwise."""
+    return lambda proxy: netrc_entry(path, proxy.host)[0]
+
+
+def netrc_entry(path: str, host: str) -> tuple[str | None, str | None]:
+    """(login, password) of the machine entry for host in the netrc file at path ("default" is
+    not used: a proxy gets only what is meant for it). The file must be private to its owner."""
+    import netrc
+
+    _private(path, "--proxy-netrc file")
+    try:
+        entry = netrc.netrc(path).hosts.get(host)
+    except netrc.NetrcParseError as e:
+        raise UsageError(f"--proxy-netrc file {path}: {e.msg} (line {e.lineno})") from None
+    except OSError as e:
+        raise UsageError(f"cannot read --proxy-netrc file {path}: {e.strerror}") from None
+    if entry is None:
+        return None, None
+    login, _, password = entry
+    return login or None, password or None
+
+
+def _private(path: str, what: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+    if stat.S_IMODE(mode) & 0o077:
+        raise UsageError(f"{what} {path} is readable by others: chmod 600 it (as ssh requires of keys)")
 
 
 def read_password_file(path: str) -> str:
@@ -67,10 +107,7 @@ def read_password_file(path: str) -> str:
     except OSError as e:
         raise UsageError(f"cannot read proxy password file {path}: {e.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-            raise UsageError(
-                f"proxy password file {path} is readable by others: chmod 600 it (as ssh requires of keys)"
-            )
+        _private(path, "proxy password file")
         line = f.readline(4096)
     return line.rstrip(b"\r\n").decode()
 

@@ -99,9 +99,9 @@ def parse_proxy_address(value: str, protocol: str) -> Proxy:
     if value.startswith("["):
         host, sep, rest = value[1:].partition("]")
         if not sep:
-            raise UsageError("missing closing bracket in proxy")
+            raise UsageError(f'missing closing bracket in proxy "{value}" (write [addr] or [addr]:port)')
         if rest and not rest.startswith(":"):
-            raise UsageError("garbage proxy port delimiter")
+            raise UsageError(f'garbage proxy port delimiter in "{value}" (write [addr]:port)')
         port = rest[1:] if rest else None
     elif value.count(":") > 1:
         # nc splits "::1" into host ":" and port "1"; refuse instead of guessing.

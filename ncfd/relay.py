@@ -2,13 +2,13 @@
 plain ProxyCommand; and, for an HTTPS proxy, between the TLS session and the socket handed on
 (bridge()).
 
-From the network, where the platform has splice(2) (Linux; os.splice is Python 3.10+), the bytes
+From the network, where the platform has splice(2) (Linux), the bytes
 never enter this process: they are spliced straight into stdout when it is a pipe (ssh gives a
 ProxyCommand pipes), or through a pipe of our own into a socket or a regular file. Everything else
 is read into one reused buffer and written out: towards the network (measured: a pipe's pages
 spliced into TCP go out slower than copied ones), to ttys, character devices and files opened for
-append, and on Python 3.9. Pipes on stdin and stdout are enlarged to PIPE_SIZE where the system
-allows: each system call then moves more.
+append, and where there is no splice(2). Pipes on stdin and stdout are enlarged to PIPE_SIZE where
+the system allows: each system call then moves more.
 
 The sockets are non-blocking while the relay runs, so that a peer that stops reading stalls only
 the direction towards it: the other direction goes on, and -w still sees the silence. stdin and
@@ -28,7 +28,6 @@ import os
 import select
 import socket
 import stat
-import sys
 import time
 
 TYPE_CHECKING = False
@@ -183,9 +182,8 @@ def enlarge_pipe(fd: int) -> None:
     try:
         import fcntl
 
-        # The constants are in fcntl from Python 3.10; Linux's values before that.
-        get = getattr(fcntl, "F_GETPIPE_SZ", 1032 if sys.platform.startswith("linux") else None)
-        set_ = getattr(fcntl, "F_SETPIPE_SZ", 1031 if sys.platform.startswith("linux") else None)
+        # Linux only.
+        get, set_ = getattr(fcntl, "F_GETPIPE_SZ", None), getattr(fcntl, "F_SETPIPE_SZ", None)
         if get is None or set_ is None or not stat.S_ISFIFO(os.fstat(fd).st_mode):
             return
         if fcntl.fcntl(fd, get) < PIPE_SIZE:

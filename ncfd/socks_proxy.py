@@ -11,6 +11,7 @@ socks5://) is resolved by us, bounded, before PySocks sees it.
 from __future__ import annotations
 
 import socket
+import time
 
 import socks
 
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
     from ncfd.proxy_auth import PasswordSource
+
+# A SOCKS5 server answers the greeting (the methods it takes) at once, from its own knowledge: Tor
+# does, and builds circuits only after the request. An HTTP proxy, given those three bytes, waits
+# silently for the rest of a request line; this bound turns a forgotten -X connect into seconds,
+# not the whole deadline.
+GREETING_LIMIT = 3.0
+# What an HTTP proxy's answer starts with.
+_HTTP = b"HTTP/"
 
 # nc's socks5_strerror() and socks4_strerror(), so messages read the same.
 SOCKS5_REPLIES = {
@@ -47,10 +56,12 @@ class _Recording(socks.socksocket):  # type: ignore[misc]
     received = b""
     _mend: tuple[bytes, bytes] | None = None
     deadline: Deadline
+    greeting = False  # SOCKS5: the first answer, to our greeting, is bounded by GREETING_LIMIT
 
     def _arm(self) -> None:
         # socksocket.settimeout only records the value until it believes it is connected.
-        socket.socket.settimeout(self, self.deadline.remaining())
+        left = self.deadline.remaining()
+        socket.socket.settimeout(self, min(left, GREETING_LIMIT) if self.greeting and not self.received else left)
 
     def fix_rfc1929(self, username: bytes, password: bytes) -> None:
         """PySocks writes RFC 1929 lengths as chr(n).encode(): two bytes of UTF-8 from 128 on,
@@ -92,8 +103,11 @@ def _idna(host: str) -> bytes:
 
 
 def _waiting(sock: socket.socket) -> bytes:
+    """What has arrived and not been read, without waiting (with a timeout set, Python would wait
+    for readability first, MSG_DONTWAIT or not)."""
     try:
-        return sock.recv(64, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        socket.socket.settimeout(sock, 0)
+        return sock.recv(64, socket.MSG_PEEK)
     except OSError:
         return b""
 
@@ -138,6 +152,7 @@ class SocksRequest:
         target = self.target if self.rdns else self._resolved(deadline)
         wrapped = _Recording(family, type_, proto, fileno=sock.detach())
         wrapped.deadline = deadline
+        wrapped.greeting = self.type == socks.SOCKS5
         # PySocks takes str and encodes to UTF-8, as _credentials() measured.
         wrapped.set_proxy(self.type, self.proxy.host, self.proxy.port, self.rdns, username, password)
         if username and password:
@@ -152,7 +167,12 @@ class SocksRequest:
             # We are failing anyway: what else the peer sent makes the message (an SSH banner, say).
             received = wrapped.received + _waiting(wrapped)
             wrapped.close()
-            if isinstance(e, socket.timeout):
+            if isinstance(e, TimeoutError):
+                if wrapped.greeting and not received and deadline.at - time.monotonic() > 0:
+                    raise ProxyError(
+                        f"{self.proxy} did not answer the SOCKS5 greeting within {GREETING_LIMIT:g}s, as an HTTP "
+                        "proxy would not: if it is one, use -X connect (or an http:// proxy URL)"
+                    ) from None
                 e = deadline.expired()
             raise _translate(e, self.proxy, self.host, self.port, self.user, received) from None
         sock = socket.socket(family, type_, proto, fileno=wrapped.detach())
@@ -203,7 +223,8 @@ def _translate(
         return TimedOut(f"{e}; it had sent {quote(received)}")
     if isinstance(e, socks.SOCKS5AuthError):
         if received[1:2] == b"\xff":
-            return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)})")
+            wants = ": it wants a user and password (-P user)" if user is None else ""
+            return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)}){wants}")
         if user is None:
             return AuthFailed(f"{proxy} requires authentication: give a user with -P")
         return AuthFailed(f"proxy authentication failed for {user} at {proxy}")
@@ -217,6 +238,10 @@ def _translate(
             if not received:
                 return ProxyError(f"{proxy} closed the connection without answering")
             return ProxyError(f"{proxy} closed the connection in the middle of its reply ({quote(received)})")
+        if received.startswith(_HTTP):
+            return ProxyError(
+                f"{proxy} answered like an HTTP proxy ({quote(received)}): use -X connect (or an http:// URL)"
+            )
         return ProxyError(f"{proxy} sent an invalid reply ({quote(received)}): is it a {proxy.kind} proxy?")
     if isinstance(e, socket.gaierror):
         hint = "socks5h:// lets" if proxy.protocol == "5" else "-X 4A or -X 5 let"

@@ -38,15 +38,28 @@ class SocketOptions:
 
 
 class Credentials:
-    """Who we are to the proxies that ask: the user for proxies without one of their own (-P), the
-    password source for a user at a proxy, and the only HTTP scheme to answer, if one is forced."""
+    """Who we are to the proxies that ask: the user for proxies without one of their own (-P), or
+    else user_for's answer for that proxy; the password source for a user at a proxy; and the only
+    HTTP scheme to answer, if one is forced."""
 
-    __slots__ = ("password_for", "scheme", "user")
+    __slots__ = ("password_for", "scheme", "user", "user_for")
 
-    def __init__(self, user: str | None = None, password_for: PasswordFor | None = None, scheme: str | None = None):
+    def __init__(
+        self,
+        user: str | None = None,
+        password_for: PasswordFor | None = None,
+        scheme: str | None = None,
+        user_for: Callable[[Proxy], str | None] | None = None,
+    ):
         self.user = user
         self.password_for = password_for
         self.scheme = scheme
+        self.user_for = user_for
+
+    def user_of(self, proxy: Proxy) -> str | None:
+        if proxy.user is not None or self.user is not None:
+            return proxy.user or self.user
+        return self.user_for(proxy) if self.user_for is not None else None
 
 
 class Route:

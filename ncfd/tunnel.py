@@ -73,7 +73,7 @@ class Chain:
         self.hops = route.hops
         # Where each hop is asked to go: the next hop, or the destination.
         self.targets = [(h.host, h.port) for h in self.hops[1:]] + [(spec.host, spec.port)]
-        self.users = [hop.user or spec.credentials.user for hop in self.hops]
+        self.users = [spec.credentials.user_of(hop) for hop in self.hops]
         self.passwords = [self._password(hop, user) for hop, user in zip(self.hops, self.users, strict=True)]
         # Built first: a destination a protocol cannot carry fails before any proxy is bothered.
         self.socks: dict[int, SocksRequest] = {}

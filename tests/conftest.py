@@ -60,7 +60,7 @@ def squid() -> Iterator[peers.Proxy]:
 
 @pytest.fixture(scope="session")
 def squid_auth() -> Iterator[ProxyFactory]:
-    require("squid", "htpasswd", peers.NCSA_AUTH)
+    require("squid", "openssl", peers.NCSA_AUTH)
     with _per_credentials(peers.squid) as make:
         yield make
 

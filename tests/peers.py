@@ -281,12 +281,11 @@ def sshd() -> Iterator[Sshd]:
             yield server
 
 
-def _htpasswd(path: Path, user: str, password: str) -> None:
-    subprocess.run(
-        [_binary("htpasswd"), "-b", "-c", path, user, password],
-        check=True,
-        capture_output=True,
-    )
+def _passwd_file(path: Path, user: str, password: str) -> None:
+    """An htpasswd-style line for basic_ncsa_auth, hashed by openssl (MD5-APR1), not htpasswd."""
+    hashed = subprocess.run([_binary("openssl"), "passwd", "-apr1", "-stdin"], input=password.encode(), check=True,
+                            capture_output=True).stdout.decode().strip()  # fmt: skip
+    path.write_text(f"{user}:{hashed}\n")
 
 
 SQUID_HELPERS = "/usr/lib/squid"
@@ -297,7 +296,7 @@ def _squid_auth(tmp: Path, schemes: Sequence[str], user: str, password: str) -> 
     # user:realm:HA1 (-c): a plain user:password line could not hold a password with a colon.
     ha1 = hashlib.md5(f"{user}:ncfd:{password}".encode()).hexdigest()
     (tmp / "digest_passwd").write_text(f"{user}:ncfd:{ha1}\n")
-    _htpasswd(tmp / "passwd", user, password)
+    _passwd_file(tmp / "passwd", user, password)
     helpers = {
         "basic": f"{NCSA_AUTH} {tmp / 'passwd'}",
         "digest": f"{SQUID_HELPERS}/digest_file_auth -c {tmp / 'digest_passwd'}",

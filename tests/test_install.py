@@ -1,6 +1,6 @@
 """ncfd as a user installs it: the wheel built from this checkout, installed with plain pip into a
-fresh virtualenv (no extras, nothing of the test environment), answering NTLM, NTLM inside
-Negotiate and Kerberos with the real ssh logging in."""
+fresh virtualenv (no extras, nothing of the test environment): its man page where man finds it,
+its version, and NTLM, NTLM inside Negotiate and Kerberos with the real ssh logging in."""
 
 from __future__ import annotations
 
@@ -75,3 +75,27 @@ def test_a_plain_install_does_kerberos_with_the_systems_gssapi(
     assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
     assert "gssapi" not in subprocess.run([str(installed.python), "-m", "pip", "list"], capture_output=True,
                                           text=True).stdout.lower()  # fmt: skip
+
+
+def test_the_wheel_installs_the_man_page_where_man_finds_it(installed: Installed) -> None:
+    page = installed.venv / "share" / "man" / "man1" / "ncfd.1"
+    assert page.read_text() == (ROOT / "ncfd.1").read_text()
+    peers.require("man")
+    env = {k: v for k, v in os.environ.items() if k != "MANPATH"}
+    env["PATH"] = f"{installed.venv / 'bin'}:/usr/bin:/bin"
+    r = subprocess.run(["man", "-w", "ncfd"], capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == str(page), r.stderr
+
+
+def test_version_is_the_packages(installed: Installed) -> None:
+    metadata = subprocess.run(
+        [str(installed.python), "-c", "import importlib.metadata as m; print(m.version('ncfd'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    r = subprocess.run([str(installed.ncfd), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"ncfd {metadata}"
+    assert lines[1].startswith("Python 3.")
+    assert "quickjs-ng " in lines[2] and "pyspnego " in lines[2] and "missing" not in lines[2]
+    assert lines[3].startswith("Kerberos: the system's GSSAPI, libgssapi")

@@ -1,6 +1,6 @@
 """The relay's ways of moving bytes (splice straight to or from a pipe, splice through a pipe of its
 own, read/write) each carry large transfers intact, whatever stdin and stdout are: pipes, sockets,
-regular files, a file opened for append, a tty; and with splice taken away, as on Python 3.9.
+regular files, a file opened for append, a tty; and with splice taken away, as on a system without it.
 
 Checksums, not timings: how fast is scripts/bench's business.
 """
@@ -35,7 +35,7 @@ SIZE = 48 << 20
 DATA = random.Random(8305).randbytes(SIZE)
 DIGEST = hashlib.sha256(DATA).hexdigest()
 HAS_SPLICE = hasattr(os, "splice")
-# ncfd as Python 3.9 (or a system without splice) runs it: the read/write loop only.
+# ncfd as a system without splice runs it: the read/write loop only.
 NCFD_NO_SPLICE = [
     sys.executable,
     "-c",

@@ -1,0 +1,139 @@
+"""Where a newcomer stopped, each row of that table: --version, the forgotten -X connect, usage
+errors that name the bad value and the valid ones, the SOCKS5 server that wants a password, files
+named on the command line, -n/-4/-6 as the reason a name does not resolve, and a chain of proxies
+with passwords of their own."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import ncfd
+
+import peers
+from fdharness import NCFD, run_fdpass, run_ncfd
+
+
+def one_line(r: object) -> str:
+    err = r.stderr.decode() if isinstance(r.stderr, bytes) else str(r.stderr)  # type: ignore[attr-defined]
+    assert err.count("\n") == 1, err
+    return err.rstrip("\n")
+
+
+def test_version_on_stdout() -> None:
+    r = run_ncfd(["--version"])
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert r.stdout.decode().splitlines()[0] == f"ncfd {ncfd.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-V"], "ncfd: option requires an argument -- 'V' (nc's routing table, not supported; the version is"
+                 " --version)"),
+        (["-V", "1", "h", "22"], "ncfd: option -V is not supported by ncfd (the version is --version)"),
+        (["-X", "conect", "h", "22"], "ncfd: unsupported proxy protocol 'conect' (use connect, 4, 4A or 5)"),
+        (["-X", "http", "h", "22"],
+         "ncfd: unsupported proxy protocol 'http' (use connect, 4, 4A or 5; an HTTP proxy is -X connect)"),
+        (["-X", "socks5", "h", "22"],
+         "ncfd: unsupported proxy protocol 'socks5' (use connect, 4, 4A or 5; SOCKS5 is -X 5)"),
+        (["-X", "5h", "h", "22"], "ncfd: unsupported proxy protocol '5h' (use connect, 4, 4A or 5; -X 5 sends names to"
+                                  " the proxy, as socks5h:// does)"),
+        (["--proxy-auth", "kerberos", "h", "22"],
+         "ncfd: unsupported proxy authentication scheme 'kerberos' (use basic, digest, ntlm, negotiate)"),
+        (["-x", "ftp://p", "h", "22"], "ncfd: unsupported proxy URL scheme 'ftp' in ftp://p (use http, https, socks4,"
+                                        " socks4a, socks5, socks5h)"),
+        (["-T", "fast", "h", "22"], "ncfd: illegal tos value fast (use lowdelay, throughput, reliability, af11..af43,"
+                                    " cs0..cs7, ef, va, critical, inetcontrol, netcontrol or a number, 0 to 255)"),
+        (["--proxy-pass-file", "f", "h", "22"], "ncfd: unrecognized option '--proxy-pass-file' (did you mean"
+                                                " --proxy-password-file?)"),
+        (["-Y", "h", "22"], "ncfd: invalid option -- 'Y' (ncfd -h lists the options)"),
+        (["-x", "[::1", "h", "22"], 'ncfd: missing closing bracket in proxy "[::1" (write [addr] or [addr]:port)'),
+    ],
+)  # fmt: skip
+def test_a_usage_error_names_the_bad_value_and_the_valid_ones(args: list[str], message: str) -> None:
+    r = run_ncfd(args)
+    assert r.returncode == 2
+    assert one_line(r) == message
+
+
+@pytest.mark.parametrize("option", ["--proxy-cacert", "--proxy-password-file", "--proxy-netrc", "--proxy-pac"])
+def test_a_missing_file_named_on_the_command_line_is_a_usage_error(option: str, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    r = run_ncfd([option, str(missing), "-x", "https://p", "h", "22"] if option != "--proxy-pac"
+                 else [option, str(missing), "h", "22"])  # fmt: skip
+    assert r.returncode == 2
+    assert one_line(r).endswith(f"{missing}: No such file or directory")
+
+
+@pytest.mark.parametrize("kind", ["squid", "tinyproxy"])
+def test_a_forgotten_x_connect_costs_seconds_and_says_so(request: pytest.FixtureRequest, kind: str) -> None:
+    proxy: peers.Proxy = request.getfixturevalue(kind)
+    start = time.monotonic()
+    r = run_fdpass([*NCFD, "-F", "-x", proxy.address, "127.0.0.1", "22"])  # SOCKS5, nc's default
+    elapsed = time.monotonic() - start
+    assert r.sock is None and r.returncode == 5
+    assert one_line(r) == (
+        f"ncfd: SOCKS5 proxy {proxy.address} did not answer the SOCKS5 greeting within 3s, as an HTTP proxy would"
+        " not: if it is one, use -X connect (or an http:// proxy URL)"
+    )
+    assert elapsed < 3 + 7  # the greeting's bound, not the 60 s deadline
+
+
+def test_a_real_socks5_server_answers_its_greeting_at_once(dante: peers.Proxy, banner_target: peers.Target) -> None:
+    """The bound does not touch a SOCKS5 server, whatever the destination makes it wait for."""
+    r = run_fdpass([*NCFD, "-F", "-x", dante.address, "127.0.0.1", str(banner_target.port)])
+    r.assert_banner_and_echo(banner_target.banner)
+
+
+def test_a_socks5_server_that_wants_a_password_says_p(microsocks_auth: peers.ProxyFactory) -> None:
+    proxy = microsocks_auth("alice", "s3cret")
+    r = run_fdpass([*NCFD, "-F", "-x", proxy.address, "127.0.0.1", "22"])
+    assert r.sock is None and r.returncode == 6
+    assert one_line(r) == (
+        f"ncfd: SOCKS5 proxy {proxy.address} accepts none of our authentication methods (answered 05 ff): it wants"
+        " a user and password (-P user)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["-n", "-x", "localhost:1080"], '"localhost": Name or service not known (-n: numeric addresses only, no DNS)'),
+        (["-6", "-x", "127.0.0.1:1080"], '"127.0.0.1": Address family for hostname not supported (-6: IPv6 addresses'
+                                         " only, and 127.0.0.1 has none)"),
+        (["-4", "-x", "[::1]:1080"], '"::1": Address family for hostname not supported (-4: IPv4 addresses only, and'
+                                     " ::1 has none)"),
+    ],
+)  # fmt: skip
+def test_a_name_that_does_not_resolve_because_of_n_4_or_6_says_so(args: list[str], reason: str) -> None:
+    r = run_fdpass([*NCFD, "-F", *args, "h", "22"])
+    assert r.sock is None and r.returncode == 3
+    assert one_line(r) == f"ncfd: cannot resolve SOCKS5 proxy {reason}"
+
+
+def test_a_chain_of_proxies_with_a_password_each(
+    microsocks_auth: peers.ProxyFactory, squid_auth: peers.ProxyFactory, banner_target: peers.Target, tmp_path: Path
+) -> None:
+    socks = microsocks_auth("alice", "first-secret")
+    http = squid_auth("bob", "second secret", schemes=("basic",))
+    netrc = tmp_path / "proxies.netrc"
+    # Both proxies listen on 127.0.0.1: the first is named by address, the second by localhost.
+    netrc.write_text(
+        'machine 127.0.0.1 login alice password first-secret\nmachine localhost login bob password "second secret"\n'
+    )
+    netrc.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k != "NCFD_PROXY_PASSWORD"}
+    argv = [*NCFD, "-F", "--proxy-netrc", str(netrc), "-x", f"socks5h://{socks.address}",
+            "-x", f"http://localhost:{http.port}", "127.0.0.1", str(banner_target.port)]  # fmt: skip
+    r = run_fdpass(["setsid", *argv], env=env)  # no terminal: a password not found would fail
+    r.assert_banner_and_echo(banner_target.banner)
+    netrc.chmod(0o644)
+    r = run_fdpass(["setsid", *argv], env=env)
+    assert r.returncode == 2
+    assert (
+        one_line(r) == f"ncfd: --proxy-netrc file {netrc} is readable by others: chmod 600 it (as ssh requires of keys)"
+    )
