@@ -14,10 +14,8 @@ from ncfd.log import quiet, stderr_line, verbose
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ncfd.log import Log
+    from ncfd.connection import Request
     from ncfd.options import Options
-    from ncfd.routes import Plan
-    from ncfd.spec import ConnectSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,20 +53,18 @@ def _run(argv: list[str]) -> int:
 
         out = claim_stdout()
 
+    from ncfd import connection
     from ncfd.deadline import Deadline
-    from ncfd.routes import choose
-    from ncfd.tunnel import open_tunnel
 
     deadline = Deadline(opts.deadline)
-    plan = choose(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
-                  pac=opts.proxy_pac, auto=opts.proxy_auto, cacert=opts.proxy_cacert, deadline=deadline,
-                  log=log, warn=_warn)  # fmt: skip
+    request = _request(opts)
+    plan = connection.plan(request, deadline, log, _warn)
     if opts.show_route:
         from ncfd.routes import show
 
         sys.stdout.write(show(plan, opts.host, opts.port) + "\n")
         return 0
-    sock = open_tunnel(_spec(opts, plan, log), deadline)
+    sock = connection.open_connection(request, deadline, log, _warn, plan)
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.tls import detach
@@ -105,15 +101,17 @@ def _run(argv: list[str]) -> int:
     return 0
 
 
-def _spec(opts: Options, plan: Plan, log: Log) -> ConnectSpec:
+def _request(opts: Options) -> Request:
     """What the command line asks the core for."""
+    from ncfd.connection import Request
     from ncfd.password import asking, netrc_user
-    from ncfd.spec import ConnectSpec, Credentials
+    from ncfd.spec import Credentials
 
     user_for = netrc_user(opts.netrc) if opts.netrc else None
     credentials = Credentials(opts.proxy_user, asking(opts.password_file, opts.netrc), opts.proxy_auth, user_for)
-    return ConnectSpec(opts.host, opts.port, plan.routes, credentials=credentials, socket_options=opts.socket,
-                       cacert=opts.proxy_cacert, log=log, on_route=plan.remember)  # fmt: skip
+    return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
+                   pac=opts.proxy_pac, auto=opts.proxy_auto, credentials=credentials, socket_options=opts.socket,
+                   cacert=opts.proxy_cacert)  # fmt: skip
 
 
 def _warn(message: str) -> None:

@@ -11,7 +11,7 @@ import os
 import socket
 
 from ncfd.errors import UsageError
-from ncfd.proxies import PROTOCOLS, Proxy, number, parse_port, parse_proxy
+from ncfd.proxies import PROTOCOLS, Proxy, check_chain, number, parse_port, parse_proxy
 from ncfd.spec import SocketOptions
 
 DEFAULT_TIMEOUT = 60.0
@@ -241,18 +241,8 @@ def parse_args(argv: list[str]) -> Options:
                 f"the password for {proxy} in its URL is visible to every user in the process list; "
                 "use NCFD_PROXY_PASSWORD or --proxy-password-file"
             )
-    _check_chain(o.proxies)
+    check_chain(o.proxies)
     return o
-
-
-def _check_chain(proxies: list[Proxy]) -> None:
-    """Hops after an HTTPS proxy run inside its TLS session, where only HTTP CONNECT is spoken
-    here: TLS inside TLS, and PySocks on a TLS stream, are not."""
-    from itertools import pairwise
-
-    for before, after in pairwise(proxies):
-        if before.tls and (after.tls or after.protocol != "connect"):
-            raise UsageError(f"after an HTTPS proxy, a chain can only go on through http:// proxies, not {after}")
 
 
 # What people write for -X, meaning something it has another word for.

@@ -155,3 +155,13 @@ def _redacted(value: str) -> str:
     if at and ":" in credentials:
         return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
     return value
+
+
+def check_chain(proxies: list[Proxy]) -> None:
+    """Hops after an HTTPS proxy run inside its TLS session, where only HTTP CONNECT is spoken
+    here: TLS inside TLS, and PySocks on a TLS stream, are not."""
+    from itertools import pairwise
+
+    for before, after in pairwise(proxies):
+        if before.tls and (after.tls or after.protocol != "connect"):
+            raise UsageError(f"after an HTTPS proxy, a chain can only go on through http:// proxies, not {after}")

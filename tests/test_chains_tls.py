@@ -108,8 +108,8 @@ def test_https_proxy_with_an_unknown_ca_is_refused(https_proxy: peers.TlsProxy) 
 
 def test_missing_cacert_file(https_proxy: peers.TlsProxy) -> None:
     r = run_fdpass([*NCFD, "-F", "-x", f"https://{https_proxy.address}", "--proxy-cacert", "/nonexistent", "h", "22"])
-    assert r.returncode == 5 and r.sock is None
-    assert r.stderr.startswith("ncfd: cannot load --proxy-cacert /nonexistent")
+    assert r.returncode == 2 and r.sock is None
+    assert r.stderr == "ncfd: cannot read --proxy-cacert file /nonexistent: No such file or directory\n"
 
 
 def test_https_proxy_in_relay_mode(https_proxy: peers.TlsProxy, banner_target: peers.Target) -> None:

@@ -95,7 +95,7 @@ CASES = [
     ("ssh-banner-socks4", "4", reply_with("4", SSH_BANNER), 5,
      'sent an invalid reply ("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"): is it a SOCKS4 proxy?'),
     ("http-proxy-asked-socks5", "5", reply_with("5", b"HTTP/1.1 400 Bad Request\r\n\r\n"), 5,
-     'sent an invalid reply ("HTTP/1.1 400 Bad Request"): is it a SOCKS5 proxy?'),
+     'answered like an HTTP proxy ("HTTP/1.1 400 Bad Request"): use -X connect (or an http:// URL)'),
     ("socks5-asked-connect", "connect", reply_with("connect", b"\x05\xff"), 5,
      r'did not answer like an HTTP proxy: "\x05\xff"'),
     ("closes-connect", "connect", reply_with("connect", b""), 5, "closed the connection without answering"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ncfd import __version__
 from ncfd.errors import ProxyError, UsageError
 from ncfd.http_connect import ConnectExchange, HeaderBlock, authority
 
@@ -14,7 +15,7 @@ def exchange(host: str = "example.com", port: int = 22) -> ConnectExchange:
 
 def test_request_is_http11_with_host_header() -> None:
     assert exchange().request == (
-        b"CONNECT example.com:22 HTTP/1.1\r\nHost: example.com:22\r\nUser-Agent: ncfd/0.1.0\r\n\r\n"
+        b"CONNECT example.com:22 HTTP/1.1\r\nHost: example.com:22\r\nUser-Agent: ncfd/%s\r\n\r\n" % __version__.encode()
     )
 
 

@@ -124,7 +124,7 @@ def test_usage_error_is_one_line_exit_2_no_traceback() -> None:
     r = run_ncfd(["-X", "7", "-x", "p", "h", "22"])
     assert r.returncode == 2
     lines = r.stderr.decode().splitlines()
-    assert lines[0] == "ncfd: unsupported proxy protocol"
+    assert lines == ["ncfd: unsupported proxy protocol '7' (use connect, 4, 4A or 5)"]
     assert "Traceback" not in r.stderr.decode()
     assert r.stdout == b""
 

@@ -1,0 +1,149 @@
+"""ncfd for Python programs: the connected socket paramiko, asyncssh, Fabric and Ansible take as
+sock=, built by the same core as the command line (ncfd.connection), with the same proxies,
+PAC files, discovery, authentication and deadlines.
+
+The deadline is carried by each blocking step (socket timeouts, poll, helper threads for
+getaddrinfo and Kerberos), never a signal: connect() works from any thread, and from many at once.
+Nothing here installs a signal handler or asks anyone for a password: a password is given, as a
+string or a callable asked only when a proxy wants one. -v's narration goes to the "ncfd" logger
+at DEBUG, warnings (a stale PAC copy) at WARNING.
+"""
+
+from __future__ import annotations
+
+import socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ncfd.proxies import Proxy
+
+
+def connect(
+    host: str,
+    port: int,
+    *,
+    proxy: str | Sequence[str] | None = None,
+    protocol: str | None = None,
+    pac: str | None = None,
+    auto: bool = False,
+    timeout: float = 60.0,
+    user: str | None = None,
+    password: str | Callable[[], str] | None = None,
+    cacert: str | None = None,
+    family: int = 0,
+) -> socket.socket:
+    """A connected, blocking TCP socket to host:port, positioned exactly after the last proxy's
+    reply: nothing the server sent first (an SSH banner) has been read from it.
+
+    proxy: one proxy, as a URL (http://, https://, socks4://, socks4a://, socks5://, socks5h://,
+    with an optional user@) or host:port with protocol ("connect", "4", "4A" or "5"; "5" when not
+    given, as nc); or a sequence of URLs, a chain. pac: a PAC file's URL or path (--proxy-pac).
+    auto: find the proxy as the desktop would (--proxy-auto). None of them: direct. timeout: the
+    seconds for all of it (routes, connecting, every handshake). user, password: for proxies that
+    ask (user also for those without a user@ of their own); Kerberos needs neither. cacert: CA
+    certificates also trusted for HTTPS proxies and PAC servers. family: socket.AF_INET or AF_INET6
+    to use only that family.
+
+    Through an HTTPS proxy the TLS session cannot be a plain socket: the socket returned is one end
+    of a socketpair, and a daemon thread relays between its other end and the TLS session until
+    either side closes.
+
+    Raises ncfd.NcfdError's kinds: UsageError, ResolveError, ConnectFailed, ProxyError, AuthFailed,
+    TimedOut, PacError; str() is the message the command line prints, .exit_code its exit code.
+    """
+    from ncfd import connection
+    from ncfd.deadline import Deadline
+    from ncfd.errors import UsageError
+    from ncfd.spec import Credentials, SocketOptions
+
+    sources = [name for name, given in (("proxy", proxy), ("pac", pac), ("auto", auto)) if given]
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)} exclude each other: each chooses the route")
+    if not timeout > 0:
+        raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if family not in (0, socket.AF_INET, socket.AF_INET6):
+        raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
+    options = SocketOptions()
+    options.family = socket.AddressFamily(family)
+    request = connection.Request(
+        host, port, proxies=_proxies(proxy, protocol), pac=pac, auto=auto, socket_options=options, cacert=cacert,
+        credentials=Credentials(user, _password_for(password) if password is not None else None),
+    )  # fmt: skip
+    log, warn = _logger()
+    sock = connection.open_connection(request, Deadline(timeout), log, warn)
+    if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy)
+        sock = _relayed(sock)
+    sock.settimeout(None)
+    return sock
+
+
+async def connect_async(host: str, port: int, **kwargs: object) -> socket.socket:
+    """connect() for asyncio programs (asyncssh: sock=...): the same call, in a worker thread, so
+    that the event loop goes on; the same arguments, the same socket."""
+    import asyncio
+    import functools
+
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(connect, host, port, **kwargs))  # type: ignore[arg-type]
+
+
+def _proxies(proxy: str | Sequence[str] | None, protocol: str | None) -> list[Proxy]:
+    from ncfd.errors import UsageError
+    from ncfd.proxies import PROTOCOLS, check_chain, parse_proxy, parse_proxy_url
+
+    if protocol is not None and protocol.lower() not in PROTOCOLS:
+        raise UsageError(f"unsupported proxy protocol {protocol!r} (use connect, 4, 4A or 5)")
+    chosen = PROTOCOLS[protocol.lower()] if protocol is not None else None
+    if proxy is None:
+        return []
+    if isinstance(proxy, str):
+        return [parse_proxy(proxy, chosen)]
+    hops = list(proxy)
+    if len(hops) == 1:
+        return [parse_proxy(hops[0], chosen)]
+    if not all(isinstance(h, str) and "://" in h for h in hops):
+        raise UsageError("a proxy chain is written as proxy URLs: socks5h://, http://, ...")
+    chain = [parse_proxy_url(h) for h in hops]
+    check_chain(chain)
+    return chain
+
+
+def _password_for(password: str | Callable[[], str]) -> Callable[..., Callable[[], str]]:
+    """The caller's password for every proxy that asks; a callable is called at most once."""
+    kept: list[str] = []
+
+    def source() -> str:
+        if not kept:
+            kept.append(password if isinstance(password, str) else str(password()))
+        return kept[0]
+
+    return lambda proxy, user, deadline: source
+
+
+def _logger() -> tuple[Callable[[str], None], Callable[[str], None]]:
+    import logging
+
+    logger = logging.getLogger("ncfd")
+    return logger.debug, logger.warning
+
+
+def _relayed(tls: object) -> socket.socket:
+    """One end of a socketpair, whose other end a daemon thread relays to and from tls."""
+    import threading
+
+    from ncfd.relay import bridge
+
+    ours, theirs = socket.socketpair()
+    relay = threading.Thread(target=_bridge_then_close, args=(bridge, theirs, tls), name="ncfd HTTPS relay")
+    relay.daemon = True
+    relay.start()
+    return ours
+
+
+def _bridge_then_close(bridge: Callable[..., None], theirs: socket.socket, tls: socket.socket) -> None:
+    try:
+        bridge(theirs, tls)
+    finally:
+        theirs.close()
+        tls.close()
