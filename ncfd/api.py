@@ -56,7 +56,7 @@ def connect(
     from ncfd import connection
     from ncfd.deadline import Deadline
     from ncfd.errors import UsageError
-    from ncfd.spec import Credentials, SocketOptions
+    from ncfd.spec import Credentials, Request, SocketOptions
 
     sources = [name for name, given in (("proxy", proxy), ("pac", pac), ("auto", auto)) if given]
     if len(sources) > 1:
@@ -67,7 +67,7 @@ def connect(
         raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
     options = SocketOptions()
     options.family = socket.AddressFamily(family)
-    request = connection.Request(
+    request = Request(
         host, port, proxies=_proxies(proxy, protocol), pac=pac, auto=auto, socket_options=options, cacert=cacert,
         credentials=Credentials(user, _password_for(password) if password is not None else None),
     )  # fmt: skip

@@ -14,8 +14,8 @@ from ncfd.log import quiet, stderr_line, verbose
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ncfd.connection import Request
     from ncfd.options import Options
+    from ncfd.spec import Request
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,10 +55,11 @@ def _run(argv: list[str]) -> int:
 
     from ncfd import connection
     from ncfd.deadline import Deadline
+    from ncfd.routes import choose
 
     deadline = Deadline(opts.deadline)
     request = _request(opts)
-    plan = connection.plan(request, deadline, log, _warn)
+    plan = choose(request, deadline, log, _warn)
     if opts.show_route:
         from ncfd.routes import show
 
@@ -103,9 +104,8 @@ def _run(argv: list[str]) -> int:
 
 def _request(opts: Options) -> Request:
     """What the command line asks the core for."""
-    from ncfd.connection import Request
     from ncfd.password import asking, netrc_user
-    from ncfd.spec import Credentials
+    from ncfd.spec import Credentials, Request
 
     user_for = netrc_user(opts.netrc) if opts.netrc else None
     credentials = Credentials(opts.proxy_user, asking(opts.password_file, opts.netrc), opts.proxy_auth, user_for)

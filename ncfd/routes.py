@@ -17,13 +17,12 @@ from ncfd.spec import Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from ncfd.deadline import Deadline
     from ncfd.log import Log
     from ncfd.pac import Entry
     from ncfd.pac_fetch import Pac
     from ncfd.proxies import Proxy
+    from ncfd.spec import Request
 
 PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the deadline leaves
 # Addresses a UDP "connect" routes towards, to learn our own address as browsers do: no packet
@@ -57,36 +56,27 @@ class Plan:
             pass  # an unwritable cache only costs the next run the wait
 
 
-def choose(
-    host: str,
-    port: int,
-    *,
-    proxies: list[Proxy] | None = None,
-    env: Mapping[str, str] | None = None,
-    pac: str | None = None,
-    auto: bool = False,
-    cacert: str | None = None,
-    deadline: Deadline,
-    log: Log,
-    warn: Log,
-) -> Plan:
-    """The plan for host:port from one source: proxies (-x), env (--proxy-env: these variables),
-    pac (--proxy-pac: a URL or a path), auto (--proxy-auto); none of them: direct."""
-    if proxies:
-        return Plan([Route(proxies)], "-x")
-    if env is not None:
+def choose(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
+    """The plan for the request's destination from its one route source: proxies (-x), env
+    (--proxy-env: these variables), pac (--proxy-pac: a URL or a path), auto (--proxy-auto); none
+    of them: direct."""
+    host, port = request.host, request.port
+    if request.proxies:
+        return Plan([Route(request.proxies)], "-x")
+    if request.env is not None:
         from ncfd.proxy_env import proxy_from_environment
 
-        found = proxy_from_environment(host, env)
+        found = proxy_from_environment(host, request.env)
         return Plan([Route(found)], "the environment" if found else "the environment: direct")
-    if pac is not None:
+    if request.pac is not None:
         from ncfd import pac_fetch
 
-        return from_pac(pac_fetch.load(pac, deadline, cacert, log, warn), f"PAC {pac}", host, port, deadline, log)
-    if auto:
+        pac = pac_fetch.load(request.pac, deadline, request.cacert, log, warn)
+        return from_pac(pac, f"PAC {request.pac}", host, port, deadline, log)
+    if request.auto:
         from ncfd.discovery import discover
 
-        return discover(host, port, deadline, cacert, log, warn)
+        return discover(host, port, deadline, request.cacert, log, warn)
     return Plan([Route([])], "direct")
 
 

@@ -10,7 +10,7 @@ import socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
@@ -103,3 +103,26 @@ class ConnectSpec:
 
 def _quiet(message: str) -> None:
     pass
+
+
+class Request:
+    """A connection to open, as a face asks for it; exactly one route source at most."""
+
+    __slots__ = ("auto", "cacert", "credentials", "env", "host", "pac", "port", "proxies", "socket_options")
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        proxies: list[Proxy] | None = None,
+        env: Mapping[str, str] | None = None,
+        pac: str | None = None,
+        auto: bool = False,
+        credentials: Credentials,
+        socket_options: SocketOptions,
+        cacert: str | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.proxies, self.env, self.pac, self.auto = proxies or [], env, pac, auto
+        self.credentials, self.socket_options, self.cacert = credentials, socket_options, cacert

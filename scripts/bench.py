@@ -11,6 +11,8 @@ non-editable install).
              a warm cache, a cold one, and a 360 KB PAC of 5,000 rules (ms)
   auth       ncfd -F through squid asking for Basic, NTLM, and Negotiate with a Kerberos ticket
              from a KDC on loopback, beside squid asking for nothing (ms)
+  api        in-process ncfd.connect() through squid beside a hand-written CONNECT on a raw socket,
+             the floor for a library (ms per connection, banner read)
 
 The floor of a path is the seed write-up's ten-line dialer (create_connection + sendmsg, same
 interpreter) plus importing the library that path needs (nothing direct, PySocks for SOCKS, h11 for
@@ -591,7 +593,46 @@ def section_auth(args: argparse.Namespace, ncfd: str, target: peers.Target) -> N
         print(f"| {name} | {ms:.1f} | {ratio(ms, med['Basic'])} | {ratio(ms, med['none'])} |")
 
 
-SECTIONS = ["handoff", "connect", "relay", "eyeballs", "pac", "auth"]
+def _raw_connect(proxy: tuple[str, int], host: str, port: int) -> socket.socket:
+    """The least a library can do: connect, send CONNECT, read to the blank line, byte by byte."""
+    sock = socket.create_connection(proxy)
+    sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    reply = b""
+    while not reply.endswith(b"\r\n\r\n"):
+        reply += sock.recv(1)
+    if not reply.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(reply)
+    return sock
+
+
+def section_api(args: argparse.Namespace, target: peers.Target, proxies: dict[str, peers.Proxy]) -> None:
+    print(f"\n## api: in-process, through squid, to the banner; median of {args.runs * 10} alternating runs (ms)\n")
+    if "squid" not in proxies:
+        print("skipped: needs squid")
+        return
+    import ncfd
+
+    squid = proxies["squid"]
+    ways: dict[str, Callable[[], socket.socket]] = {
+        "ncfd.connect()": lambda: ncfd.connect(target.host, target.port, proxy=f"http://{squid.address}"),
+        "raw CONNECT (floor)": lambda: _raw_connect((squid.host, squid.port), target.host, target.port),
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for run in range(args.runs * 10 + 1):
+        for name, way in ways.items():
+            start = time.perf_counter()
+            with way() as sock:
+                sock.recv(len(target.banner), socket.MSG_WAITALL)
+            if run:
+                times[name].append((time.perf_counter() - start) * 1000)
+    print("| way | ms | vs floor |")
+    print("| --- | ---: | ---: |")
+    med = {name: statistics.median(values) for name, values in times.items()}
+    for name, ms in med.items():
+        print(f"| {name} | {ms:.2f} | {ratio(ms, med['raw CONNECT (floor)'])} |")
+
+
+SECTIONS = ["handoff", "connect", "relay", "eyeballs", "pac", "auth", "api"]
 
 
 def main() -> int:
@@ -612,7 +653,7 @@ def main() -> int:
         f"ncfd bench: Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs"
     )
     with contextlib.ExitStack() as stack:
-        if {"handoff", "connect", "pac", "auth"} & set(sections):
+        if {"handoff", "connect", "pac", "auth", "api"} & set(sections):
             target = stack.enter_context(peers.banner_target())
             proxies = servers(stack)
             if "handoff" in sections:
@@ -623,6 +664,8 @@ def main() -> int:
                 section_pac(args, ncfd, target, proxies)
             if "auth" in sections:
                 section_auth(args, ncfd, target)
+            if "api" in sections:
+                section_api(args, target, proxies)
     if "relay" in sections:
         section_relay(args, ncfd)
     if "eyeballs" in sections:
