@@ -1,9 +1,6 @@
 """ncfd: reach a TCP service through HTTP, SOCKS, PAC-chosen or Kerberos proxies, and hand the socket
 to ssh (the ncfd command) or to Python code (ncfd.connect)."""
 
-__version__ = "0.2.0"
-
-from ncfd.api import connect, connect_async
 from ncfd.errors import (
     AuthFailed,
     ConnectFailed,
@@ -15,6 +12,23 @@ from ncfd.errors import (
     TimedOut,
     UsageError,
 )
+
+__version__ = "0.2.0"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ncfd.api import connect, connect_async
+
+
+def __getattr__(name: str) -> object:
+    # The API is imported when a program first asks for it: the command line never does, and every
+    # module it imports is start-up time.
+    if name in ("connect", "connect_async"):
+        from ncfd import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ncfd' has no attribute {name!r}")
+
 
 __all__ = [
     "AuthFailed",

@@ -14,7 +14,10 @@ from ncfd.log import quiet, stderr_line, verbose
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ncfd.deadline import Deadline
     from ncfd.options import Options
+    from ncfd.proxies import Proxy
+    from ncfd.proxy_auth import PasswordSource
     from ncfd.spec import Request
 
 
@@ -104,11 +107,20 @@ def _run(argv: list[str]) -> int:
 
 def _request(opts: Options) -> Request:
     """What the command line asks the core for."""
-    from ncfd.password import asking, netrc_user
     from ncfd.spec import Credentials, Request
 
-    user_for = netrc_user(opts.netrc) if opts.netrc else None
-    credentials = Credentials(opts.proxy_user, asking(opts.password_file, opts.netrc), opts.proxy_auth, user_for)
+    def password_for(proxy: Proxy, user: str, deadline: Deadline) -> PasswordSource:
+        from ncfd.password import Password  # only when a proxy has a user: start-up time
+
+        return Password(user, str(proxy), proxy.host, opts.password_file, deadline, opts.netrc)
+
+    def netrc_user(proxy: Proxy) -> str | None:
+        from ncfd.password import netrc_entry
+
+        assert opts.netrc is not None
+        return netrc_entry(opts.netrc, proxy.host)[0]
+
+    credentials = Credentials(opts.proxy_user, password_for, opts.proxy_auth, netrc_user if opts.netrc else None)
     return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
                    pac=opts.proxy_pac, auto=opts.proxy_auto, credentials=credentials, socket_options=opts.socket,
                    cacert=opts.proxy_cacert)  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 TYPE_CHECKING = False
@@ -15,8 +14,11 @@ if TYPE_CHECKING:
 def stderr_line(message: str) -> None:
     data = (message.rstrip("\n") + "\n").encode(errors="backslashreplace")
     # With ControlPersist ssh may have closed our stderr: then there is nowhere left to report to.
-    with contextlib.suppress(OSError):
+    # (try, not contextlib.suppress: contextlib's import costs more than every message.)
+    try:  # noqa: SIM105
         os.write(2, data)
+    except OSError:
+        pass
 
 
 def verbose(message: str) -> None:

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ncfd.deadline import Deadline
-    from ncfd.proxies import Proxy
-    from ncfd.spec import PasswordFor
 
 ENV = "NCFD_PROXY_PASSWORD"
 
@@ -57,20 +55,6 @@ class Password:
             return ask(prompt)
         finally:
             self.deadline.resume()
-
-
-def asking(file: str | None, netrc: str | None) -> PasswordFor:
-    """The command line's password sources, for each user at each proxy."""
-
-    def password_for(proxy: Proxy, user: str, deadline: Deadline) -> Password:
-        return Password(user, str(proxy), proxy.host, file, deadline, netrc)
-
-    return password_for
-
-
-def netrc_user(path: str) -> Callable[[Proxy], str | None]:
-    """The login --proxy-netrc gives each proxy host, for proxies that have no user otherwise."""
-    return lambda proxy: netrc_entry(path, proxy.host)[0]
 
 
 def netrc_entry(path: str, host: str) -> tuple[str | None, str | None]:
