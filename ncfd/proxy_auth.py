@@ -241,7 +241,9 @@ class Kerberos(Authenticator):
         self.legs = 0
 
     def connection_bound(self) -> bool:
-        return True  # the context belongs to this connection's exchange
+        # The first token (the ticket) stands on its own, on any connection; what answers the
+        # proxy's token belongs to the connection it came on.
+        return self.legs > 1
 
     def respond(self, challenges: list[Challenge]) -> str | None:
         token = next((c.token for c in challenges if c.scheme == "negotiate"), None)

@@ -52,14 +52,18 @@ def _accept(token: bytes) -> tuple[int, bytes, int, bool, str]:
     return major, produced, flags.value, bool(delegated), client
 
 
-def negotiate_proxy(seen: Accepted, final: str = "token") -> Handler:
+def negotiate_proxy(seen: Accepted, final: str = "token", close_after_407: bool = False) -> Handler:
     """A handler for FakeServer: CONNECT with Negotiate, Kerberos checked by MIT's acceptor.
-    final: "token" (the acceptor's final token on the 200), "none", "tampered", or "reject"."""
+    final: "token" (the acceptor's final token on the 200), "none", "tampered", or "reject";
+    close_after_407: the challenge comes as HTTP/1.0 and the connection closes after it."""
 
     def handle(s: Session) -> None:
         while True:
             request = s.recv_until(b"\r\n\r\n").decode()
             auth = [line.split(" ", 2)[2] for line in request.split("\r\n") if line.startswith("Proxy-Authorization:")]
+            if not auth and close_after_407:
+                s.send(b"HTTP/1.0 407 Auth\r\nProxy-Authenticate: Negotiate\r\n\r\n")
+                return
             if not auth or final == "reject":
                 s.send(b"HTTP/1.1 407 Auth\r\nProxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n")
                 continue

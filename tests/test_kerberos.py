@@ -193,6 +193,15 @@ def test_the_proxys_final_token_is_verified(acceptor_env: dict[str, str]) -> Non
     assert "the proxy sent no final Kerberos token: mutual authentication is not confirmed" in r.stderr
 
 
+def test_the_ticket_goes_on_a_fresh_connection_when_the_proxy_closes_after_its_challenge(
+    acceptor_env: dict[str, str],
+) -> None:
+    with FakeServer(negotiate_proxy(Accepted(), close_after_407=True)) as proxy:
+        r = through(proxy.port, proxy, acceptor_env)
+        r.assert_banner_and_echo(BANNER)
+        assert len(proxy.sessions) == 2
+
+
 def test_a_final_token_that_does_not_verify_is_refused(acceptor_env: dict[str, str]) -> None:
     with FakeServer(negotiate_proxy(Accepted(), final="tampered")) as proxy:
         r = through(proxy.port, proxy, acceptor_env)
