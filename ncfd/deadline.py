@@ -73,10 +73,11 @@ def shown(seconds: float) -> str:
     return f"{round(seconds, 1):g}"
 
 
-def bounded(deadline: Deadline, call: Callable[[], T], what: str) -> T:
+def bounded(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0) -> T:
     """call() in a helper thread, waited for until the deadline: for calls that take no timeout and
     that no signal interrupts (getaddrinfo). At the deadline the thread is abandoned: it ends when
-    the call returns, its answer unused; a daemon thread does not keep the process alive."""
+    the call returns, its answer unused; a daemon thread does not keep the process alive. stack:
+    the helper's stack size in bytes, where the default may be too small (musl gives 128 KiB)."""
     # _thread, not threading: importing threading would cost a PAC lookup more than the lookup.
     import _thread
 
@@ -93,7 +94,15 @@ def bounded(deadline: Deadline, call: Callable[[], T], what: str) -> T:
         finally:
             done.release()
 
-    _thread.start_new_thread(run, ())
+    if stack:
+        # Process-wide, and only read when a thread starts: set for this one, then put back.
+        previous = _thread.stack_size(stack)
+        try:
+            _thread.start_new_thread(run, ())
+        finally:
+            _thread.stack_size(previous)
+    else:
+        _thread.start_new_thread(run, ())
     done.acquire(timeout=deadline.remaining())
     if errors:
         raise errors[0]

@@ -94,7 +94,8 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
         return found.answer, found.alerts, found.rounds
 
     what = f"evaluating PAC {pac.location} (a slow DNS answer or an endless loop?)"
-    answer, alerts, rounds = bounded(deadline, ask, what)
+    # QuickJS's stack limit must be below the thread's own: 8 MiB, as glibc's default.
+    answer, alerts, rounds = bounded(deadline, ask, what, stack=8 << 20)
     for alert in alerts:
         log(f"PAC {pac.location} alert: {alert}")
     log(f'PAC {pac.location} ({pac.how}): FindProxyForURL("{url}", "{host}") = "{answer}"'

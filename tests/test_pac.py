@@ -295,6 +295,7 @@ def test_a_huge_pac_is_evaluated(pacs: Pacs, env: dict[str, str]) -> None:
          "timed out after 3s evaluating PAC {url} (a slow DNS answer or an endless loop?)"),
         ("var hog = []; while (true) hog.push(new Array(1000).join('x') + hog.length);", 9,
          "PAC {url}: used more than 64 MiB of memory while loading it"),
+        ("function f(n) { return f(n + 1) + 1; } f(0);", 9, "PAC {url}: recursed too deeply while loading it"),
         ("function FindProxyForURL(u, h) { throw new Error('boom'); }", 9,
          "PAC {url}: threw 'Error: boom' while running FindProxyForURL"),
         ("function FindProxyForURL(u, h) { return 'DIRECT' ", 9, "PAC {url}: cannot be loaded: SyntaxError"),
@@ -304,7 +305,8 @@ def test_a_huge_pac_is_evaluated(pacs: Pacs, env: dict[str, str]) -> None:
         ("function FindProxyForURL(u, h) { return {}; }", 9,
          "PAC {url}: FindProxyForURL returned object, not a string"),
     ],
-    ids=["endless-loop", "memory-hog", "throws", "syntax-error", "no-function", "junk-answer", "not-a-string"],
+    ids=["endless-loop", "memory-hog", "deep-recursion", "throws", "syntax-error", "no-function", "junk-answer",
+         "not-a-string"],
 )  # fmt: skip
 def test_a_hostile_pac_is_one_clear_line(
     pacs: Pacs, env: dict[str, str], banner_target: peers.Target, script: str, code: int, message: str
