@@ -59,27 +59,35 @@ class Password:
 
 def netrc_entry(path: str, host: str) -> tuple[str | None, str | None]:
     """(login, password) of the machine entry for host in the netrc file at path ("default" is
-    not used: a proxy gets only what is meant for it). The file must be private to its owner."""
-    import netrc
-
-    _private(path, "--proxy-netrc file")
-    try:
-        entry = netrc.netrc(path).hosts.get(host)
-    except netrc.NetrcParseError as e:
-        raise UsageError(f"--proxy-netrc file {path}: {e.msg} (line {e.lineno})") from None
-    except OSError as e:
-        raise UsageError(f"cannot read --proxy-netrc file {path}: {e.strerror}") from None
+    not used: a proxy gets only what is meant for it)."""
+    entry = _netrc_hosts(path).get(host)
     if entry is None:
         return None, None
     login, _, password = entry
     return login or None, password or None
 
 
-def _private(path: str, what: str) -> None:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as e:
-        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+_netrc_read: dict[str, dict[str, tuple[str, str, str]]] = {}
+
+
+def _netrc_hosts(path: str) -> dict[str, tuple[str, str, str]]:
+    """The file's entries, read once per run (each hop asks for its user, then its password); the
+    file must be private to its owner."""
+    if path not in _netrc_read:
+        import netrc
+
+        try:
+            with open(path, encoding="utf-8") as f:
+                _private(os.fstat(f.fileno()).st_mode, path, "--proxy-netrc file")
+            _netrc_read[path] = netrc.netrc(path).hosts
+        except netrc.NetrcParseError as e:
+            raise UsageError(f"--proxy-netrc file {path}: {e.msg} (line {e.lineno})") from None
+        except OSError as e:
+            raise UsageError(f"cannot read --proxy-netrc file {path}: {e.strerror}") from None
+    return _netrc_read[path]
+
+
+def _private(mode: int, path: str, what: str) -> None:
     if stat.S_IMODE(mode) & 0o077:
         raise UsageError(f"{what} {path} is readable by others: chmod 600 it (as ssh requires of keys)")
 
@@ -91,7 +99,7 @@ def read_password_file(path: str) -> str:
     except OSError as e:
         raise UsageError(f"cannot read proxy password file {path}: {e.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        _private(path, "proxy password file")
+        _private(os.fstat(fd).st_mode, path, "proxy password file")  # the file opened, not the name
         line = f.readline(4096)
     return line.rstrip(b"\r\n").decode()
 
