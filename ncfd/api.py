@@ -6,7 +6,7 @@ The deadline is carried by each blocking step (socket timeouts, poll, helper thr
 getaddrinfo and Kerberos), never a signal: connect() works from any thread, and from many at once.
 Nothing here installs a signal handler or asks anyone for a password: a password is given, as a
 string or a callable asked only when a proxy wants one. -v's narration goes to the "ncfd" logger
-at DEBUG, warnings (a stale PAC copy) at WARNING.
+at DEBUG (when it is enabled for DEBUG as the call starts), warnings (a stale PAC copy) at WARNING.
 """
 
 from __future__ import annotations
@@ -124,8 +124,11 @@ def _password_for(password: str | Callable[[], str]) -> Callable[..., Callable[[
 def _logger() -> tuple[Callable[[str], None], Callable[[str], None]]:
     import logging
 
+    from ncfd.log import quiet
+
     logger = logging.getLogger("ncfd")
-    return logger.debug, logger.warning
+    # quiet when nobody listens at DEBUG: what only -v would say is then not worked out.
+    return logger.debug if logger.isEnabledFor(logging.DEBUG) else quiet, logger.warning
 
 
 def _relayed(tls: object) -> socket.socket:

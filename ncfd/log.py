@@ -27,3 +27,9 @@ def verbose(message: str) -> None:
 
 def quiet(message: str) -> None:
     pass
+
+
+def enabled(log: Log) -> bool:
+    """Whether log says anything: what is worked out only for -v is worked out only then (the
+    faces give quiet when nobody listens)."""
+    return log is not quiet

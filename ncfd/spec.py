@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import socket
 
+from ncfd.log import quiet
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -95,14 +97,10 @@ class ConnectSpec:
         self.credentials = credentials or Credentials()
         self.socket = socket_options or SocketOptions()
         self.cacert = cacert  # CA certificates also trusted for HTTPS proxies
-        self.log: Log = log or _quiet
+        self.log: Log = log or quiet
         # Told, when there are several routes, whether each one tried was alive (ncfd.routes
         # remembers the dead for a while).
         self.on_route = on_route
-
-
-def _quiet(message: str) -> None:
-    pass
 
 
 class Request:

@@ -15,6 +15,9 @@ from ncfd.errors import AuthFailed, ConnectFailed, ProxyError, ResolveError, Tim
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from ncfd.deadline import Deadline
     from ncfd.gss import KerberosError
     from ncfd.http_connect import ConnectExchange, Reply
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from ncfd.proxy_auth import Authenticator, Challenge, PasswordSource
     from ncfd.socks_proxy import SocksRequest
     from ncfd.spec import ConnectSpec, Route
+
+    T = TypeVar("T")
 
 
 MAX_AUTH_ROUNDS = 5
@@ -223,16 +228,23 @@ class HttpTunnel:
         """Negotiate with the user's Kerberos ticket, or, with no GSSAPI on this system and a
         password at hand, NTLM inside Negotiate."""
         from ncfd import gss
+        from ncfd.deadline import bounded
+        from ncfd.log import enabled
         from ncfd.proxy_auth import Kerberos
 
+        host = self.proxy.host
         try:
-            auth = Kerberos(self.proxy.host)
+            # Naming the proxy's principal may ask DNS (krb5.conf's dns_canonicalize_hostname).
+            auth = bounded(self.deadline, lambda: Kerberos(host), f"naming the Kerberos principal HTTP@{host}")
         except gss.Unavailable:
             if self.password is None:
                 raise
             return self._ntlm_instead("this system has no GSSAPI library")
-        self.log(f"answering {self.name}'s negotiate challenge with Kerberos for {auth.service}: "
-                 f"{gss.whoami() or 'no ticket yet'}, credential cache {gss.credential_cache()}")  # fmt: skip
+        if enabled(self.log):  # only for -v: asking who we are may fetch a ticket (a client keytab)
+            who = self._from_kdc(
+                lambda: f"{gss.whoami() or 'no ticket yet'}, credential cache {gss.credential_cache()}", auth.service
+            )
+            self.log(f"answering {self.name}'s negotiate challenge with Kerberos for {auth.service}: {who}")
         return auth
 
     def _ntlm_instead(self, why: str) -> Authenticator:
@@ -250,29 +262,38 @@ class HttpTunnel:
         if not auth.blocking:
             return auth, auth.respond(challenges)
         from ncfd import gss
-        from ncfd.deadline import bounded
 
         service = getattr(auth, "service", "")
         try:
-            return auth, bounded(
-                self.deadline, lambda: auth.respond(challenges), f"waiting for the Kerberos KDC ({service})"
-            )
-        except TimedOut:
-            raise AuthFailed(
-                f"no answer from the Kerberos KDC within {shown(self.deadline.seconds)}s, getting a ticket for "
-                f"{service} (for {self.name})"
-            ) from None
+            return auth, self._from_kdc(lambda: auth.respond(challenges), service)
         except gss.KerberosError as e:
             if e.kind == "no-ticket" and self.password is not None:
                 fallback = self._ntlm_instead("no Kerberos ticket")
                 return fallback, fallback.respond(challenges)
             raise AuthFailed(_kerberos_message(e, self.name, service)) from None
 
+    def _from_kdc(self, call: Callable[[], T], service: str) -> T:
+        """call(), which may wait for the KDC, in a helper thread bounded by the deadline (the
+        GSSAPI library takes no timeout)."""
+        from ncfd.deadline import bounded
+
+        try:
+            return bounded(self.deadline, call, f"waiting for the Kerberos KDC ({service})")
+        except TimedOut:
+            raise AuthFailed(
+                f"no answer from the Kerberos KDC within {shown(self.deadline.seconds)}s, getting a ticket for "
+                f"{service} (for {self.name})"
+            ) from None
+
     def _rejected(self, auth: Authenticator | None) -> AuthFailed:
         if auth is not None and auth.scheme == "negotiate" and auth.blocking:
             from ncfd import gss
+            from ncfd.deadline import bounded
 
-            who = gss.whoami() or "the user"
+            try:
+                who = bounded(self.deadline, gss.whoami, "asking Kerberos for the user's name") or "the user"
+            except TimedOut:  # the rejection is the news, not who was rejected
+                who = "the user"
             return AuthFailed(f"{self.name} rejected the Kerberos ticket of {who} for {getattr(auth, 'service', '')}")
         return AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
 

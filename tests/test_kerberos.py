@@ -140,6 +140,70 @@ def test_a_kdc_that_does_not_answer_is_bounded_by_w(
     assert elapsed < 3 + 10
 
 
+@pytest.fixture
+def keytab_and_silent_kdc(kdc: peers.Kdc, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The user's client keytab, no credential cache, and a KDC that accepts and never answers
+    (krb5.conf sends everything by TCP): whatever asks for a ticket waits."""
+    with FakeServer(silent) as mute:
+        yield {
+            **kdc.env(ccache=tmp_path / "no-ccache", kdc=f"127.0.0.1:{mute.port}"),
+            "KRB5_CLIENT_KTNAME": str(kdc.user_keytab),
+        }
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "-v"])
+def test_a_client_keytab_and_a_kdc_that_does_not_answer_is_bounded_by_w(
+    keytab_and_silent_kdc: dict[str, str], env: dict[str, str], verbose: bool
+) -> None:
+    start = time.monotonic()
+    with FakeServer(negotiate_proxy(Accepted())) as proxy:
+        r = through(proxy.port, proxy, {**env, **keytab_and_silent_kdc}, "-w", "3", *(["-v"] if verbose else []))
+    elapsed = time.monotonic() - start
+    assert r.sock is None and r.returncode == 6, r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        f"ncfd: no answer from the Kerberos KDC within 3s, getting a ticket for {SERVICE}"
+        f" (for HTTP proxy {PROXY_NAME}:{proxy.port})"
+    ), r.stderr
+    assert elapsed < 3 + 10, r.stderr
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "debug-logging"])
+def test_the_api_with_a_client_keytab_and_a_kdc_that_does_not_answer_is_bounded_by_timeout(
+    keytab_and_silent_kdc: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    verbose: bool,
+) -> None:  # fmt: skip
+    import threading
+
+    import ncfd
+
+    for name in ("KRB5CCNAME", *PROXY_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in keytab_and_silent_kdc.items():
+        monkeypatch.setenv(name, value)
+    if verbose:
+        caplog.set_level("DEBUG", logger="ncfd")
+    raised: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            ncfd.connect("127.0.0.1", 22, proxy=f"http://{PROXY_NAME}:{proxy.port}", timeout=3).close()
+        except BaseException as e:
+            raised.append(e)
+
+    with FakeServer(negotiate_proxy(Accepted())) as proxy:
+        start = time.monotonic()
+        caller = threading.Thread(target=attempt, daemon=True)
+        caller.start()
+        caller.join(3 + 10)
+        elapsed = time.monotonic() - start
+    assert not caller.is_alive() and elapsed < 3 + 10
+    assert [type(e) for e in raised] == [ncfd.AuthFailed]
+    assert str(raised[0]) == (
+        f"no answer from the Kerberos KDC within 3s, getting a ticket for {SERVICE}"
+        f" (for HTTP proxy {PROXY_NAME}:{proxy.port})"
+    )
+
+
 def test_a_proxy_that_rejects_the_ticket(kdc: peers.Kdc, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     kdc.kinit(env)
     monkeypatch.setenv("KRB5_KTNAME", f"FILE:{kdc.http_keytab}")
