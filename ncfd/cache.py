@@ -5,12 +5,24 @@ Every write goes to a temporary file in the same directory, renamed over the old
 ncfd processes starting at once (Ansible's forks) each read a whole old file or a whole new one,
 never a torn one; the last writer wins. The cache only saves time: a cache that cannot be read or
 written is as good as an empty one (the callers say so under -v).
+
+A cache someone else could have written (a shared HOME, a mistaken sudo -E: the directory or a file
+owned by another user, writable by group or others, a file not a regular one) is ignored, with a
+warning once per process, and not written to: its PAC copy would choose the proxy. What is read is
+believed no further than ncfd would have written it: a discovery for FOUND_FOR at most, a death for
+DEAD_FOR, a PAC copy's freshness as pac_fetch caps it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ncfd.log import Log
 
 DEAD_FOR = 300.0  # seconds a proxy found dead is tried last
 FOUND_FOR = 1800.0  # seconds a discovered PAC location is trusted without probing again
@@ -25,20 +37,87 @@ def directory() -> str:
     return os.path.join(base, "ncfd")
 
 
-def _read(name: str) -> str | None:
+class Untrusted(OSError):
+    """The cache directory, or a file in it, is not this user's alone; str() says why."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(errno.EPERM, why)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+_warned: set[tuple[Log, str]] = set()  # what was said about an untrusted cache, to whom: once per process
+
+
+def _check(fd: int) -> None:
+    """Untrusted unless fd, as opened, is this user's own, and only this user can write to it."""
+    found = os.fstat(fd)
+    if found.st_uid != os.geteuid():
+        raise Untrusted(f"it belongs to uid {found.st_uid}, not to uid {os.geteuid()}")
+    if found.st_mode & 0o022:
+        raise Untrusted(f"others can write to it (mode {stat.S_IMODE(found.st_mode):04o})")
+
+
+def _open_directory() -> int:
+    """The cache directory, opened and checked: a descriptor to open its files relative to. (A
+    symbolic link to it may be followed: what it leads to is checked.)"""
+    fd = os.open(directory(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with open(os.path.join(directory(), name), encoding="utf-8") as f:
+        _check(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read(name: str, what: str, warn: Log | None) -> str | None:
+    """The file's text; None when there is none, it cannot be read, or it cannot be trusted (warn
+    says why). Not through a symbolic link, not waiting on a FIFO, and checked on the descriptor
+    opened, not by a name someone could swap in between."""
+    try:
+        folder = _open_directory()
+    except Untrusted as e:
+        _ignore(f"the cache {directory()}: {e}", warn)
+        return None
+    except OSError:
+        return None
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            _ignore(f"{what} in {directory()}: it is a symbolic link", warn)
+        return None
+    finally:
+        os.close(folder)
+    try:
+        with os.fdopen(fd, encoding="utf-8") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Untrusted("it is not a regular file")
+            _check(fd)
             return f.read()
+    except Untrusted as e:
+        _ignore(f"{what} in {directory()}: {e}", warn)
+        return None
     except (OSError, UnicodeDecodeError):
         return None
 
 
+def _ignore(why: str, warn: Log | None) -> None:
+    """Say why, once per process to each listener."""
+    if warn is not None and (warn, why) not in _warned:
+        _warned.add((warn, why))
+        warn(f"ignoring {why}")
+
+
 def _write(name: str, text: str) -> None:
-    """Atomically replace the file; OSError when the cache cannot be written."""
+    """Atomically replace the file; OSError when the cache cannot be written (Untrusted when it is
+    not this user's alone)."""
     import tempfile
 
     folder = directory()
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.close(_open_directory())  # Untrusted: not into someone else's hands either
     fd, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=folder)  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -77,8 +156,8 @@ def _pac_name(url: str) -> str:
     return f"pac-{readable}-{binascii.crc32(url.encode()):08x}"
 
 
-def load_pac(url: str) -> PacCopy | None:
-    data = _read(_pac_name(url))
+def load_pac(url: str, warn: Log) -> PacCopy | None:
+    data = _read(_pac_name(url), f"the cached copy of PAC {url}", warn)
     if data is None:
         return None
     head, sep, text = data.partition("\n\n")
@@ -101,11 +180,11 @@ def store_pac(copy: PacCopy) -> None:
 # --- proxies found dead ---------------------------------------------------------------------------
 
 
-def dead_proxies() -> dict[str, float]:
+def dead_proxies(warn: Log | None = None) -> dict[str, float]:
     """When each proxy (by key, "HTTP proxy a:8080") was last found dead, within DEAD_FOR."""
     found: dict[str, float] = {}
     now = time.time()
-    for line in (_read("dead-proxies") or "").splitlines():
+    for line in (_read("dead-proxies", "the memory of dead proxies", warn) or "").splitlines():
         when, _, key = line.partition(" ")
         try:
             if now - DEAD_FOR < float(when) <= now:
@@ -130,14 +209,15 @@ def mark_alive(key: str) -> None:
 # --- what discovery found ---------------------------------------------------------------------
 
 
-def discovered(network: str) -> str | None:
+def discovered(network: str, warn: Log) -> str | None:
     """What WPAD found on this network ("none", or the PAC URL), while it is trusted."""
     now = time.time()
-    for line in (_read("discovery") or "").splitlines():
+    for line in (_read("discovery", "the memory of proxy discovery", warn) or "").splitlines():
         parts = line.split(" ", 2)
         if len(parts) == 3 and parts[0] == network:
             try:
-                if now < float(parts[1]):
+                # No longer than remember_discovery would have said, whoever wrote it.
+                if now < float(parts[1]) <= now + FOUND_FOR:
                     return parts[2]
             except ValueError:
                 return None
@@ -146,5 +226,6 @@ def discovered(network: str) -> str | None:
 
 def remember_discovery(network: str, found: str | None) -> None:
     until = time.time() + (FOUND_FOR if found else NOT_FOUND_FOR)
-    kept = [line for line in (_read("discovery") or "").splitlines() if not line.startswith(network + " ")]
+    memory = _read("discovery", "the memory of proxy discovery", None) or ""
+    kept = [line for line in memory.splitlines() if not line.startswith(network + " ")]
     _write("discovery", "".join(f"{line}\n" for line in [*kept[-20:], f"{network} {until!r} {found or 'none'}"]))

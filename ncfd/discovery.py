@@ -330,7 +330,7 @@ def _wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | 
     from ncfd.deadline import Deadline
 
     network = network_tag()
-    known = cache.discovered(network)
+    known = cache.discovered(network, warn)
     if known == "none":
         log("--proxy-auto: WPAD found nothing on this network lately (remembered); not probing again")
         return None

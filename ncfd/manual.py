@@ -175,7 +175,8 @@ ENVIRONMENT = (
     ("no_proxy, NO_PROXY", "With --proxy-env: comma-separated hosts reached directly: *, names (and every name "
                            "under them), addresses, CIDR ranges."),
     ("XDG_CACHE_HOME", "The cache of PAC files, proxies found dead and WPAD's findings is in its ncfd directory "
-                       "(default ~/.cache/ncfd)."),
+                       "(default ~/.cache/ncfd); ignored, with a warning, when it or a file in it belongs to "
+                       "another user or others can write to it."),
     ("LOCALDOMAIN", "With --proxy-auto: the domain whose wpad. names WPAD tries (else resolv.conf's)."),
     ("KRB5CCNAME, KRB5_CONFIG, KRB5_CLIENT_KTNAME", "Kerberos' own: the credential cache, the configuration, "
                                                     "a client keytab to get a ticket from."),

@@ -74,7 +74,9 @@ def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: 
     from ncfd import cache
     from ncfd.deadline import Deadline
 
-    copy = cache.load_pac(url)
+    copy = cache.load_pac(url, warn)
+    if copy is not None:  # fresh no longer than we would have kept it, whoever wrote it
+        copy.fresh_until = min(copy.fresh_until, copy.fetched + MAX_LIFETIME)
     if copy is not None and copy.fresh() and trust_cache:
         log(f"PAC {url}: cached copy, fresh for {copy.fresh_until - time.time():.0f} s more")
         return Pac(url, copy.text, "cached")

@@ -127,7 +127,7 @@ def _last_the_dead(routes: list[Route], plan: Plan, log: Log) -> list[Route]:
         return routes
     from ncfd import cache
 
-    dead = cache.dead_proxies()
+    dead = cache.dead_proxies(log)
     plan.dead = {str(r) for r in routes if str(r) in dead}
     ordered = [r for r in routes if str(r) not in dead] + [r for r in routes if str(r) in dead]
     for route in routes:

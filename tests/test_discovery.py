@@ -258,6 +258,38 @@ def test_a_wpad_copy_cached_on_another_network_is_not_trusted(
     r.assert_banner_and_echo(banner_target.banner)
 
 
+@pytest.mark.parametrize("planted", ["by another user", "in another user's directory", "a year ahead"])
+def test_what_discovery_remembers_is_trusted_only_as_ncfd_would_have_written_it(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    """A memory that WPAD found nothing on this network, which would skip WPAD; an untrusted
+    directory is said once, though every WPAD candidate's cached copy is looked for there."""
+    require_wpad_names()
+    monkeypatch.setenv("LOCALDOMAIN", env["LOCALDOMAIN"])
+    folder = Path(env["XDG_CACHE_HOME"]) / "ncfd"
+    folder.mkdir(mode=0o700, parents=True)
+    memory = folder / "discovery"
+    until = time.time() + (365 * 86400 if planted == "a year ahead" else cache.NOT_FOUND_FOR)
+    memory.write_text(f"{discovery.network_tag()} {until!r} none\n")
+    memory.chmod(0o600)
+    owner = f"it belongs to uid 65534, not to uid {os.geteuid()}"
+    warnings = {
+        "by another user": [f"ncfd: warning: ignoring the memory of proxy discovery in {folder}: {owner}"],
+        "in another user's directory": [f"ncfd: warning: ignoring the cache {folder}: {owner}"],
+        "a year ahead": [],
+    }[planted]
+    if planted == "by another user":
+        os.chown(memory, 65534, 65534)
+    elif planted == "in another user's directory":
+        os.chown(folder, 65534, 65534)
+    r = run_ncfd(["--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    stderr = r.stderr.decode().splitlines()
+    assert "not probing again" not in r.stderr.decode()
+    assert any(line.startswith("ncfd: --proxy-auto: WPAD http://wpad/wpad.dat") for line in stderr), stderr
+    assert [line for line in stderr if "warning" in line] == warnings
+
+
 def test_a_pac_that_was_found_is_obeyed_no_direct_fallback(env: dict[str, str], web: peers.WebServer) -> None:
     (web.root / "strict.pac").write_text(pac_text(f"PROXY 127.0.0.1:{peers.free_port()}"))
     (web.root / "strict.pac").chmod(0o644)

@@ -227,6 +227,112 @@ def test_a_stale_copy_stands_in_with_a_warning_when_the_server_is_gone(
     r.assert_banner_and_echo(banner_target.banner)
 
 
+def plant(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, url: str, answer: str, fetched: float,
+          fresh_until: float) -> Path:  # fmt: skip
+    """A PAC copy in env's cache as ncfd writes one, saying answer: the file."""
+    from ncfd import cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])
+    cache.store_pac(cache.PacCopy(url, returns(answer), fetched, fresh_until))
+    [copy] = (Path(env["XDG_CACHE_HOME"]) / "ncfd").glob("pac-*")
+    return copy
+
+
+NOBODY = 65534
+YEAR = 365 * 86400.0
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["directory of another user", "directory writable by group", "directory writable by others",
+     "file of another user", "file writable by others", "symbolic link", "fifo"],
+)  # fmt: skip
+def test_a_cache_someone_else_could_have_written_is_ignored_with_a_warning(
+    pacs: Pacs,
+    env: dict[str, str],
+    banner_target: peers.Target,
+    tmp_path: Path,
+    how: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = pacs.serve(returns("DIRECT"), folder="fresh")
+    now = time.time()
+    copy = plant(env, monkeypatch, url, f"PROXY 127.0.0.1:{peers.free_port()}", now, now + YEAR)
+    folder = copy.parent
+    where = f"the cache {folder}"
+    if how == "directory of another user":
+        os.chown(folder, NOBODY, NOBODY)
+    elif how.startswith("directory writable"):
+        folder.chmod(0o770 if how.endswith("group") else 0o703)
+    else:
+        where = f"the cached copy of PAC {url} in {folder}"
+        if how == "file of another user":
+            os.chown(copy, NOBODY, NOBODY)
+        elif how == "file writable by others":
+            copy.chmod(0o602)
+        elif how == "symbolic link":
+            copy.rename(tmp_path / "elsewhere")
+            copy.symlink_to(tmp_path / "elsewhere")
+        else:
+            copy.unlink()
+            os.mkfifo(copy, 0o600)
+    why = {"directory of another user": f"it belongs to uid {NOBODY}, not to uid {os.geteuid()}",
+           "directory writable by group": "others can write to it (mode 0770)",
+           "directory writable by others": "others can write to it (mode 0703)",
+           "file of another user": f"it belongs to uid {NOBODY}, not to uid {os.geteuid()}",
+           "file writable by others": "others can write to it (mode 0602)",
+           "symbolic link": "it is a symbolic link", "fifo": "it is not a regular file"}[how]  # fmt: skip
+    r = handoff(url, banner_target, env)
+    assert r.stderr == f"ncfd: warning: ignoring {where}: {why}\n"
+    r.assert_banner_and_echo(banner_target.banner)
+    assert pacs.fetches(url) == [(200, "-")]
+    if where.startswith("the cache "):  # and nothing written there
+        assert [f.name for f in folder.iterdir()] == [copy.name] and "PROXY" in copy.read_text()
+    else:  # the cache is ours: our own copy took the file's place, and is used from then on
+        assert copy.is_file() and not copy.is_symlink() and (copy.stat().st_uid, copy.stat().st_mode & 0o777) == (
+            os.geteuid(), 0o600)  # fmt: skip
+        r = handoff(url, banner_target, env)
+        assert r.stderr == ""
+        r.assert_banner_and_echo(banner_target.banner)
+        assert pacs.fetches(url) == [(200, "-")]
+
+
+def test_a_copy_is_fresh_no_longer_than_a_day_whatever_it_says(
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = pacs.serve(returns("DIRECT"), folder="fresh")
+    now = time.time()
+    plant(env, monkeypatch, url, f"PROXY 127.0.0.1:{peers.free_port()}", now - 2 * 86400, now + YEAR)
+    r = handoff(url, banner_target, env, "-v")
+    assert "cached copy, fresh for" not in r.stderr
+    assert f"PAC {url}: fetched " in r.stderr
+    r.assert_banner_and_echo(banner_target.banner)
+    assert pacs.fetches(url) == [(200, "-")]
+
+
+@pytest.mark.parametrize("owner", ["ours", "another user's"])
+def test_the_memory_of_dead_proxies_is_obeyed_only_when_ours(pacs: Pacs, env: dict[str, str], owner: str) -> None:
+    url = pacs.serve(returns("PROXY p.example:8080; PROXY q.example:8080"))
+    folder = Path(env["XDG_CACHE_HOME"]) / "ncfd"
+    folder.mkdir(mode=0o700, parents=True)
+    memory = folder / "dead-proxies"
+    memory.write_text(f"{time.time()!r} HTTP proxy p.example:8080\n")
+    memory.chmod(0o600)
+    if owner != "ours":
+        os.chown(memory, NOBODY, NOBODY)
+    r = run_ncfd(["--show-route", "-v", "--proxy-pac", url, "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    routes = [line for line in r.stdout.decode().splitlines() if line.startswith("route ")]
+    owned = f"it belongs to uid {NOBODY}, not to uid {os.geteuid()}"
+    ignored = f"ncfd: ignoring the memory of dead proxies in {folder}: {owned}\n"
+    if owner == "ours":
+        assert routes == ["route 1: HTTP proxy q.example:8080", "route 2: HTTP proxy p.example:8080"]
+        assert "ignoring" not in r.stderr.decode()
+    else:
+        assert routes == ["route 1: HTTP proxy p.example:8080", "route 2: HTTP proxy q.example:8080"]
+        assert ignored in r.stderr.decode()
+
+
 def test_fifty_processes_on_a_cold_cache_all_succeed_and_leave_one_valid_copy(
     pacs: Pacs, env: dict[str, str], banner_target: peers.Target
 ) -> None:
