@@ -56,9 +56,9 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
 
     sources: list[tuple[str, Callable[[str], Finding]]] = [
         ("the environment", _environment),
-        ("GNOME's proxy settings (gsettings)", _gnome),
+        ("GNOME's proxy settings (gsettings)", lambda host: _gnome(host, deadline)),
         ("KDE's proxy settings (kioslaverc)", _kde),
-        ("macOS's proxy settings (scutil --proxy)", _macos),
+        ("macOS's proxy settings (scutil --proxy)", lambda host: _macos(host, deadline)),
     ]
     for name, source in sources:
         found = source(host)
@@ -97,23 +97,35 @@ def _environment(host: str) -> Finding:
 # --- GNOME --------------------------------------------------------------------------------------
 
 
-def _gnome(host: str) -> Finding:
-    import shutil
+def _settings(argv: list[str], deadline: Deadline, what: str) -> str | None:
+    """What the desktop's settings program prints; None when it is not there, fails (GNOME's: no
+    such schema, not a GNOME desktop), or has not answered within PROBE_LIMIT (a session bus that
+    hangs). Within the deadline too: TimedOut, saying what, when the deadline ends first."""
     import subprocess
+
+    left = deadline.remaining()
+    try:
+        out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=min(PROBE_LIMIT, left),
+                             check=False)  # fmt: skip
+    except OSError:
+        return None
+    except subprocess.TimeoutExpired:
+        if left > PROBE_LIMIT:
+            return None
+        deadline.phase = what
+        raise deadline.expired() from None
+    return out.stdout.decode(errors="replace") if out.returncode == 0 else None
+
+
+def _gnome(host: str, deadline: Deadline) -> Finding:
+    import shutil
 
     gsettings = shutil.which("gsettings")
     if gsettings is None:
         return None
-    try:
-        out = subprocess.run(
-            [gsettings, "list-recursively", "org.gnome.system.proxy"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_LIMIT, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:  # no such schema: not a GNOME desktop
-        return None
-    return gnome_settings(out.stdout.decode(errors="replace"), host)
+    listing = _settings([gsettings, "list-recursively", "org.gnome.system.proxy"], deadline,
+                        "reading the GNOME proxy settings (gsettings)")  # fmt: skip
+    return None if listing is None else gnome_settings(listing, host)
 
 
 def gnome_settings(listing: str, host: str) -> Finding:
@@ -235,19 +247,14 @@ def kde_settings(text: str, host: str, environ: os._Environ[str] | dict[str, str
 # --- macOS --------------------------------------------------------------------------------------
 
 
-def _macos(host: str) -> Finding:
+def _macos(host: str, deadline: Deadline) -> Finding:
     import shutil
-    import subprocess
 
     scutil = shutil.which("scutil")
     if scutil is None:
         return None
-    try:
-        out = subprocess.run([scutil, "--proxy"], stdin=subprocess.DEVNULL, capture_output=True,
-                             timeout=PROBE_LIMIT, check=False)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return macos_settings(out.stdout.decode(errors="replace"), host) if out.returncode == 0 else None
+    text = _settings([scutil, "--proxy"], deadline, "reading the macOS proxy settings (scutil --proxy)")
+    return None if text is None else macos_settings(text, host)
 
 
 def macos_settings(text: str, host: str) -> Finding:

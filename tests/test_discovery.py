@@ -153,6 +153,34 @@ def test_macos_scutil_output() -> None:
     assert isinstance(discovery.macos_settings(wpad, "h"), discovery.Wpad)
 
 
+def hanging(env: dict[str, str], tmp_path: Path, program: str) -> None:
+    """program, first on env's PATH, never answers (a session bus that hangs)."""
+    folder = tmp_path / "hanging"
+    folder.mkdir(exist_ok=True)
+    (folder / program).write_text("#!/bin/sh\nexec sleep 60\n")
+    (folder / program).chmod(0o755)
+    env["PATH"] = f"{folder}:{env['PATH']}"
+
+
+@pytest.mark.parametrize(
+    ("program", "what"),
+    [("gsettings", "the GNOME proxy settings (gsettings)"), ("scutil", "the macOS proxy settings (scutil --proxy)")],
+)
+def test_a_settings_program_that_hangs_is_bounded_by_w_and_named(
+    env: dict[str, str], tmp_path: Path, program: str, what: str
+) -> None:
+    hanging(env, tmp_path, program)
+    r = run_ncfd(["-w", "1", "--proxy-auto", "127.0.0.1", "9"], env=env)
+    assert (r.returncode, r.stderr.decode()) == (7, f"ncfd: timed out after 1s reading {what}\n")
+
+
+def test_a_settings_program_that_hangs_is_given_up_on_within_a_longer_w(env: dict[str, str], tmp_path: Path) -> None:
+    hanging(env, tmp_path, "gsettings")
+    r = run_ncfd(["--show-route", "-v", "-w", "20", "--proxy-auto", "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "ncfd: --proxy-auto: nothing in GNOME's proxy settings (gsettings)\n" in r.stderr.decode()
+
+
 def proxies(found: object) -> list[str]:
     assert isinstance(found, list)
     return [str(p) for p in found if isinstance(p, Proxy)]
