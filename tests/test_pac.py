@@ -304,12 +304,21 @@ def test_a_huge_pac_is_evaluated(pacs: Pacs, env: dict[str, str]) -> None:
          'PAC {url} answered "NOPE nothing; ???" for 127.0.0.1: no entry ncfd can use'),
         ("function FindProxyForURL(u, h) { return {}; }", 9,
          "PAC {url}: FindProxyForURL returned object, not a string"),
+        (returns("DIRECT") + "\x00", 9, "PAC {url} contains a NUL character (at offset 56): not a PAC file, or"),
+        (returns("DIRECT").encode("utf-16-le"), 9,
+         "PAC {url} contains a NUL character (at offset 1): not a PAC file, or UTF-16 without a byte-order mark"),
+        ("Array.prototype.join = function () { return 'string'; };" + returns("DIRECT"), 9,
+         "PAC {url}: its answer cannot be read: it redefines what ncfd's PAC functions use"),
+        ("function __ncfd_run() { return 5; }" + returns("DIRECT"), 9,
+         "PAC {url}: its answer cannot be read: it redefines what ncfd's PAC functions use"),
+        ("var big = 10n;" + returns("DIRECT") + "\nbig", 9,
+         "PAC {url}: left a value ncfd cannot read while loading it"),
     ],
     ids=["endless-loop", "memory-hog", "deep-recursion", "throws", "syntax-error", "no-function", "junk-answer",
-         "not-a-string"],
+         "not-a-string", "nul-byte", "utf-16-without-bom", "redefines-join", "redefines-ncfds-entry", "ends-in-bigint"],
 )  # fmt: skip
 def test_a_hostile_pac_is_one_clear_line(
-    pacs: Pacs, env: dict[str, str], banner_target: peers.Target, script: str, code: int, message: str
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target, script: str | bytes, code: int, message: str
 ) -> None:
     url = pacs.serve(script)
     start = time.monotonic()
@@ -346,3 +355,14 @@ def test_a_pac_that_cannot_be_had_is_an_error_never_a_direct_connection(
         waited = re.search(r"timed out after ([\d.]+)s waiting for the PAC server", r.stderr)
         assert waited is not None and 1.0 <= float(waited.group(1)) <= 1.5, r.stderr
     assert time.monotonic() - start < 3 + 10
+
+
+def test_a_pac_server_redirecting_to_a_broken_url_is_one_clear_line(env: dict[str, str]) -> None:
+    def redirects(s: Session) -> None:
+        s.recv_until(b"\r\n\r\n")
+        s.send(b"HTTP/1.1 302 Found\r\nLocation: http://[pac/proxy.pac\r\nContent-Length: 0\r\n\r\n")
+
+    with FakeServer(redirects) as server, FakeServer(silent) as target:
+        url = f"http://127.0.0.1:{server.port}/proxy.pac"
+        r = handoff(url, target, env, "-w", "3")
+    assert_fails(r, 9, f"cannot fetch PAC {url}: PAC {url}: redirected to an invalid URL: 'http://[pac/proxy.pac'")
