@@ -107,7 +107,7 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
         log(f"PAC {pac.location}: skipping {part!r}: not an entry ncfd knows")
     if not entries:
         raise PacError(f'PAC {pac.location} answered "{answer}" for {host}: no entry ncfd can use')
-    plan.routes = _last_the_dead([Route(_hops(entry)) for entry in entries], plan, log)
+    plan.routes = _last_the_dead([Route(_hops(entry), pac=True) for entry in entries], plan, log)
     return plan
 
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import struct
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -134,16 +137,100 @@ def test_an_unanswering_proxy_gets_its_share_of_the_deadline_then_the_next_is_tr
     assert time.monotonic() - start < 20
 
 
-def test_a_refusal_is_an_answer_not_a_dead_proxy(pacs: Pacs, env: dict[str, str]) -> None:
-    def forbids(s: Session) -> None:
-        s.recv_until(b"\r\n\r\n")
-        s.send(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+# Proxies that die before answering: a browser passes over each to the next entry.
 
-    with FakeServer(forbids) as refusing, FakeServer(silent) as second:
-        url = pacs.serve(returns(f"PROXY 127.0.0.1:{refusing.port}; PROXY 127.0.0.1:{second.port}"))
-        r = handoff(url, second, env)
+
+def closes(s: Session) -> None:
+    s.recv_until(b"\r\n\r\n")  # then FakeServer closes: a FIN, the request read
+
+
+def resets(s: Session) -> None:
+    s.recv_until(b"\r\n\r\n")
+    s.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def speaks_http_to_tls(s: Session) -> None:
+    s.conn.recv(4096)  # the ClientHello
+    s.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+DYING = {  # entry keyword, server, what -v says of it
+    "closes": ("PROXY", closes, "HTTP proxy {proxy} closed the connection without answering"),
+    "resets": ("PROXY", resets, "HTTP proxy {proxy} reset the connection during the handshake"),
+    "not-tls": ("HTTPS", speaks_http_to_tls, "HTTPS proxy {proxy}: TLS handshake failed: "),
+    "silent-socks5": ("SOCKS5", silent, "SOCKS5 proxy {proxy} did not answer the SOCKS5 greeting within 3s: the PAC"),
+}
+
+
+@pytest.mark.parametrize("case", DYING)
+def test_a_proxy_that_dies_before_answering_is_passed_over_for_the_next_entry(
+    tmp_path: Path, env: dict[str, str], banner_target: peers.Target, tinyproxy: peers.Proxy, case: str
+) -> None:
+    keyword, server, said = DYING[case]
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(server) as dying:
+        # -w 20: the working proxy's share is 10 s, far from the SOCKS5 greeting's 3.
+        pac.write_text(returns(f"{keyword} 127.0.0.1:{dying.port}; PROXY {tinyproxy.address}"))
+        r = handoff(str(pac), banner_target, env, "-v", "-w", "20")
+    proxy = f"127.0.0.1:{dying.port}"
+    assert said.format(proxy=proxy) in r.stderr, r.stderr
+    assert re.search(rf"^ncfd: {keyword.replace('PROXY', 'HTTP')} proxy {proxy} failed: .*; trying the next route$",
+                     r.stderr, re.M), r.stderr  # fmt: skip
+    assert "-X connect" not in r.stderr  # no advice the PAC's user cannot take
+    r.assert_banner_and_echo(banner_target.banner)
+    assert r.elapsed < 20
+
+
+def test_a_silent_socks5_entry_alone_is_one_line_about_the_pac(tmp_path: Path, env: dict[str, str]) -> None:
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(silent) as mute:
+        pac.write_text(returns(f"SOCKS5 127.0.0.1:{mute.port}"))
+        r = handoff(str(pac), mute, env)
+    assert_fails(r, 5, f"SOCKS5 proxy 127.0.0.1:{mute.port} did not answer the SOCKS5 greeting within 3s: the PAC")
+    assert "-X connect" not in r.stderr
+
+
+def socks5_refuses(s: Session) -> None:
+    _, n = s.recv_exactly(2)
+    s.recv_exactly(n)
+    s.send(b"\x05\x00")
+    s.recv_exactly(4 + 4 + 2)  # an IPv4 destination
+    s.send(bytes([5, 5, 0, 1, 0, 0, 0, 0, 0, 0]))
+
+
+def refuses_with(reply: bytes, *, then_close: bool = False) -> Callable[[Session], None]:
+    def handle(s: Session) -> None:
+        for _ in range(2):  # the request, and with credentials the request again
+            s.recv_until(b"\r\n\r\n")
+            if then_close and _:
+                return
+            s.send(reply)
+
+    return handle
+
+
+BASIC_407 = b'HTTP/1.1 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n'
+ANSWERS = {  # entry keyword, server, exit status, message
+    "403": ("PROXY", refuses_with(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"), 5,
+            'HTTP proxy {proxy} refused CONNECT 127.0.0.1:{port}: "HTTP/1.1 403 Forbidden"'),
+    "wrong-password": ("PROXY", refuses_with(BASIC_407), 6,
+                       "proxy authentication failed for alice at HTTP proxy {proxy}"),
+    "closes-after-a-407": ("PROXY", refuses_with(BASIC_407, then_close=True), 5,
+                           "HTTP proxy {proxy} closed the connection without answering"),
+    "socks5-refuses-the-destination": ("SOCKS5", socks5_refuses, 5,
+                                       "SOCKS5 proxy {proxy} could not connect to 127.0.0.1:{port}: Connection"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ANSWERS)
+def test_an_answer_is_not_a_dead_proxy_it_ends_the_run(tmp_path: Path, env: dict[str, str], case: str) -> None:
+    keyword, server, code, message = ANSWERS[case]
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(server) as answering, FakeServer(silent) as second:
+        pac.write_text(returns(f"{keyword} 127.0.0.1:{answering.port}; PROXY 127.0.0.1:{second.port}"))
+        r = handoff(str(pac), second, {**env, "NCFD_PROXY_PASSWORD": "s3cret"}, "-P", "alice")
         assert second.settled() == []
-    assert_fails(r, 5, f'HTTP proxy 127.0.0.1:{refusing.port} refused CONNECT 127.0.0.1:{second.port}: "HTTP/1.1 403')
+    assert_fails(r, code, message.format(proxy=f"127.0.0.1:{answering.port}", port=second.port))
 
 
 def test_show_route_prints_the_source_the_answer_and_the_routes(pacs: Pacs, env: dict[str, str]) -> None:
