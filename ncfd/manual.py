@@ -91,7 +91,8 @@ PAC = (
     "revalidated with ETag and Last-Modified; a stale copy is used with a warning when the server cannot be "
     "reached). An entry whose proxy is dead (unresolvable, refused, closing or resetting the connection "
     "before answering, failing TLS, silent) is passed over for the next, as browsers do, and tried last for 5 "
-    "minutes; a proxy's answer (a refusal, an authentication failure) ends the run."
+    "minutes; a proxy's answer (a refusal, an authentication failure) ends the run. Only an answer's first 32 "
+    "entries are tried."
 )
 
 EXIT_STATUS = (

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 
 MAX_AUTH_ROUNDS = 5
+SHOWN_FAILURES = 3  # routes a "no route worked" message names; -v names each
 
 
 def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
@@ -35,13 +36,19 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
     (closes, resets, fails TLS, ignores a SOCKS5 greeting) or does not answer within its share;
     spec.on_route hears of each such verdict. A proxy's answer (a refusal, an authentication
     failure) ends the run as it is: that proxy is alive, and the next would be asked for the same
-    thing. When every route fails, the error names each and why."""
+    thing. When every route fails, the error names the first few and why."""
     if len(spec.routes) == 1:
         return open_route(spec, spec.routes[0], deadline)
     failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed | DeadProxy]] = []
     for i, route in enumerate(spec.routes):
         left = len(spec.routes) - i
-        share = deadline.share(left)
+        try:
+            share = deadline.share(left)
+        except TimedOut as e:
+            if not failures:
+                raise
+            tried = f"{i} of {len(spec.routes)} routes failed, {left} not tried"
+            raise TimedOut(f"{e}: {tried}: {_named(failures)}") from None
         spec.log(f"route {i + 1} of {len(spec.routes)}: {route} (within {shown(share.seconds)} s)")
         try:
             sock = open_route(spec, route, share)
@@ -54,8 +61,13 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
         if spec.on_route is not None and route.hops:
             spec.on_route(route, True)
         return sock
-    detail = "; ".join(f"{route}: {e}" for route, e in failures)
-    raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {detail}")
+    raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {_named(failures)}")
+
+
+def _named(failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed | DeadProxy]]) -> str:
+    named = "; ".join(f"{route}: {e}" for route, e in failures[:SHOWN_FAILURES])
+    more = len(failures) - SHOWN_FAILURES
+    return named + (f"; and {more} more (-v names each)" if more > 0 else "")
 
 
 def open_route(spec: ConnectSpec, route: Route, deadline: Deadline) -> socket.socket:

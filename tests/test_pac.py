@@ -16,6 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from ncfd import cache
+from ncfd.deadline import Deadline
+from ncfd.errors import TimedOut
+from ncfd.proxies import Proxy
+from ncfd.routes import MAX_ROUTES
+from ncfd.spec import ConnectSpec, Route
+from ncfd.tunnel import open_tunnel
+
 import peers
 from fakeservers import FakeServer, Session, silent
 from fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
@@ -453,3 +461,57 @@ def test_a_pac_server_redirecting_to_a_broken_url_is_one_clear_line(env: dict[st
         url = f"http://127.0.0.1:{server.port}/proxy.pac"
         r = handoff(url, target, env, "-w", "3")
     assert_fails(r, 9, f"cannot fetch PAC {url}: PAC {url}: redirected to an invalid URL: 'http://[pac/proxy.pac'")
+
+
+# --- a PAC's long list ------------------------------------------------------------------------------
+
+
+def test_twenty_thousand_dead_entries_end_in_one_short_line_well_within_w(env: dict[str, str]) -> None:
+    """Each refused at once, yet the deadline went on rewriting the dead-proxy file after each (3,521
+    routes in -w 30, then a timeout). Only the first entries are tried, the file is written once, and
+    the line stays short."""
+    with socket.socket() as probe:  # a port nobody listens on, on any address
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    pac = f"""function FindProxyForURL(url, host) {{
+        var entries = [];
+        for (var i = 0; i < 20000; i++) entries.push("PROXY 127.1." + (i >> 8) + "." + (i & 255) + ":{port}");
+        return entries.join("; ");
+    }}"""
+    path = Path(env["XDG_CACHE_HOME"]).parent / "long.pac"
+    path.write_text(pac)
+    with FakeServer(silent) as target:
+        r = handoff(str(path), target, env, "-w", "20")
+        assert target.settled() == []
+    first = f"HTTP proxy 127.1.0.0:{port}: connect to HTTP proxy 127.1.0.0 port {port} failed: Connection refused"
+    assert_fails(r, 4, f"ncfd: no route to 127.0.0.1:{target.port} worked: {first}; ")
+    assert r.stderr.endswith(f"; and {MAX_ROUTES - 3} more (-v names each)\n") and len(r.stderr) < 1000, r.stderr
+    assert r.elapsed < 20
+    dead = (Path(env["XDG_CACHE_HOME"]) / "ncfd" / "dead-proxies").read_text().splitlines()
+    assert len(dead) == MAX_ROUTES and dead[0].endswith(f" HTTP proxy 127.1.0.0:{port}")
+    shown = run_ncfd(["--show-route", "--proxy-pac", str(path), "h", "22"], env=env).stdout.decode()
+    assert f"note: the PAC gave 20000 entries: only the first {MAX_ROUTES} are tried\n" in shown
+    assert shown.count("\nroute ") == MAX_ROUTES
+
+
+def test_the_dead_proxy_file_keeps_the_latest_few(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache.note_proxies([f"HTTP proxy p{i}:1" for i in range(cache.MAX_DEAD + 100)], [])
+    assert list(cache.dead_proxies()) == [f"HTTP proxy p{i}:1" for i in range(100, cache.MAX_DEAD + 100)]
+    cache.note_proxies(["HTTP proxy new:1"], ["HTTP proxy p100:1", "HTTP proxy p101:1"])
+    dead = list(cache.dead_proxies())
+    assert len(dead) == cache.MAX_DEAD - 1 and dead[0] == "HTTP proxy p102:1" and dead[-1] == "HTTP proxy new:1"
+
+
+def test_the_deadline_passing_between_routes_says_how_far_the_routes_got() -> None:
+    def slow_bookkeeping(route: Route, alive: bool) -> None:
+        time.sleep(1.5)  # the deadline passes before the next route
+
+    refused = [Route([Proxy("127.0.0.1", peers.free_port(), "connect")]) for _ in range(3)]
+    spec = ConnectSpec("h", 22, refused, on_route=slow_bookkeeping)
+    with pytest.raises(TimedOut) as e:
+        open_tunnel(spec, Deadline(1))
+    assert str(e.value) == (
+        f"timed out after 1s connecting: 1 of 3 routes failed, 2 not tried: {refused[0]}: connect to HTTP proxy "
+        f"127.0.0.1 port {refused[0].hops[0].port} failed: Connection refused"
+    )
