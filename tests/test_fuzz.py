@@ -295,3 +295,32 @@ def test_any_pac_answer_parses_into_entries_a_proxy_can_be_made_of(answer: str) 
                                                  digits))).map(", ".join))  # fmt: skip
 def test_any_cache_control_of_a_pac_server_gives_a_lifetime(cache_control: str) -> None:
     assert 0 <= _lifetime({"cache-control": cache_control}) <= MAX_LIFETIME
+
+
+pac_server_heads = st.sampled_from([
+    b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK\r\nContent-Length: 5", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked",
+    b"HTTP/1.0 302 Found\r\nLocation: x", b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=idna",
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.builds(lambda head, body: head + b"\r\n\r\n" + body, pac_server_heads,
+                                           st.binary(max_size=100)))  # fmt: skip
+def test_any_pac_server_response_is_read_or_refused_with_an_ncfd_error(response: bytes) -> None:
+    import h11
+
+    from ncfd.pac_fetch import _response
+
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/proxy.pac", headers=[("Host", "pac")]))
+    conn.send(h11.EndOfMessage())
+    ours, server = socket.socketpair()
+    with ours, server:
+        server.sendall(response)
+        server.shutdown(socket.SHUT_WR)
+        try:
+            _, headers, body = _response(conn, ours, Deadline(5), "http://pac/proxy.pac")
+        except NcfdError:
+            return
+        decode(body, headers.get("content-type", ""))
+        _lifetime(headers)
