@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ncfd.log import Log
 
 DEAD_FOR = 300.0  # seconds a proxy found dead is tried last
+MAX_DEAD = 256  # proxies the file keeps, the latest found dead: it stays small whatever PACs list
 FOUND_FOR = 1800.0  # seconds a discovered PAC location is trusted without probing again
 NOT_FOUND_FOR = 300.0  # seconds "discovery found nothing" is trusted
 _PAC_MAGIC = "ncfd-pac-cache 1"
@@ -194,16 +195,16 @@ def dead_proxies(warn: Log | None = None) -> dict[str, float]:
     return found
 
 
-def mark_dead(key: str) -> None:
-    dead = dead_proxies()
-    dead[key] = time.time()
-    _write("dead-proxies", "".join(f"{when!r} {k}\n" for k, when in dead.items()))
-
-
-def mark_alive(key: str) -> None:
-    dead = dead_proxies()
-    if dead.pop(key, None) is not None:
-        _write("dead-proxies", "".join(f"{when!r} {k}\n" for k, when in dead.items()))
+def note_proxies(dead: list[str], alive: list[str]) -> None:
+    """Proxies found dead now, and proxies found alive again, in one write."""
+    found = dead_proxies()
+    for key in alive:
+        found.pop(key, None)
+    now = time.time()
+    for key in dead:
+        found[key] = now
+    kept = sorted(found.items(), key=lambda item: item[1])[-MAX_DEAD:]
+    _write("dead-proxies", "".join(f"{when!r} {key}\n" for key, when in kept))
 
 
 # --- what discovery found ---------------------------------------------------------------------

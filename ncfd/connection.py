@@ -31,4 +31,7 @@ def open_connection(
     spec = ConnectSpec(request.host, request.port, chosen.routes, credentials=request.credentials,
                        socket_options=request.socket_options, cacert=request.cacert, log=log,
                        on_route=chosen.remember)  # fmt: skip
-    return open_tunnel(spec, deadline)
+    try:
+        return open_tunnel(spec, deadline)
+    finally:
+        chosen.save()

@@ -29,11 +29,19 @@ class ProxyError(NcfdError):
     exit_code = 5
 
 
-def broken_handshake(proxy_name: str, e: OSError) -> ProxyError:
+class DeadProxy(ProxyError):
+    """The proxy broke off before answering anything: it closed or reset the connection, failed
+    TLS, or said nothing to a SOCKS5 greeting. Browsers then try a PAC's next entry, and so does
+    ncfd.tunnel; what the proxy does once it has answered is an answer, and ends the run."""
+
+
+def broken_handshake(proxy_name: str, e: OSError, answered: bool = False) -> ProxyError:
+    """The error for a connection that failed under a handshake; dead unless the proxy had answered."""
+    kind = ProxyError if answered else DeadProxy
     # A reset reaches us as ECONNRESET or, when we were writing, EPIPE: the same event to a user.
     if e.errno in (errno.ECONNRESET, errno.EPIPE):
-        return ProxyError(f"{proxy_name} reset the connection during the handshake")
-    return ProxyError(f"{proxy_name} handshake failed: {e.strerror or e}")
+        return kind(f"{proxy_name} reset the connection during the handshake")
+    return kind(f"{proxy_name} handshake failed: {e.strerror or e}")
 
 
 class AuthFailed(ProxyError):

@@ -13,7 +13,7 @@ import re
 import h11
 
 from ncfd import __version__
-from ncfd.errors import ProxyError, UsageError
+from ncfd.errors import DeadProxy, ProxyError, UsageError
 
 # h11's own end-of-headers rule (h11/_receivebuffer.py): a blank line, CRLF or bare LF.
 _BLOCK_END = re.compile(rb"\n\r?\n")
@@ -76,7 +76,7 @@ class HeaderBlock:
 
     def closed_error(self) -> ProxyError:
         if not self.data:
-            return ProxyError(f"{self.proxy_name} closed the connection without answering")
+            return DeadProxy(f"{self.proxy_name} closed the connection without answering")
         return self._error("closed the connection in the middle of its reply")
 
     def _error(self, what: str) -> ProxyError:

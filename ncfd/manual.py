@@ -89,7 +89,10 @@ PAC = (
     "process access, at most 10 s of CPU time, 64 MiB of memory and the rest of the -w deadline. A PAC fetched "
     "over HTTP is cached per user in $XDG_CACHE_HOME/ncfd (as Cache-Control says, else 10 minutes, "
     "revalidated with ETag and Last-Modified; a stale copy is used with a warning when the server cannot be "
-    "reached). A route found dead (unresolvable, refused, silent) is tried last for 5 minutes."
+    "reached). An entry whose proxy is dead (unresolvable, refused, closing or resetting the connection "
+    "before answering, failing TLS, silent) is passed over for the next, as browsers do, and tried last for 5 "
+    "minutes; a proxy's answer (a refusal, an authentication failure) ends the run. Only an answer's first 32 "
+    "entries are tried."
 )
 
 EXIT_STATUS = (

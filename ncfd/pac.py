@@ -288,8 +288,9 @@ function __ncfd_run() {
     var answer = find(__ncfd_url, __ncfd_host);
     var kind = answer === null ? "null" : typeof answer;
     // join() makes a flat string: the binding cannot hand back a string the engine holds as a rope.
+    // It cannot hand back a lone surrogate either, and it would cut the string at a NUL.
     return [kind, "\n", __ncfd_asked.join(","), "\n", __ncfd_alerts.join("\u0001"), "\n",
-            kind === "string" ? answer : ""].join("");
+            kind === "string" ? answer : ""].join("").toWellFormed().replace(/\u0000/g, "\ufffd");
 }
 """
 
@@ -314,6 +315,9 @@ class Engine:
                 f"cannot evaluate PAC {name}: the JavaScript engine is missing (pip install quickjs-ng)"
             ) from None
         self.name = name
+        if "\x00" in text:  # the engine takes C strings: it would read the text only up to there
+            raise PacError(f"PAC {name} contains a NUL character (at offset {text.index(chr(0))}): not a PAC file, or "
+                           "UTF-16 without a byte-order mark")  # fmt: skip
         self.errors = (_quickjs.JSException,)
         self.context = _quickjs.Context()
         self.context.set_memory_limit(MEMORY_LIMIT)
@@ -331,6 +335,8 @@ class Engine:
             return self.context.eval(code)
         except self.errors as e:
             raise PacError(f"PAC {self.name}: {_describe(e, doing)}") from None
+        except (TypeError, ValueError) as e:  # a value the binding cannot convert: a BigInt, a lone surrogate
+            raise PacError(f"PAC {self.name}: left a value ncfd cannot read while {doing} ({e})") from None
         finally:
             self.cpu_seconds -= time.process_time() - started
 
@@ -344,8 +350,14 @@ class Engine:
         self.context.set("__ncfd_now", now_ms)
         for rounds in range(1, MAX_ROUNDS + 1):
             self.context.set("__ncfd_dns_text", "\n".join(f"{n}={';'.join(a)}" for n, a in names.items()))
-            out = str(self._eval("__ncfd_load(__ncfd_dns_text); __ncfd_run()", "running FindProxyForURL"))
-            kind, asked, alerts, answer = out.split("\n", 3)
+            out = self._eval("__ncfd_load(__ncfd_dns_text); __ncfd_run()", "running FindProxyForURL")
+            parts = out.split("\n", 3) if isinstance(out, str) else []
+            if len(parts) != 4:
+                raise PacError(
+                    f"PAC {self.name}: its answer cannot be read: it redefines what ncfd's PAC functions use (a "
+                    "built-in such as Array.prototype.join, or the functions themselves)"
+                )
+            kind, asked, alerts, answer = parts
             if kind == "none":
                 raise PacError(f"PAC {self.name} defines no FindProxyForURL function")
             new = [n for n in asked.split(",") if n and n not in names][: max(0, MAX_NAMES - len(names))]
@@ -441,12 +453,13 @@ def parse_answer(answer: str) -> tuple[list[Entry], list[str]]:
 
 
 _HOST = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?$")
+_IPV6 = re.compile(r"^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9_.-]{1,64})?$")  # a zone (%eth0) allowed
 
 
 def _host_port(text: str, default_port: int) -> tuple[str, int] | None:
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
-        if not sep or ":" not in host or (rest and not rest.startswith(":")):
+        if not sep or not _IPV6.match(host) or (rest and not rest.startswith(":")):
             return None
         port_text = rest[1:] if rest else ""
     else:
@@ -455,7 +468,7 @@ def _host_port(text: str, default_port: int) -> tuple[str, int] | None:
             return None
     if not port_text:
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         return None
     return host, int(port_text)
 

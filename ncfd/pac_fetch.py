@@ -130,7 +130,7 @@ def _lifetime(headers: dict[str, str]) -> float:
         return 0.0
     for directive in directives:
         name, _, value = directive.partition("=")
-        if name == "max-age" and value.strip('"').isdigit():
+        if name == "max-age" and value.strip('"').isascii() and value.strip('"').isdigit():
             return min(float(value.strip('"')), MAX_LIFETIME)
     return DEFAULT_LIFETIME
 
@@ -143,8 +143,8 @@ def decode(body: bytes, content_type: str) -> str:
         if name.lower() == "charset":
             try:
                 return body.decode(codecs.lookup(value.strip().strip('"')).name, errors="replace")
-            except LookupError:
-                break  # a charset Python does not know: guess as if none were given
+            except (LookupError, UnicodeError):
+                break  # a charset Python does not know, or a codec that is no charset (idna): guess
     for bom, encoding in (
         (codecs.BOM_UTF8, "utf-8-sig"),
         (codecs.BOM_UTF16_LE, "utf-16"),
@@ -170,7 +170,10 @@ def _fetch(
         status, headers, body = _get(url, deadline, cacert, log, copy)
         if status not in _REDIRECTS or "location" not in headers:
             return status, headers, body
-        target = urljoin(url, headers["location"])
+        try:
+            target = urljoin(url, headers["location"])
+        except ValueError:  # "http://[x/": urllib refuses it
+            raise PacError(f"PAC {seen[0]}: redirected to an invalid URL: {headers['location']!r}") from None
         if target.partition("://")[0].lower() not in ("http", "https"):
             raise PacError(f"PAC {seen[0]}: redirected to {target}, which is not http:// or https://")
         if target in seen:
@@ -191,9 +194,9 @@ def _get(
     from ncfd import __version__, dial
     from ncfd.spec import SocketOptions
 
-    parts = urlsplit(url)
-    https = parts.scheme.lower() == "https"
     try:
+        parts = urlsplit(url)
+        https = parts.scheme.lower() == "https"
         port = parts.port or (443 if https else 80)
     except ValueError:
         raise UsageError(f"invalid PAC URL {url}") from None

@@ -198,6 +198,7 @@ class Ntlm(Authenticator):
         except ImportError:
             raise AuthFailed("NTLM authentication needs pyspnego, which is missing: pip install pyspnego") from None
         self.scheme = scheme
+        self.proxy_host = proxy_host
         self.context = spnego.client(user, password(), hostname=proxy_host, service="HTTP", protocol="ntlm")
         self.legs = 0
 
@@ -212,12 +213,16 @@ class Ntlm(Authenticator):
         token = next((c.token for c in challenges if c.scheme == self.scheme), None)
         # First leg: no token from the proxy yet. Later legs need one; a bare challenge again means
         # the proxy rejected what we sent.
-        if self.context.complete or (self.legs and token is None):
+        if self.context.complete or (self.legs and not token):
             return None
+        data = _decoded(token, f"the NTLM challenge of {self.proxy_host}") if token else None
         try:
-            out = self.context.step(base64.b64decode(token) if token else None)
-        except (spnego.exceptions.SpnegoError, ValueError) as e:
-            raise AuthFailed(f"NTLM authentication failed: {e}") from None
+            out = self.context.step(data)
+        except spnego.exceptions.SpnegoError as e:
+            raise AuthFailed(f"NTLM authentication failed: {_one_line(str(e))}") from None
+        except Exception as e:  # pyspnego's parser lets a malformed challenge out as struct.error, KeyError, ...
+            malformed = f"{self.proxy_host} sent a malformed challenge ({e!r})"
+            raise AuthFailed(f"NTLM authentication failed: {malformed}") from None
         self.legs += 1
         if out is None:
             return None
@@ -247,9 +252,9 @@ class Kerberos(Authenticator):
 
     def respond(self, challenges: list[Challenge]) -> str | None:
         token = next((c.token for c in challenges if c.scheme == "negotiate"), None)
-        if self.legs and (token is None or self.initiator.complete):
+        if self.legs and (not token or self.initiator.complete):
             return None  # a bare challenge again: the proxy rejected our ticket
-        out = self.initiator.step(base64.b64decode(token) if token else None)
+        out = self.initiator.step(_decoded(token, f"the Negotiate token of {self.service}") if token else None)
         self.legs += 1
         return f"Negotiate {base64.b64encode(out).decode()}" if out else None
 
@@ -269,6 +274,19 @@ class Kerberos(Authenticator):
         if not self.initiator.complete:
             raise AuthFailed("the proxy's final Kerberos token leaves the exchange unfinished: not trusted")
         return "the proxy's final Kerberos token verified (mutual authentication)"
+
+
+def _decoded(token: str, what: str) -> bytes:
+    """A challenge's token68, which these schemes fill with base64."""
+    try:
+        return base64.b64decode(token)
+    except ValueError:
+        shown = token if len(token) <= 40 else token[:40] + "..."
+        raise AuthFailed(f"{what} is not base64: {shown}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def authenticator(

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from ncfd.spec import Request
 
 PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the deadline leaves
+# Entries of a PAC's answer that are tried: browsers' lists are a handful, and each route must get a
+# share of the deadline worth having.
+MAX_ROUTES = 32
 # Addresses a UDP "connect" routes towards, to learn our own address as browsers do: no packet
 # leaves (Chromium uses the same two).
 _ROUTE_PROBES = ((socket.AF_INET, "8.8.8.8"), (socket.AF_INET6, "2001:4860:4860::8888"))
@@ -33,7 +36,7 @@ _ROUTE_PROBES = ((socket.AF_INET, "8.8.8.8"), (socket.AF_INET6, "2001:4860:4860:
 class Plan:
     """The routes to try in order, and how they were chosen."""
 
-    __slots__ = ("answer", "dead", "notes", "routes", "source")
+    __slots__ = ("answer", "dead", "notes", "routes", "source", "verdicts")
 
     def __init__(self, routes: list[Route], source: str, answer: str | None = None) -> None:
         self.routes = routes
@@ -41,17 +44,23 @@ class Plan:
         self.answer = answer  # what the PAC returned, if a PAC chose
         self.notes: list[str] = []  # what --show-route shows besides: entries skipped, dead proxies
         self.dead: set[str] = set()  # routes found dead lately, as the cache had them
+        self.verdicts: dict[str, bool] = {}  # routes the tunnel tried: alive or not
 
     def remember(self, route: Route, alive: bool) -> None:
-        """The tunnel's verdict on a route it tried among several: the dead are tried last for a
-        while (ncfd.cache), by this and the next runs."""
+        """The tunnel's verdict on a route it tried among several, for save()."""
+        self.verdicts[str(route)] = alive
+
+    def save(self) -> None:
+        """The verdicts into the cache, in one write once the tunnel is done (one write per route
+        made a long list quadratic): the dead are tried last by the next runs for a while."""
         from ncfd import cache
 
-        try:
-            if not alive:
-                cache.mark_dead(str(route))
-            elif str(route) in self.dead:
-                cache.mark_alive(str(route))
+        dead = [key for key, alive in self.verdicts.items() if not alive]
+        revived = [key for key, alive in self.verdicts.items() if alive and key in self.dead]
+        if not dead and not revived:
+            return
+        try:  # noqa: SIM105 (contextlib would cost start-up time)
+            cache.note_proxies(dead, revived)
         except OSError:
             pass  # an unwritable cache only costs the next run the wait
 
@@ -107,7 +116,11 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
         log(f"PAC {pac.location}: skipping {part!r}: not an entry ncfd knows")
     if not entries:
         raise PacError(f'PAC {pac.location} answered "{answer}" for {host}: no entry ncfd can use')
-    plan.routes = _last_the_dead([Route(_hops(entry)) for entry in entries], plan, log)
+    if len(entries) > MAX_ROUTES:
+        plan.notes.append(f"the PAC gave {len(entries)} entries: only the first {MAX_ROUTES} are tried")
+        log(f"PAC {pac.location}: {plan.notes[-1]}")
+        entries = entries[:MAX_ROUTES]
+    plan.routes = _last_the_dead([Route(_hops(entry), pac=True) for entry in entries], plan, log)
     return plan
 
 

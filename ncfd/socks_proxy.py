@@ -15,7 +15,7 @@ import time
 
 import socks
 
-from ncfd.errors import AuthFailed, ProxyError, ResolveError, TimedOut, UsageError, broken_handshake
+from ncfd.errors import AuthFailed, DeadProxy, ProxyError, ResolveError, TimedOut, UsageError, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -125,10 +125,17 @@ class SocksRequest:
     """A checked SOCKS request; negotiate() runs it on a socket connected to the proxy."""
 
     def __init__(
-        self, proxy: Proxy, host: str, port: int, user: str | None = None, password: PasswordSource | None = None
+        self,
+        proxy: Proxy,
+        host: str,
+        port: int,
+        user: str | None = None,
+        password: PasswordSource | None = None,
+        pac_entry: bool = False,
     ) -> None:
         self.proxy, self.host, self.port, self.user = proxy, host, port, user
         self.password = password
+        self.pac_entry = pac_entry  # the proxy is a PAC's: the user has no -X to fix
         self.literal = literal = _numeric(host)
         self.target = literal or host
         if proxy.protocol == "5":
@@ -169,9 +176,11 @@ class SocksRequest:
             wrapped.close()
             if isinstance(e, TimeoutError):
                 if wrapped.greeting and not received and deadline.at - time.monotonic() > 0:
-                    raise ProxyError(
-                        f"{self.proxy} did not answer the SOCKS5 greeting within {GREETING_LIMIT:g}s, as an HTTP "
-                        "proxy would not: if it is one, use -X connect (or an http:// proxy URL)"
+                    silent = f"{self.proxy} did not answer the SOCKS5 greeting within {GREETING_LIMIT:g}s"
+                    if self.pac_entry:
+                        raise DeadProxy(f"{silent}: the PAC names a proxy that is stuck or not SOCKS5") from None
+                    raise DeadProxy(
+                        f"{silent}, as an HTTP proxy would not: if it is one, use -X connect (or an http:// proxy URL)"
                     ) from None
                 e = deadline.expired()
             raise _translate(e, self.proxy, self.host, self.port, self.user, received) from None
@@ -236,7 +245,7 @@ def _translate(
     if isinstance(e, socks.GeneralProxyError):
         if "closed unexpectedly" in e.msg:
             if not received:
-                return ProxyError(f"{proxy} closed the connection without answering")
+                return DeadProxy(f"{proxy} closed the connection without answering")
             return ProxyError(f"{proxy} closed the connection in the middle of its reply ({quote(received)})")
         if received.startswith(_HTTP):
             return ProxyError(
@@ -248,5 +257,5 @@ def _translate(
         hint += " the proxy resolve it"
         return ResolveError(f'cannot resolve "{host}" for {proxy} ({e.strerror}): {hint}')
     if isinstance(e, OSError):
-        return broken_handshake(str(proxy), e)
+        return broken_handshake(str(proxy), e, answered=bool(received))
     return e

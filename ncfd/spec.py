@@ -67,10 +67,11 @@ class Credentials:
 class Route:
     """One way to the destination: through these proxies hop by hop, or direct (no hops)."""
 
-    __slots__ = ("hops",)
+    __slots__ = ("hops", "pac")
 
-    def __init__(self, hops: list[Proxy]) -> None:
+    def __init__(self, hops: list[Proxy], pac: bool = False) -> None:
         self.hops = hops
+        self.pac = pac  # an entry of a PAC's answer: advice to change -X or -x does not apply
 
     def __str__(self) -> str:
         return " then ".join(str(hop) for hop in self.hops) or "direct"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ncfd.errors import ProxyError
+from ncfd.errors import DeadProxy, ProxyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,13 +41,14 @@ def start_tls(
     except TimeoutError:
         sock.close()
         raise deadline.expired() from None
+    # Dead: browsers try the next proxy after a TLS or certificate error of this one.
     except ssl.SSLCertVerificationError as e:
         sock.close()
-        raise ProxyError(f"{peer}: TLS certificate verification failed: {e.verify_message}") from None
+        raise DeadProxy(f"{peer}: TLS certificate verification failed: {e.verify_message}") from None
     except (ssl.SSLError, OSError) as e:
         sock.close()
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
-        raise ProxyError(f"{peer}: TLS handshake failed: {reason}") from None
+        raise DeadProxy(f"{peer}: TLS handshake failed: {reason}") from None
     log(f"{peer}: {tls.version()}, certificate verified")
     return tls
 

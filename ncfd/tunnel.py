@@ -11,7 +11,7 @@ import socket
 
 from ncfd import dial
 from ncfd.deadline import shown
-from ncfd.errors import AuthFailed, ConnectFailed, ProxyError, ResolveError, TimedOut, broken_handshake
+from ncfd.errors import AuthFailed, ConnectFailed, DeadProxy, ProxyError, ResolveError, TimedOut, broken_handshake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,26 +30,34 @@ if TYPE_CHECKING:
 
 
 MAX_AUTH_ROUNDS = 5
+SHOWN_FAILURES = 3  # routes a "no route worked" message names; -v names each
 
 
 def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
     """A connection by the first of spec's routes that works, tried in order within the deadline.
 
     With several routes (a PAC's list), each gets an equal share of what is left. A route is
-    skipped when its proxy does not resolve, refuses or fails the connection, or does not answer
-    within its share; spec.on_route hears of each such verdict. A proxy's answer (a refusal, an
-    authentication failure) ends the run as it is: that proxy is alive, and the next would be asked
-    for the same thing. When every route fails, the error names each and why."""
+    skipped when its proxy does not resolve, refuses or fails the connection, dies before answering
+    (closes, resets, fails TLS, ignores a SOCKS5 greeting) or does not answer within its share;
+    spec.on_route hears of each such verdict. A proxy's answer (a refusal, an authentication
+    failure) ends the run as it is: that proxy is alive, and the next would be asked for the same
+    thing. When every route fails, the error names the first few and why."""
     if len(spec.routes) == 1:
         return open_route(spec, spec.routes[0], deadline)
-    failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed]] = []
+    failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed | DeadProxy]] = []
     for i, route in enumerate(spec.routes):
         left = len(spec.routes) - i
-        share = deadline.share(left)
+        try:
+            share = deadline.share(left)
+        except TimedOut as e:
+            if not failures:
+                raise
+            tried = f"{i} of {len(spec.routes)} routes failed, {left} not tried"
+            raise TimedOut(f"{e}: {tried}: {_named(failures)}") from None
         spec.log(f"route {i + 1} of {len(spec.routes)}: {route} (within {shown(share.seconds)} s)")
         try:
             sock = open_route(spec, route, share)
-        except (TimedOut, ResolveError, ConnectFailed) as e:
+        except (TimedOut, ResolveError, ConnectFailed, DeadProxy) as e:
             spec.log(f"{route} failed: {e}; {'trying the next route' if left > 1 else 'no route left'}")
             failures.append((route, e))
             if spec.on_route is not None and route.hops:
@@ -58,8 +66,13 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
         if spec.on_route is not None and route.hops:
             spec.on_route(route, True)
         return sock
-    detail = "; ".join(f"{route}: {e}" for route, e in failures)
-    raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {detail}")
+    raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {_named(failures)}")
+
+
+def _named(failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed | DeadProxy]]) -> str:
+    named = "; ".join(f"{route}: {e}" for route, e in failures[:SHOWN_FAILURES])
+    more = len(failures) - SHOWN_FAILURES
+    return named + (f"; and {more} more (-v names each)" if more > 0 else "")
 
 
 def open_route(spec: ConnectSpec, route: Route, deadline: Deadline) -> socket.socket:
@@ -91,7 +104,7 @@ class Chain:
             else:
                 from ncfd.socks_proxy import SocksRequest
 
-                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i])
+                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac)
 
     def open(self) -> socket.socket:
         return self.through(len(self.hops) - 1)
@@ -160,6 +173,7 @@ class HttpTunnel:
         credentials: str | None = None
         auth: Authenticator | None = None
         sock: socket.socket | None = None
+        answered = False  # once the proxy has answered, it is alive: its failures end the run
         try:
             for _ in range(MAX_AUTH_ROUNDS):
                 if sock is None:
@@ -168,6 +182,7 @@ class HttpTunnel:
                 headers = [("Proxy-Authorization", credentials)] if credentials else None
                 exchange = ConnectExchange(self.host, self.port, self.name, headers)
                 reply = self._ask(sock, exchange, auth)
+                answered = True
                 if 200 <= reply.status < 300:
                     note = auth.finish(self._challenges(reply)) if auth is not None else None
                     if note:
@@ -189,7 +204,9 @@ class HttpTunnel:
         except TimeoutError:
             raise self.deadline.expired() from None
         except OSError as e:
-            raise broken_handshake(self.name, e) from None
+            raise broken_handshake(self.name, e, answered) from None
+        except DeadProxy as e:
+            raise (ProxyError(str(e)) if answered else e) from None
         finally:
             if sock is not None:
                 sock.close()

@@ -170,6 +170,22 @@ def test_each_failure_is_its_own_kind(squid_auth: peers.ProxyFactory, banner_tar
     assert all(issubclass(kind, ncfd.NcfdError) for kind in (ncfd.TimedOut, ncfd.PacError, ncfd.ProxyError))
 
 
+def test_hostile_input_raises_an_ncfd_error_never_another_exception(tmp_path: Path) -> None:
+    pac = tmp_path / "utf16.pac"
+    pac.write_bytes('function FindProxyForURL(u, h) { return "DIRECT"; }'.encode("utf-16-le"))  # no BOM
+    with pytest.raises(ncfd.PacError, match="contains a NUL character"):
+        ncfd.connect("h", 22, pac=str(pac), timeout=5)
+
+    def malformed_ntlm(s: Session) -> None:
+        for token in (b"", b" TlRMTQ=="):  # "NTLM": four bytes where a CHALLENGE message belongs
+            s.recv_until(b"\r\n\r\n")
+            s.send(b"HTTP/1.1 407 Auth\r\nProxy-Authenticate: NTLM" + token + b"\r\nContent-Length: 0\r\n\r\n")
+        silent(s)
+
+    with FakeServer(malformed_ntlm) as p, pytest.raises(ncfd.AuthFailed, match="sent a malformed challenge"):
+        ncfd.connect("h", 22, proxy=f"http://{p.host}:{p.port}", user="alice", password="s3cret", timeout=5)
+
+
 def test_the_password_is_asked_only_when_a_proxy_wants_one(
     squid: peers.Proxy, squid_auth: peers.ProxyFactory, banner_target: peers.Target
 ) -> None:

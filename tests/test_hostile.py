@@ -3,6 +3,8 @@ non-zero exit and no descriptor passed, within the deadline."""
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 import struct
 import time
@@ -15,6 +17,7 @@ from fdharness import NCFD, Handoff, run_fdpass
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
 PROXY_AUTH_REQUIRED = b'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n'
+NEGOTIATE_NOT_BASE64 = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Negotiate abcde\r\n\r\n"
 DEADLINE = 2
 # Generous: a loaded CI machine may start Python slowly; a hang would take the harness's 30 s.
 BOUND = DEADLINE + 8
@@ -136,6 +139,8 @@ CASES = [
     ("socks5-address-type-7", "5", socks5_after_greeting(bytes([5, 0, 0, 7, 0, 0])), 5,
      "sent an invalid reply (05 00 05 00 00 07"),
     ("socks4-reply-version-4", "4", reply_with("4", b"\x04\x5a" + bytes(6)), 5, "sent an invalid reply (04 5a"),
+    ("negotiate-token-not-base64", "connect", reply_with("connect", NEGOTIATE_NOT_BASE64), 6,
+     "the Negotiate token of HTTP@127.0.0.1 is not base64: abcde"),
 ]  # fmt: skip
 
 
@@ -155,3 +160,25 @@ def assert_clean_failure(r: Handoff, code: int, message: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("ncfd: "), r.stderr
     assert message in lines[0]
     assert "Traceback" not in r.stderr
+
+
+def ntlm_challenge(raw: bytes) -> Handler:
+    """An NTLM proxy whose challenge (the second leg) is raw, on the kept-alive connection."""
+
+    def handle(s: Session) -> None:
+        for token in (b"", b" " + base64.b64encode(raw)):
+            read_request(s, "connect")
+            s.send(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM" + token
+                   + b"\r\nContent-Length: 0\r\n\r\n")  # fmt: skip
+        stay_silent(s)
+
+    return handle
+
+
+def test_a_malformed_ntlm_challenge_is_one_line_not_an_internal_error() -> None:
+    env = {**os.environ, "NCFD_PROXY_PASSWORD": "s3cret"}
+    with FakeServer(ntlm_challenge(b"NTLM")) as p:  # four bytes: pyspnego's parser raised struct.error
+        proxy = ["-X", "connect", "-x", f"127.0.0.1:{p.port}"]
+        r = run_fdpass([*NCFD, "-F", "-w", str(DEADLINE), "-P", "alice", *proxy, "h", "22"], env=env)
+    assert_clean_failure(r, 6, "NTLM authentication failed: 127.0.0.1 sent a malformed challenge (error('unpack")
+    assert r.elapsed < BOUND

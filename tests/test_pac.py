@@ -7,11 +7,22 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import struct
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from ncfd import cache
+from ncfd.deadline import Deadline
+from ncfd.errors import TimedOut
+from ncfd.proxies import Proxy
+from ncfd.routes import MAX_ROUTES
+from ncfd.spec import ConnectSpec, Route
+from ncfd.tunnel import open_tunnel
 
 import peers
 from fakeservers import FakeServer, Session, silent
@@ -134,16 +145,100 @@ def test_an_unanswering_proxy_gets_its_share_of_the_deadline_then_the_next_is_tr
     assert time.monotonic() - start < 20
 
 
-def test_a_refusal_is_an_answer_not_a_dead_proxy(pacs: Pacs, env: dict[str, str]) -> None:
-    def forbids(s: Session) -> None:
-        s.recv_until(b"\r\n\r\n")
-        s.send(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+# Proxies that die before answering: a browser passes over each to the next entry.
 
-    with FakeServer(forbids) as refusing, FakeServer(silent) as second:
-        url = pacs.serve(returns(f"PROXY 127.0.0.1:{refusing.port}; PROXY 127.0.0.1:{second.port}"))
-        r = handoff(url, second, env)
+
+def closes(s: Session) -> None:
+    s.recv_until(b"\r\n\r\n")  # then FakeServer closes: a FIN, the request read
+
+
+def resets(s: Session) -> None:
+    s.recv_until(b"\r\n\r\n")
+    s.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def speaks_http_to_tls(s: Session) -> None:
+    s.conn.recv(4096)  # the ClientHello
+    s.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+DYING = {  # entry keyword, server, what -v says of it
+    "closes": ("PROXY", closes, "HTTP proxy {proxy} closed the connection without answering"),
+    "resets": ("PROXY", resets, "HTTP proxy {proxy} reset the connection during the handshake"),
+    "not-tls": ("HTTPS", speaks_http_to_tls, "HTTPS proxy {proxy}: TLS handshake failed: "),
+    "silent-socks5": ("SOCKS5", silent, "SOCKS5 proxy {proxy} did not answer the SOCKS5 greeting within 3s: the PAC"),
+}
+
+
+@pytest.mark.parametrize("case", DYING)
+def test_a_proxy_that_dies_before_answering_is_passed_over_for_the_next_entry(
+    tmp_path: Path, env: dict[str, str], banner_target: peers.Target, tinyproxy: peers.Proxy, case: str
+) -> None:
+    keyword, server, said = DYING[case]
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(server) as dying:
+        # -w 20: the working proxy's share is 10 s, far from the SOCKS5 greeting's 3.
+        pac.write_text(returns(f"{keyword} 127.0.0.1:{dying.port}; PROXY {tinyproxy.address}"))
+        r = handoff(str(pac), banner_target, env, "-v", "-w", "20")
+    proxy = f"127.0.0.1:{dying.port}"
+    assert said.format(proxy=proxy) in r.stderr, r.stderr
+    assert re.search(rf"^ncfd: {keyword.replace('PROXY', 'HTTP')} proxy {proxy} failed: .*; trying the next route$",
+                     r.stderr, re.M), r.stderr  # fmt: skip
+    assert "-X connect" not in r.stderr  # no advice the PAC's user cannot take
+    r.assert_banner_and_echo(banner_target.banner)
+    assert r.elapsed < 20
+
+
+def test_a_silent_socks5_entry_alone_is_one_line_about_the_pac(tmp_path: Path, env: dict[str, str]) -> None:
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(silent) as mute:
+        pac.write_text(returns(f"SOCKS5 127.0.0.1:{mute.port}"))
+        r = handoff(str(pac), mute, env)
+    assert_fails(r, 5, f"SOCKS5 proxy 127.0.0.1:{mute.port} did not answer the SOCKS5 greeting within 3s: the PAC")
+    assert "-X connect" not in r.stderr
+
+
+def socks5_refuses(s: Session) -> None:
+    _, n = s.recv_exactly(2)
+    s.recv_exactly(n)
+    s.send(b"\x05\x00")
+    s.recv_exactly(4 + 4 + 2)  # an IPv4 destination
+    s.send(bytes([5, 5, 0, 1, 0, 0, 0, 0, 0, 0]))
+
+
+def refuses_with(reply: bytes, *, then_close: bool = False) -> Callable[[Session], None]:
+    def handle(s: Session) -> None:
+        for _ in range(2):  # the request, and with credentials the request again
+            s.recv_until(b"\r\n\r\n")
+            if then_close and _:
+                return
+            s.send(reply)
+
+    return handle
+
+
+BASIC_407 = b'HTTP/1.1 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n'
+ANSWERS = {  # entry keyword, server, exit status, message
+    "403": ("PROXY", refuses_with(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"), 5,
+            'HTTP proxy {proxy} refused CONNECT 127.0.0.1:{port}: "HTTP/1.1 403 Forbidden"'),
+    "wrong-password": ("PROXY", refuses_with(BASIC_407), 6,
+                       "proxy authentication failed for alice at HTTP proxy {proxy}"),
+    "closes-after-a-407": ("PROXY", refuses_with(BASIC_407, then_close=True), 5,
+                           "HTTP proxy {proxy} closed the connection without answering"),
+    "socks5-refuses-the-destination": ("SOCKS5", socks5_refuses, 5,
+                                       "SOCKS5 proxy {proxy} could not connect to 127.0.0.1:{port}: Connection"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ANSWERS)
+def test_an_answer_is_not_a_dead_proxy_it_ends_the_run(tmp_path: Path, env: dict[str, str], case: str) -> None:
+    keyword, server, code, message = ANSWERS[case]
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(server) as answering, FakeServer(silent) as second:
+        pac.write_text(returns(f"{keyword} 127.0.0.1:{answering.port}; PROXY 127.0.0.1:{second.port}"))
+        r = handoff(str(pac), second, {**env, "NCFD_PROXY_PASSWORD": "s3cret"}, "-P", "alice")
         assert second.settled() == []
-    assert_fails(r, 5, f'HTTP proxy 127.0.0.1:{refusing.port} refused CONNECT 127.0.0.1:{second.port}: "HTTP/1.1 403')
+    assert_fails(r, code, message.format(proxy=f"127.0.0.1:{answering.port}", port=second.port))
 
 
 def test_show_route_prints_the_source_the_answer_and_the_routes(pacs: Pacs, env: dict[str, str]) -> None:
@@ -410,12 +505,21 @@ def test_a_huge_pac_is_evaluated(pacs: Pacs, env: dict[str, str]) -> None:
          'PAC {url} answered "NOPE nothing; ???" for 127.0.0.1: no entry ncfd can use'),
         ("function FindProxyForURL(u, h) { return {}; }", 9,
          "PAC {url}: FindProxyForURL returned object, not a string"),
+        (returns("DIRECT") + "\x00", 9, "PAC {url} contains a NUL character (at offset 56): not a PAC file, or"),
+        (returns("DIRECT").encode("utf-16-le"), 9,
+         "PAC {url} contains a NUL character (at offset 1): not a PAC file, or UTF-16 without a byte-order mark"),
+        ("Array.prototype.join = function () { return 'string'; };" + returns("DIRECT"), 9,
+         "PAC {url}: its answer cannot be read: it redefines what ncfd's PAC functions use"),
+        ("function __ncfd_run() { return 5; }" + returns("DIRECT"), 9,
+         "PAC {url}: its answer cannot be read: it redefines what ncfd's PAC functions use"),
+        ("var big = 10n;" + returns("DIRECT") + "\nbig", 9,
+         "PAC {url}: left a value ncfd cannot read while loading it"),
     ],
     ids=["endless-loop", "memory-hog", "deep-recursion", "throws", "syntax-error", "no-function", "junk-answer",
-         "not-a-string"],
+         "not-a-string", "nul-byte", "utf-16-without-bom", "redefines-join", "redefines-ncfds-entry", "ends-in-bigint"],
 )  # fmt: skip
 def test_a_hostile_pac_is_one_clear_line(
-    pacs: Pacs, env: dict[str, str], banner_target: peers.Target, script: str, code: int, message: str
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target, script: str | bytes, code: int, message: str
 ) -> None:
     url = pacs.serve(script)
     start = time.monotonic()
@@ -452,3 +556,68 @@ def test_a_pac_that_cannot_be_had_is_an_error_never_a_direct_connection(
         waited = re.search(r"timed out after ([\d.]+)s waiting for the PAC server", r.stderr)
         assert waited is not None and 1.0 <= float(waited.group(1)) <= 1.5, r.stderr
     assert time.monotonic() - start < 3 + 10
+
+
+def test_a_pac_server_redirecting_to_a_broken_url_is_one_clear_line(env: dict[str, str]) -> None:
+    def redirects(s: Session) -> None:
+        s.recv_until(b"\r\n\r\n")
+        s.send(b"HTTP/1.1 302 Found\r\nLocation: http://[pac/proxy.pac\r\nContent-Length: 0\r\n\r\n")
+
+    with FakeServer(redirects) as server, FakeServer(silent) as target:
+        url = f"http://127.0.0.1:{server.port}/proxy.pac"
+        r = handoff(url, target, env, "-w", "3")
+    assert_fails(r, 9, f"cannot fetch PAC {url}: PAC {url}: redirected to an invalid URL: 'http://[pac/proxy.pac'")
+
+
+# --- a PAC's long list ------------------------------------------------------------------------------
+
+
+def test_twenty_thousand_dead_entries_end_in_one_short_line_well_within_w(env: dict[str, str]) -> None:
+    """Each refused at once, yet the deadline went on rewriting the dead-proxy file after each (3,521
+    routes in -w 30, then a timeout). Only the first entries are tried, the file is written once, and
+    the line stays short."""
+    with socket.socket() as probe:  # a port nobody listens on, on any address
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    pac = f"""function FindProxyForURL(url, host) {{
+        var entries = [];
+        for (var i = 0; i < 20000; i++) entries.push("PROXY 127.1." + (i >> 8) + "." + (i & 255) + ":{port}");
+        return entries.join("; ");
+    }}"""
+    path = Path(env["XDG_CACHE_HOME"]).parent / "long.pac"
+    path.write_text(pac)
+    with FakeServer(silent) as target:
+        r = handoff(str(path), target, env, "-w", "20")
+        assert target.settled() == []
+    first = f"HTTP proxy 127.1.0.0:{port}: connect to HTTP proxy 127.1.0.0 port {port} failed: Connection refused"
+    assert_fails(r, 4, f"ncfd: no route to 127.0.0.1:{target.port} worked: {first}; ")
+    assert r.stderr.endswith(f"; and {MAX_ROUTES - 3} more (-v names each)\n") and len(r.stderr) < 1000, r.stderr
+    assert r.elapsed < 20
+    dead = (Path(env["XDG_CACHE_HOME"]) / "ncfd" / "dead-proxies").read_text().splitlines()
+    assert len(dead) == MAX_ROUTES and dead[0].endswith(f" HTTP proxy 127.1.0.0:{port}")
+    shown = run_ncfd(["--show-route", "--proxy-pac", str(path), "h", "22"], env=env).stdout.decode()
+    assert f"note: the PAC gave 20000 entries: only the first {MAX_ROUTES} are tried\n" in shown
+    assert shown.count("\nroute ") == MAX_ROUTES
+
+
+def test_the_dead_proxy_file_keeps_the_latest_few(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache.note_proxies([f"HTTP proxy p{i}:1" for i in range(cache.MAX_DEAD + 100)], [])
+    assert list(cache.dead_proxies()) == [f"HTTP proxy p{i}:1" for i in range(100, cache.MAX_DEAD + 100)]
+    cache.note_proxies(["HTTP proxy new:1"], ["HTTP proxy p100:1", "HTTP proxy p101:1"])
+    dead = list(cache.dead_proxies())
+    assert len(dead) == cache.MAX_DEAD - 1 and dead[0] == "HTTP proxy p102:1" and dead[-1] == "HTTP proxy new:1"
+
+
+def test_the_deadline_passing_between_routes_says_how_far_the_routes_got() -> None:
+    def slow_bookkeeping(route: Route, alive: bool) -> None:
+        time.sleep(1.5)  # the deadline passes before the next route
+
+    refused = [Route([Proxy("127.0.0.1", peers.free_port(), "connect")]) for _ in range(3)]
+    spec = ConnectSpec("h", 22, refused, on_route=slow_bookkeeping)
+    with pytest.raises(TimedOut) as e:
+        open_tunnel(spec, Deadline(1))
+    assert str(e.value) == (
+        f"timed out after 1s connecting: 1 of 3 routes failed, 2 not tried: {refused[0]}: connect to HTTP proxy "
+        f"127.0.0.1 port {refused[0].hops[0].port} failed: Connection refused"
+    )
