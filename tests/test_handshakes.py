@@ -228,6 +228,20 @@ def test_direct_connection_is_passed() -> None:
         assert_passed_with_banner(run_fdpass([*NCFD, "-F", "127.0.0.1", str(t.port)]))
 
 
+def test_z_with_f_still_negotiates_and_passes_the_socket() -> None:
+    """-z is nc's connect-then-exit; with -F, as in nc, the negotiated socket is still passed."""
+    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as p:
+        r = handoff(p, "-z", "-X", "connect", "example.com", "22")
+        assert r.returncode == 0, r.stderr
+        assert r.payload == b"\0" and r.stderr == ""
+        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.sock is not None
+        r.sock.sendall(b"still open\n")
+        assert r.read_exactly(11) == b"still open\n"
+        r.close()
+        assert p.sessions[0].received.startswith(b"CONNECT example.com:22 HTTP/1.1\r\n")
+
+
 def test_passed_socket_is_the_tcp_connection_and_blocking() -> None:
     def banner(s: Session) -> None:
         s.send(BANNER)
