@@ -6,6 +6,7 @@ import os
 import pty
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -254,6 +255,20 @@ def test_passed_socket_is_the_tcp_connection_and_blocking() -> None:
         assert r.sock.getpeername() == ("127.0.0.1", t.port)
         assert os.get_blocking(r.sock.fileno())
         assert r.extra_fds == []
+        r.close()
+
+
+def test_passed_socket_has_the_buffer_sizes_of_i_and_o() -> None:
+    # Distinct sizes, under net.core.rmem_max and wmem_max and away from Linux's defaults (128 KiB,
+    # 16 KiB), so that neither a size ignored nor the two swapped goes unseen.
+    rcvbuf, sndbuf = 40_000, 24_000
+    doubled = 2 if sys.platform == "linux" else 1  # Linux keeps twice the size, for its bookkeeping
+    with FakeServer(lambda s: s.send(BANNER)) as t:
+        r = run_fdpass([*NCFD, "-F", "-I", str(rcvbuf), "-O", str(sndbuf), "127.0.0.1", str(t.port)])
+        assert r.returncode == 0, r.stderr
+        assert r.sock is not None
+        assert r.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == rcvbuf * doubled
+        assert r.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == sndbuf * doubled
         r.close()
 
 
