@@ -58,8 +58,12 @@ class Handoff:
         return data
 
 
-def run_fdpass(argv: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> Handoff:
-    """argv is the whole command (e.g. NCFD + [...] or ["nc.openbsd", ...])."""
+def run_fdpass(
+    argv: list[str], timeout: float = 30, env: dict[str, str] | None = None, stray_bytes_ok: bool = False
+) -> Handoff:
+    """argv is the whole command (e.g. NCFD + [...] or ["nc.openbsd", ...]). A byte on stdout
+    besides the one carrying the descriptor fails, unless stray_bytes_ok (for a test of a check
+    of its own)."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(), stderr=subprocess.PIPE, env=env)
@@ -81,7 +85,7 @@ def run_fdpass(argv: list[str], timeout: float = 30, env: dict[str, str] | None 
         elapsed = time.monotonic() - start
         # ssh reads one byte: anything after it would be a protocol error another receiver might trip on.
         trailing = _read_to_eof(parent, argv)
-    assert trailing == b"", f"{argv} wrote {trailing!r} after the one-byte payload"
+    assert stray_bytes_ok or trailing == b"", f"{argv} wrote {trailing!r} after the one-byte payload"
     assert proc.stderr is not None
     stderr = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
