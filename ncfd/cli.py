@@ -73,7 +73,7 @@ def _run(argv: list[str]) -> int:
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.tls import detach
 
-        sock = detach(sock)  # type: ignore[arg-type]
+        sock = detach(sock, out)  # type: ignore[arg-type]
         log("TLS to the proxy: a detached process relays between it and the socket handed on")
     if opts.verbose:
         # nc's line, which scripts grep for.

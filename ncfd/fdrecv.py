@@ -318,7 +318,8 @@ def receive(opts: Options, log: Log) -> int:
     log(f"started {name}, pid {pid}")
 
     try:
-        ours.settimeout(None if until is None else max(0.0, until - time.monotonic()))
+        # Not 0 once the deadline has passed: that would make the socket non-blocking, not time out.
+        ours.settimeout(None if until is None else max(1e-6, until - time.monotonic()))
         try:
             payload, fds, flags, _ = socket.recv_fds(ours, 1, MAX_FDS)
         except TimeoutError:

@@ -53,9 +53,10 @@ def start_tls(
     return tls
 
 
-def detach(tls: ssl.SSLSocket) -> socket.socket:
+def detach(tls: ssl.SSLSocket, handoff: socket.socket) -> socket.socket:
     """A plain socket whose bytes a forked child relays to and from tls (ncfd.relay.bridge), for -F:
-    the child ends when the proxy ends the session or the socket's holder closes its end."""
+    the child ends when the proxy ends the session or the socket's holder closes its end. handoff is
+    stdout's socket (fdpass.claim_stdout), which the child closes like stdout."""
     from ncfd.relay import bridge
 
     ours, theirs = socket.socketpair()
@@ -64,6 +65,7 @@ def detach(tls: ssl.SSLSocket) -> socket.socket:
         try:
             ours.close()
             # The child must not hold stdin/stdout (ssh's socketpair, or a pipeline's ends) open.
+            handoff.close()
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)

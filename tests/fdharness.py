@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 NCFD = [sys.executable, "-m", "ncfd"]
+EOF_WAIT = 5.0  # seconds for the end of file on ssh's end once the command exited
 
 
 def ncfd_command() -> str:
@@ -57,33 +58,51 @@ class Handoff:
         return data
 
 
-def run_fdpass(argv: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> Handoff:
-    """argv is the whole command (e.g. NCFD + [...] or ["nc.openbsd", ...])."""
+def run_fdpass(
+    argv: list[str], timeout: float = 30, env: dict[str, str] | None = None, stray_bytes_ok: bool = False
+) -> Handoff:
+    """argv is the whole command (e.g. NCFD + [...] or ["nc.openbsd", ...]). A byte on stdout
+    besides the one carrying the descriptor fails, unless stray_bytes_ok (for a test of a check
+    of its own)."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(), stderr=subprocess.PIPE, env=env)
     child.close()
     parent.settimeout(timeout)
-    try:
-        payload, fds, _flags, _addr = socket.recv_fds(parent, 1, 4)
-    except TimeoutError:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"{argv} neither passed a descriptor nor exited within {timeout}s") from None
-    finally:
-        parent.close()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"{argv} did not exit after passing the descriptor") from None
-    elapsed = time.monotonic() - start
+    with parent:
+        try:
+            payload, fds, _flags, _addr = socket.recv_fds(parent, 1, 4)
+        except TimeoutError:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{argv} neither passed a descriptor nor exited within {timeout}s") from None
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{argv} did not exit after passing the descriptor") from None
+        elapsed = time.monotonic() - start
+        # ssh reads one byte: anything after it would be a protocol error another receiver might trip on.
+        trailing = _read_to_eof(parent, argv)
+    assert stray_bytes_ok or trailing == b"", f"{argv} wrote {trailing!r} after the one-byte payload"
     assert proc.stderr is not None
     stderr = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     sock = socket.socket(fileno=fds[0]) if fds else None
     return Handoff(proc.returncode, stderr, payload, sock, elapsed, list(fds[1:]))
+
+
+def _read_to_eof(sock: socket.socket, argv: list[str]) -> bytes:
+    """What else came on ssh's end once the command exited; its end of file must come at once."""
+    sock.settimeout(EOF_WAIT)
+    data = b""
+    try:
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    except TimeoutError:
+        raise AssertionError(f"{argv} exited but its stdout stayed open (a process left holding it?)") from None
+    return data
 
 
 def run_ncfd(

@@ -5,16 +5,22 @@ target; and with broken dialers for each way the hand-off can fail."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from ncfd.log import quiet
 
 import peers
 from fdharness import NCFD, ncfd_command
@@ -26,12 +32,20 @@ HINT = "is it an fd-passing dialer (nc -F, ncfd -F)?"
 
 # A dialer that does the hand-off wrong in one of several ways: python -c FAKE_DIALER MODE PORT.
 FAKE_DIALER = r"""
-import os, socket, sys, time
+import os, signal, socket, sys, time
 mode, port = sys.argv[1], int(sys.argv[2])
 out = socket.socket(fileno=1)
 conn = socket.create_connection(("127.0.0.1", port))
 if mode == "two":
-    socket.send_fds(out, [b"\0"], [conn.fileno(), conn.fileno()])
+    # Two copies of one end of a pair; the other end reads its end of file once both are closed.
+    # SIGTERM ignored: ncfd-fdrecv stops us after refusing them, and must have closed them first.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    mine, other = socket.socketpair()
+    socket.send_fds(out, [b"\0"], [mine.fileno(), mine.fileno()])
+    mine.close()
+    other.settimeout(20)
+    if other.recv(1) == b"":
+        print("both copies closed", file=sys.stderr)
 elif mode == "pipe":
     r, w = os.pipe()
     os.write(w, b"from a pipe\n")
@@ -52,6 +66,24 @@ def fdrecv(args: list[str], input: bytes = b"", timeout: float = 30) -> subproce
 
 def fake_dialer(mode: str, port: int) -> list[str]:
     return [sys.executable, "-c", FAKE_DIALER, mode, str(port)]
+
+
+def fdrecv_watching_the_dialer(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run with -v and return the result and our last line on stderr, once the dialer, whose pid -v
+    names, is checked to be gone. stderr goes to a file: a dialer left running would hold a pipe."""
+    err_path = tmp_path / "stderr"
+    with err_path.open("wb") as err:
+        argv = [*FDRECV, "-v", *args]
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, timeout=20)
+    lines = err_path.read_text().splitlines()
+    started = re.fullmatch(rf"{PREFIX}started \S+, pid (\d+)", lines[0])
+    assert started, lines
+    pid = int(started[1])
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the dialer, pid {pid}, was still running after ncfd-fdrecv exited: {lines}")
+    assert all(line.startswith(PREFIX) for line in lines), lines
+    return r, lines[-1][len(PREFIX) :]
 
 
 def one_error_line(r: subprocess.CompletedProcess[bytes]) -> str:
@@ -315,22 +347,29 @@ def test_what_it_wrote_is_quoted_escaped() -> None:
     assert one_error_line(r) == f'printf sent 14 bytes but no descriptor: {HINT} It sent "SSH-2.0-x\\r\\n\\xff\\"\\\\"'
 
 
-def test_nc_without_f_is_told_apart_and_stopped(banner_target: peers.Target) -> None:
+def test_nc_without_f_is_told_apart_and_stopped(banner_target: peers.Target, tmp_path: Path) -> None:
     """A relaying nc sends the banner and keeps running: we count what came, stop it, and fail fast."""
     require("nc.openbsd")
     start = time.monotonic()
-    r = fdrecv(["-w", "20", "nc.openbsd", "127.0.0.1", str(banner_target.port)])
+    r, error = fdrecv_watching_the_dialer(["-w", "20", "nc.openbsd", "127.0.0.1", str(banner_target.port)], tmp_path)
     assert time.monotonic() - start < 10
     assert r.returncode == 1
-    assert one_error_line(r) == f'nc.openbsd sent 13 bytes but no descriptor: {HINT} It sent "HELLO-TARGET\\n"'
+    assert error == f'nc.openbsd sent 13 bytes but no descriptor: {HINT} It sent "HELLO-TARGET\\n"'
 
 
-def test_dialer_hangs_without_passing_anything() -> None:
+def test_dialer_hangs_without_passing_anything(tmp_path: Path) -> None:
     start = time.monotonic()
-    r = fdrecv(["-w", "2", "sleep", "60"])
+    r, error = fdrecv_watching_the_dialer(["-w", "2", "sleep", "60"], tmp_path)
     assert time.monotonic() - start < 20
     assert r.returncode == 124 and r.stdout == b""
-    assert one_error_line(r) == "sleep passed no descriptor within 2s; killed it"
+    assert error == "sleep passed no descriptor within 2s; killed it"
+
+
+def test_a_deadline_over_before_the_dialer_started_is_a_time_out() -> None:
+    # A socket timeout of 0 would be non-blocking: "closed its stdout without passing a descriptor".
+    r = fdrecv(["-w", "0.000001", "sleep", "5"])
+    assert r.returncode == 124 and r.stdout == b""
+    assert one_error_line(r) == "sleep passed no descriptor within 1e-06s; killed it"
 
 
 def test_dialer_exits_but_leaves_its_stdout_open() -> None:
@@ -343,11 +382,11 @@ def test_dialer_exits_but_leaves_its_stdout_open() -> None:
     )
 
 
-def test_dialer_closes_its_stdout_and_keeps_running() -> None:
+def test_dialer_closes_its_stdout_and_keeps_running(tmp_path: Path) -> None:
     # Both: they are the same socket.
-    r = fdrecv(["sh", "-c", "exec >&- <&-; exec sleep 30"])
+    r, error = fdrecv_watching_the_dialer(["sh", "-c", "exec >&- <&-; exec sleep 30"], tmp_path)
     assert r.returncode == 1
-    assert one_error_line(r) == "sh closed its stdout without passing a descriptor, and did not exit; killed it"
+    assert error == "sh closed its stdout without passing a descriptor, and did not exit; killed it"
 
 
 def test_dialer_not_found() -> None:
@@ -372,12 +411,12 @@ def test_descriptor_passed_then_nonzero_exit_warns_and_relays(banner_target: pee
     assert one_error_line(r) == warning
 
 
-def test_descriptor_passed_but_no_exit(banner_target: peers.Target) -> None:
+def test_descriptor_passed_but_no_exit(banner_target: peers.Target, tmp_path: Path) -> None:
     start = time.monotonic()
-    r = fdrecv(["-w", "1", *fake_dialer("hang", banner_target.port)])
+    r, error = fdrecv_watching_the_dialer(["-w", "1", *fake_dialer("hang", banner_target.port)], tmp_path)
     assert time.monotonic() - start < 10
     assert r.returncode == 124 and r.stdout == b""
-    assert one_error_line(r) == (
+    assert error == (
         f"{sys.executable} passed a descriptor but did not exit within 1s (ssh would wait for it for ever); killed it"
     )
 
@@ -385,7 +424,11 @@ def test_descriptor_passed_but_no_exit(banner_target: peers.Target) -> None:
 def test_two_descriptors_are_refused_and_closed(banner_target: peers.Target) -> None:
     r = fdrecv(fake_dialer("two", banner_target.port))
     assert r.returncode == 1 and r.stdout == b""
-    assert one_error_line(r) == f"{sys.executable} passed 2 descriptors; ssh expects exactly one"
+    # The dialer's line first: it saw both copies closed while ncfd-fdrecv was still stopping it.
+    assert r.stderr.decode().splitlines() == [
+        "both copies closed",
+        f"{PREFIX}{sys.executable} passed 2 descriptors; ssh expects exactly one",
+    ]
 
 
 def test_a_pipe_cannot_be_relayed(banner_target: peers.Target) -> None:
@@ -405,6 +448,51 @@ def test_no_deadline_with_w_0(banner_target: peers.Target) -> None:
     r = fdrecv(["-w", "0", *NCFD, "-F", "127.0.0.1", str(banner_target.port)])
     assert r.returncode == 0, r.stderr
     assert r.stdout == banner_target.banner
+
+
+class AnHourLater:
+    """ncfd.fdrecv's clock: every reading after the first (its start) is an hour on."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.sleep = time.sleep
+
+    def monotonic(self) -> float:
+        now = time.monotonic()
+        if not self.started:
+            self.started = True
+            return now
+        return now + 3600
+
+
+@pytest.mark.parametrize(("w", "error"), [("0", None), ("600", "sleep passed no descriptor within 600s; killed it")])
+def test_w_0_waits_for_ever(
+    monkeypatch: pytest.MonkeyPatch, banner_target: peers.Target, w: str, error: str | None
+) -> None:
+    """-w 0 is no deadline, not a long one: an hour on, the hand-off is still waited for (and the
+    same clock does end -w 600)."""
+    from ncfd import fdrecv as module
+
+    monkeypatch.setattr(module, "time", AnHourLater())
+    dialer = [*NCFD, "-F", "127.0.0.1", str(banner_target.port)] if error is None else ["sleep", "5"]
+    outcome: list[int | Exception] = []
+
+    def receive() -> None:
+        try:
+            outcome.append(module.receive(module.parse_args(["-w", w, *dialer]), quiet))
+        except module.Failure as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "receive() did not return within 30s"
+    if error is None:
+        assert isinstance(outcome[0], int), outcome
+        with socket.socket(fileno=outcome[0]) as sock:
+            assert sock.getpeername() == ("127.0.0.1", banner_target.port)
+    else:
+        assert isinstance(outcome[0], module.Failure) and str(outcome[0]) == error, outcome
 
 
 # --- what the children inherit, and the wait ------------------------------------------------

@@ -6,6 +6,7 @@ import os
 import pty
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -228,6 +229,20 @@ def test_direct_connection_is_passed() -> None:
         assert_passed_with_banner(run_fdpass([*NCFD, "-F", "127.0.0.1", str(t.port)]))
 
 
+def test_z_with_f_still_negotiates_and_passes_the_socket() -> None:
+    """-z is nc's connect-then-exit; with -F, as in nc, the negotiated socket is still passed."""
+    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as p:
+        r = handoff(p, "-z", "-X", "connect", "example.com", "22")
+        assert r.returncode == 0, r.stderr
+        assert r.payload == b"\0" and r.stderr == ""
+        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.sock is not None
+        r.sock.sendall(b"still open\n")
+        assert r.read_exactly(11) == b"still open\n"
+        r.close()
+        assert p.sessions[0].received.startswith(b"CONNECT example.com:22 HTTP/1.1\r\n")
+
+
 def test_passed_socket_is_the_tcp_connection_and_blocking() -> None:
     def banner(s: Session) -> None:
         s.send(BANNER)
@@ -240,6 +255,20 @@ def test_passed_socket_is_the_tcp_connection_and_blocking() -> None:
         assert r.sock.getpeername() == ("127.0.0.1", t.port)
         assert os.get_blocking(r.sock.fileno())
         assert r.extra_fds == []
+        r.close()
+
+
+def test_passed_socket_has_the_buffer_sizes_of_i_and_o() -> None:
+    # Distinct sizes, under net.core.rmem_max and wmem_max and away from Linux's defaults (128 KiB,
+    # 16 KiB), so that neither a size ignored nor the two swapped goes unseen.
+    rcvbuf, sndbuf = 40_000, 24_000
+    doubled = 2 if sys.platform == "linux" else 1  # Linux keeps twice the size, for its bookkeeping
+    with FakeServer(lambda s: s.send(BANNER)) as t:
+        r = run_fdpass([*NCFD, "-F", "-I", str(rcvbuf), "-O", str(sndbuf), "127.0.0.1", str(t.port)])
+        assert r.returncode == 0, r.stderr
+        assert r.sock is not None
+        assert r.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == rcvbuf * doubled
+        assert r.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == sndbuf * doubled
         r.close()
 
 
