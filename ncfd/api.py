@@ -55,7 +55,7 @@ def connect(
     """
     from ncfd import connection
     from ncfd.deadline import Deadline
-    from ncfd.errors import UsageError
+    from ncfd.errors import NcfdError, UsageError
     from ncfd.spec import Credentials, Request, SocketOptions
 
     sources = [name for name, given in (("proxy", proxy), ("pac", pac), ("auto", auto)) if given]
@@ -72,7 +72,10 @@ def connect(
         credentials=Credentials(user, _password_for(password) if password is not None else None),
     )  # fmt: skip
     log, warn = _logger()
-    sock = connection.open_connection(request, Deadline(timeout), log, warn)
+    try:
+        sock = connection.open_connection(request, Deadline(timeout), log, warn)
+    except MemoryError:
+        raise NcfdError(f"out of memory connecting to {host} port {port}") from None
     if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy)
         sock = _relayed(sock)
     sock.settimeout(None)
@@ -132,12 +135,19 @@ def _relayed(tls: object) -> socket.socket:
     """One end of a socketpair, whose other end a daemon thread relays to and from tls."""
     import threading
 
+    from ncfd.deadline import start_thread
+    from ncfd.errors import NcfdError
     from ncfd.relay import bridge
 
     ours, theirs = socket.socketpair()
     relay = threading.Thread(target=_bridge_then_close, args=(bridge, theirs, tls), name="ncfd HTTPS relay")
     relay.daemon = True
-    relay.start()
+    try:
+        start_thread(relay.start, "the HTTPS relay")
+    except NcfdError:
+        for end in (ours, theirs, tls):
+            end.close()  # type: ignore[attr-defined]
+        raise
     return ours
 
 

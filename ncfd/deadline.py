@@ -11,9 +11,11 @@ is abandoned when the deadline passes: bounded() below.
 
 from __future__ import annotations
 
+# _thread, not threading: importing threading would cost a PAC lookup more than the lookup.
+import _thread
 import time
 
-from ncfd.errors import TimedOut
+from ncfd.errors import NcfdError, TimedOut
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,11 +78,10 @@ def shown(seconds: float) -> str:
 def bounded(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0) -> T:
     """call() in a helper thread, waited for until the deadline: for calls that take no timeout and
     that no signal interrupts (getaddrinfo). At the deadline the thread is abandoned: it ends when
-    the call returns, its answer unused; a daemon thread does not keep the process alive. stack:
-    the helper's stack size in bytes, where the default may be too small (musl gives 128 KiB)."""
-    # _thread, not threading: importing threading would cost a PAC lookup more than the lookup.
-    import _thread
-
+    the call returns, its answer unused; a daemon thread does not keep the process alive. A call
+    that makes several such steps must read the deadline between them, so that no more than the
+    one in flight outlives its caller. stack: the helper's stack size in bytes, where the default
+    may be too small (musl gives 128 KiB)."""
     results: list[T] = []
     errors: list[BaseException] = []
     done = _thread.allocate_lock()
@@ -90,23 +91,43 @@ def bounded(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0
         try:
             results.append(call())
         except BaseException as e:  # handed to the waiting thread
-            errors.append(e)
+            # Without this frame's own entry: the traceback would hold it, and it holds errors, a
+            # cycle that would keep what call() left behind (a PAC's JavaScript engine) alive until
+            # the next garbage collection rather than until the thread ends.
+            errors.append(e.with_traceback(e.__traceback__.tb_next if e.__traceback__ else None))
         finally:
             done.release()
 
-    if stack:
-        # Process-wide, and only read when a thread starts: set for this one, then put back.
-        previous = _thread.stack_size(stack)
-        try:
-            _thread.start_new_thread(run, ())
-        finally:
-            _thread.stack_size(previous)
-    else:
-        _thread.start_new_thread(run, ())
+    start_thread(lambda: _thread.start_new_thread(run, ()), what, stack)
     done.acquire(timeout=deadline.remaining())
-    if errors:
+    if results:
+        return results[0]
+    # call() may have read the deadline and given up itself: the same end, told the same way.
+    if errors and not isinstance(errors[0], TimedOut):
         raise errors[0]
-    if not results:
-        deadline.phase = what
-        raise deadline.expired()
-    return results[0]
+    deadline.phase = what
+    raise deadline.expired()
+
+
+# Held while ncfd starts a thread: the stack size is process-wide, and read when a thread starts.
+_STARTING = _thread.allocate_lock()
+
+
+def start_thread(start: Callable[[], object], what: str, stack: int = 0) -> None:
+    """Call start(), which starts one thread, with a stack of stack bytes (0: the size set, or the
+    system's default) for that thread. Every thread ncfd starts is started here, one at a time:
+    none of them gets a size set for another, and the size is put back before the next. Python
+    has no per-thread size: a thread that the application starts through threading at that very
+    moment may get stack bytes too, for as long as one pthread_create() takes."""
+    with _STARTING:
+        try:
+            if not stack:
+                start()
+                return
+            previous = _thread.stack_size(stack)
+            try:
+                start()
+            finally:
+                _thread.stack_size(previous)
+        except RuntimeError as e:  # no memory or no thread left: "can't start new thread"
+            raise NcfdError(f"cannot start a thread for {what}: {e}") from None
