@@ -1,13 +1,15 @@
 """The Python face, ncfd.connect(): paramiko and asyncssh from PyPI logging in to the test sshd with
 sock= through squid, dante, a PAC, a chain and an HTTPS proxy; many threads at once; deadlines that
 hold in any thread against silent and drip-feeding proxies; the exceptions a caller tells apart;
-no signal handler touched; no work outliving its caller; and the stack size each of ncfd's threads
-starts with."""
+no signal handler touched; no work outliving its caller; connect_async cancelled and bounded on its
+own; and the stack size each of ncfd's threads starts with."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -16,6 +18,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -337,6 +340,117 @@ def test_under_a_memory_limit_the_api_raises_only_its_own_errors(tmp_path: Path)
     outcomes = r.stdout.split("\n")[:-1]
     assert len(outcomes) == 12
     assert not [o for o in outcomes if not o.startswith(("TimedOut", "NcfdError"))], outcomes
+
+
+# --- connect_async: its own thread, its own deadline, cancellable ---------------------------------
+
+
+def connect_async_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ncfd connect_async"]
+
+
+def test_cancelling_connect_async_stops_the_attempt_and_frees_the_loop() -> None:
+    """Ten calls to a silent proxy, cancelled after 0.5 s of their 20: the connections are closed
+    at once, the loop's default executor is free (the API never used it), and asyncio.run() does
+    not wait for the 20 s."""
+    closed: list[float] = []
+
+    def silent_until_closed(s: Session) -> None:
+        silent(s)
+        closed.append(time.monotonic())
+
+    async def main(proxy: str) -> float:
+        calls = [
+            asyncio.ensure_future(ncfd.connect_async("example.com", 22, proxy=proxy, timeout=20)) for _ in range(10)
+        ]
+        await asyncio.sleep(0.5)
+        for call in calls:
+            call.cancel()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+        start = time.monotonic()
+        await asyncio.get_running_loop().getaddrinfo("127.0.0.1", 22)  # in the default executor
+        return time.monotonic() - start
+
+    with FakeServer(silent_until_closed) as mute:
+        start = time.monotonic()
+        lookup = asyncio.run(main(f"http://{mute.host}:{mute.port}"))
+        elapsed = time.monotonic() - start
+        for thread in connect_async_threads():
+            thread.join(10)
+        give_up = time.monotonic() + 10
+        while len(closed) < 10 and time.monotonic() < give_up:
+            time.sleep(0.05)
+    assert lookup < 5, "the default executor was busy"
+    assert elapsed < 0.5 + 5, "asyncio.run() waited for the cancelled calls"
+    assert connect_async_threads() == []
+    assert len(closed) == 10 and max(closed) - start < 0.5 + 5, "a cancelled attempt kept its connection"
+
+
+def test_a_cancelled_call_tries_no_other_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled is not a route that failed: the next one the PAC gives is not tried."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with FakeServer(silent) as first, FakeServer(silent) as second:
+        pac = tmp_path / "two.pac"
+        routes = f"PROXY {first.host}:{first.port}; PROXY {second.host}:{second.port}"
+        pac.write_text(f'function FindProxyForURL(u, h) {{ return "{routes}"; }}')
+
+        async def main() -> None:
+            call = asyncio.ensure_future(ncfd.connect_async("example.com", 22, pac=str(pac), timeout=4))
+            await asyncio.sleep(0.5)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+
+        asyncio.run(main())
+        time.sleep(2 + 1)  # past the first route's share of the 4 s
+        assert len(first.settled()) == 1
+        assert second.settled() == []
+
+
+def test_concurrent_connect_async_calls_each_have_their_own_deadline() -> None:
+    """The deadline starts at the call, not when a worker of a small default executor is free."""
+
+    async def main(proxy: str) -> list[BaseException | socket.socket]:
+        asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=2))
+        calls = [ncfd.connect_async("example.com", 22, proxy=proxy, timeout=3) for _ in range(14)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    with FakeServer(silent) as mute:
+        start = time.monotonic()
+        results = asyncio.run(main(f"http://{mute.host}:{mute.port}"))
+        elapsed = time.monotonic() - start
+    assert all(isinstance(r, ncfd.TimedOut) for r in results), results
+    assert all(str(r).startswith(f"timed out after 3s waiting for HTTP proxy {mute.host}:{mute.port}") for r in results)
+    assert elapsed < 3 + 4  # in 2-thread batches, the last would end at 21 s
+
+
+def test_a_cancelled_call_that_would_have_succeeded_leaks_no_socket() -> None:
+    """The proxy answers 200 a second after the call was cancelled: nobody is left to take the
+    socket, and nothing may be left for the garbage collector to close."""
+
+    def slow_yes(s: Session) -> None:
+        s.recv_until(b"\r\n\r\n")
+        time.sleep(1)
+        s.send(b"HTTP/1.1 200 Connection established\r\n\r\n" + BANNER)
+        while s.conn.recv(65536):
+            pass
+
+    async def main(proxy: str) -> None:
+        call = asyncio.ensure_future(ncfd.connect_async("example.com", 22, proxy=proxy, timeout=20))
+        await asyncio.sleep(0.3)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(2)  # the proxy has answered
+
+    with FakeServer(slow_yes) as p, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        asyncio.run(main(f"http://{p.host}:{p.port}"))
+        for thread in connect_async_threads():
+            thread.join(10)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 # --- the stack size ncfd's threads start with ---------------------------------------------------
