@@ -15,9 +15,12 @@ import socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable, Sequence
 
+    from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
+    from ncfd.spec import Request
 
 
 def connect(
@@ -53,8 +56,80 @@ def connect(
     Raises ncfd.NcfdError's kinds: UsageError, ResolveError, ConnectFailed, ProxyError, AuthFailed,
     TimedOut, PacError; str() is the message the command line prints, .exit_code its exit code.
     """
-    from ncfd import connection
     from ncfd.deadline import Deadline
+
+    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family)
+    return _open(request, Deadline(timeout))
+
+
+async def connect_async(host: str, port: int, **kwargs: object) -> socket.socket:
+    """connect() for asyncio programs (asyncssh: sock=...): the same arguments, the same socket.
+    It runs in a thread of its own, so that the event loop goes on and its default executor stays
+    free; the timeout counts from this call. Cancelling the task cancels the attempt: its waits end
+    at once and what it opened is closed (a name lookup under way, which nothing interrupts, ends
+    by itself in its helper thread)."""
+    import asyncio
+    import inspect  # asyncio has imported it already
+    import threading
+
+    from ncfd.deadline import Deadline, start_thread
+
+    given = inspect.signature(connect).bind(host, port, **kwargs)
+    given.apply_defaults()
+    request = _request(**given.arguments)
+    deadline = Deadline(given.arguments["timeout"])
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[socket.socket] = loop.create_future()
+
+    def run() -> None:
+        outcome: socket.socket | BaseException
+        try:
+            outcome = _open(request, deadline)
+        except BaseException as e:  # for the task to raise
+            outcome = e
+        try:
+            loop.call_soon_threadsafe(_settle, future, outcome)
+        except RuntimeError:  # the loop is closed: nobody is waiting
+            if isinstance(outcome, socket.socket):
+                outcome.close()
+
+    thread = threading.Thread(target=run, name="ncfd connect_async", daemon=True)
+    start_thread(thread.start, f"connecting to {host} port {port}")
+    try:
+        return await future
+    except asyncio.CancelledError:
+        deadline.cancel()
+        if future.done() and not future.cancelled() and future.exception() is None:
+            future.result().close()  # it came in the same moment as the cancellation
+        raise
+
+
+def _settle(future: asyncio.Future[socket.socket], outcome: socket.socket | BaseException) -> None:
+    """In the event loop: hand connect_async's outcome to its task, or close the socket that
+    nobody awaits any more."""
+    if future.cancelled():
+        if isinstance(outcome, socket.socket):
+            outcome.close()
+    elif isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _request(
+    host: str,
+    port: int,
+    proxy: str | Sequence[str] | None,
+    protocol: str | None,
+    pac: str | None,
+    auto: bool,
+    timeout: float,
+    user: str | None,
+    password: str | Callable[[], str] | None,
+    cacert: str | None,
+    family: int,
+) -> Request:
+    """connect()'s arguments, checked, as a Request for the core."""
     from ncfd.errors import UsageError
     from ncfd.spec import Credentials, Request, SocketOptions
 
@@ -67,25 +142,25 @@ def connect(
         raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
     options = SocketOptions()
     options.family = socket.AddressFamily(family)
-    request = Request(
+    return Request(
         host, port, proxies=_proxies(proxy, protocol), pac=pac, auto=auto, socket_options=options, cacert=cacert,
         credentials=Credentials(user, _password_for(password) if password is not None else None),
     )  # fmt: skip
+
+
+def _open(request: Request, deadline: Deadline) -> socket.socket:
+    from ncfd import connection
+    from ncfd.errors import NcfdError
+
     log, warn = _logger()
-    sock = connection.open_connection(request, Deadline(timeout), log, warn)
+    try:
+        sock = connection.open_connection(request, deadline, log, warn)
+    except MemoryError:
+        raise NcfdError(f"out of memory connecting to {request.host} port {request.port}") from None
     if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy)
         sock = _relayed(sock)
     sock.settimeout(None)
     return sock
-
-
-async def connect_async(host: str, port: int, **kwargs: object) -> socket.socket:
-    """connect() for asyncio programs (asyncssh: sock=...): the same call, in a worker thread, so
-    that the event loop goes on; the same arguments, the same socket."""
-    import asyncio
-    import functools
-
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(connect, host, port, **kwargs))  # type: ignore[arg-type]
 
 
 def _proxies(proxy: str | Sequence[str] | None, protocol: str | None) -> list[Proxy]:
@@ -135,12 +210,19 @@ def _relayed(tls: object) -> socket.socket:
     """One end of a socketpair, whose other end a daemon thread relays to and from tls."""
     import threading
 
+    from ncfd.deadline import start_thread
+    from ncfd.errors import NcfdError
     from ncfd.relay import bridge
 
     ours, theirs = socket.socketpair()
     relay = threading.Thread(target=_bridge_then_close, args=(bridge, theirs, tls), name="ncfd HTTPS relay")
     relay.daemon = True
-    relay.start()
+    try:
+        start_thread(relay.start, "the HTTPS relay")
+    except NcfdError:
+        for end in (ours, theirs, tls):
+            end.close()  # type: ignore[attr-defined]
+        raise
     return ours
 
 

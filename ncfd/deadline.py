@@ -7,13 +7,18 @@ stretch the whole, and many deadlines can run at once in as many threads.
 
 What cannot be given a timeout (getaddrinfo, a Kerberos library call) runs in a helper thread that
 is abandoned when the deadline passes: bounded() below.
+
+A deadline can also be cancelled from another thread (connect_async's task): every wait on it ends
+at once, as if the time were up.
 """
 
 from __future__ import annotations
 
+# _thread, not threading: importing threading would cost a PAC lookup more than the lookup.
+import _thread
 import time
 
-from ncfd.errors import TimedOut
+from ncfd.errors import Cancelled, NcfdError, TimedOut
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,20 +37,43 @@ class Deadline:
         self.phase = "connecting"
         self.parent = parent  # the whole a share() is part of: it stops while this one does
         self._paused_at: float | None = None
+        # One for a deadline and every deadline made from it: cancelling one cancels them all.
+        self._cancel: _Cancel = parent._cancel if parent is not None else _Cancel()
 
     def remaining(self) -> float:
-        """Seconds left, never zero or less: TimedOut once the deadline has passed."""
+        """Seconds left, never zero or less: TimedOut once the deadline has passed (Cancelled once
+        it has been cancelled)."""
         left = self.at - time.monotonic()
-        if left <= 0:
+        if left <= 0 or self._cancel.cancelled:
             raise self.expired()
         return left
 
-    def expired(self) -> TimedOut:
+    def expired(self) -> TimedOut | Cancelled:
+        if self._cancel.cancelled:
+            return Cancelled(f"cancelled while {self.phase}")
         return TimedOut(f"timed out after {shown(self.seconds)}s {self.phase}")
 
     def arm(self, sock: socket.socket) -> None:
         """Give sock's next blocking call what is left; socket.timeout then means expired()."""
+        self.watch(sock)
         sock.settimeout(self.remaining())
+
+    def watch(self, sock: socket.socket) -> None:
+        """Have cancel() shut sock down: a wait on it then ends at once."""
+        self._cancel.sockets.add(sock)
+        if self._cancel.cancelled:
+            _shut(sock)
+
+    def cancel(self) -> None:
+        """From another thread: end every wait on this deadline now. The sockets it watches are
+        shut down (whoever opened them closes them on the way out), bounded() stops waiting, and
+        remaining() raises Cancelled from now on. A call already in a helper thread runs to its end,
+        unwaited for, as at the deadline."""
+        self._cancel.cancelled = True
+        for sock in list(self._cancel.sockets):
+            _shut(sock)
+        for wake in list(self._cancel.waiters):
+            _release(wake)
 
     def pause(self) -> None:
         """Stop the clock while a person types a password."""
@@ -74,13 +102,12 @@ def shown(seconds: float) -> str:
 
 
 def bounded(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0) -> T:
-    """call() in a helper thread, waited for until the deadline: for calls that take no timeout and
-    that no signal interrupts (getaddrinfo). At the deadline the thread is abandoned: it ends when
-    the call returns, its answer unused; a daemon thread does not keep the process alive. stack:
-    the helper's stack size in bytes, where the default may be too small (musl gives 128 KiB)."""
-    # _thread, not threading: importing threading would cost a PAC lookup more than the lookup.
-    import _thread
-
+    """call() in a helper thread, waited for until the deadline (or its cancel()): for calls that
+    take no timeout and that no signal interrupts (getaddrinfo). At the deadline the thread is
+    abandoned: it ends when the call returns, its answer unused; a daemon thread does not keep the
+    process alive. A call that makes several such steps must read the deadline between them, so
+    that no more than the one in flight outlives its caller. stack: the helper's stack size in
+    bytes, where the default may be too small (musl gives 128 KiB)."""
     results: list[T] = []
     errors: list[BaseException] = []
     done = _thread.allocate_lock()
@@ -90,23 +117,77 @@ def bounded(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0
         try:
             results.append(call())
         except BaseException as e:  # handed to the waiting thread
-            errors.append(e)
+            # Without this frame's own entry: the traceback would hold it, and it holds errors, a
+            # cycle that would keep what call() left behind (a PAC's JavaScript engine) alive until
+            # the next garbage collection rather than until the thread ends.
+            errors.append(e.with_traceback(e.__traceback__.tb_next if e.__traceback__ else None))
         finally:
-            done.release()
+            _release(done)
 
-    if stack:
-        # Process-wide, and only read when a thread starts: set for this one, then put back.
-        previous = _thread.stack_size(stack)
-        try:
-            _thread.start_new_thread(run, ())
-        finally:
-            _thread.stack_size(previous)
-    else:
-        _thread.start_new_thread(run, ())
-    done.acquire(timeout=deadline.remaining())
-    if errors:
+    start_thread(lambda: _thread.start_new_thread(run, ()), what, stack)
+    deadline._cancel.waiters.add(done)  # before remaining(): a cancel() from now on releases done
+    try:
+        done.acquire(timeout=deadline.remaining())
+    finally:
+        deadline._cancel.waiters.discard(done)
+    if results:
+        return results[0]
+    # call() may have read the deadline and given up itself: the same end, told the same way.
+    if errors and not isinstance(errors[0], TimedOut):
         raise errors[0]
-    if not results:
-        deadline.phase = what
-        raise deadline.expired()
-    return results[0]
+    deadline.phase = what
+    raise deadline.expired()
+
+
+# Held while ncfd starts a thread: the stack size is process-wide, and read when a thread starts.
+_STARTING = _thread.allocate_lock()
+
+
+def start_thread(start: Callable[[], object], what: str, stack: int = 0) -> None:
+    """Call start(), which starts one thread, with a stack of stack bytes (0: the size set, or the
+    system's default) for that thread. Every thread ncfd starts is started here, one at a time:
+    none of them gets a size set for another, and the size is put back before the next. Python
+    has no per-thread size: a thread that the application starts through threading at that very
+    moment may get stack bytes too, for as long as one pthread_create() takes."""
+    with _STARTING:
+        try:
+            if not stack:
+                start()
+                return
+            previous = _thread.stack_size(stack)
+            try:
+                start()
+            finally:
+                _thread.stack_size(previous)
+        except RuntimeError as e:  # no memory or no thread left: "can't start new thread"
+            raise NcfdError(f"cannot start a thread for {what}: {e}") from None
+
+
+class _Cancel:
+    """What Deadline.cancel() reaches: a flag read by remaining(), the sockets to shut down and
+    the locks bounded() waits on."""
+
+    __slots__ = ("cancelled", "sockets", "waiters")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.sockets: set[socket.socket] = set()
+        self.waiters: set[_thread.LockType] = set()
+
+
+def _shut(sock: socket.socket) -> None:
+    # socket.socket's own: an SSLSocket's would also drop its TLS state under the thread using it.
+    import socket
+
+    try:  # noqa: SIM105 (contextlib's import costs more than a lookup: see ncfd.log)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed, detached, or not connected yet: nothing waits on it
+
+
+def _release(lock: _thread.LockType) -> None:
+    """Release lock if it is held: the helper and cancel() may both get there."""
+    try:  # noqa: SIM105
+        lock.release()
+    except RuntimeError:
+        pass

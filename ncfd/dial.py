@@ -155,6 +155,7 @@ def race(
                 log(f"connecting to {role} {host} ({sockaddr[0]}) port {port}")
                 last_start, hurry = now, False
                 attempts.append(_prepare(family, opts))
+                deadline.watch(attempts[index])  # a cancel() ends the poll below at once
                 attempts[index].setblocking(False)
                 code = attempts[index].connect_ex(sockaddr)
                 if code == 0:

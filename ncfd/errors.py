@@ -52,6 +52,11 @@ class TimedOut(NcfdError):
     exit_code = 7
 
 
+class Cancelled(NcfdError):
+    """The caller has gone (connect_async's task was cancelled): what was under way ends with this,
+    which nobody reads. Not a TimedOut: it says nothing about the route, and no other is tried."""
+
+
 class PacError(NcfdError):
     """A PAC file could not be had or used: not fetched, not loaded, no usable answer."""
 

@@ -61,10 +61,13 @@ class Pump:
         self.tls_dst = tls if tls is not None and tls.fileno() == dst else None
         self.want: tuple[int, int] | None = None
         self.want_event: dict[type[BaseException], int] = {}
+        # What writing to dst meets once the other end has closed the connection or reset it.
+        self.closed_errors: tuple[type[OSError], ...] = (BrokenPipeError, ConnectionResetError)
         if tls is not None:
             import ssl  # only for an HTTPS proxy: start-up time
 
             self.want_event = {ssl.SSLWantReadError: select.POLLIN, ssl.SSLWantWriteError: select.POLLOUT}
+            self.closed_errors += (ssl.SSLZeroReturnError, ssl.SSLEOFError)
         self.want_errors = tuple(self.want_event)
         self.in_pipe = 0  # bytes held in our pipe
         self.held = memoryview(b"")  # bytes held in the buffer
@@ -78,9 +81,13 @@ class Pump:
         """The descriptor and poll event the next step() needs."""
         if self.want is not None:
             return self.want
-        if self.in_pipe or self.held:
+        if self.holds():
             return self.dst, select.POLLOUT
         return self.src, select.POLLIN
+
+    def holds(self) -> bool:
+        """Whether bytes taken from src wait for dst."""
+        return bool(self.in_pipe or self.held)
 
     def ready_now(self) -> bool:
         """Whether step() can move bytes without waiting: decrypted bytes held by the TLS object."""
@@ -207,9 +214,13 @@ def relay(
     quit_after: float | None,
     idle_timeout: float | None,
 ) -> None:
-    """Return when the network side closes (the normal end), stdout goes away, the -q timer runs
-    out after stdin's EOF, or nothing moves for idle_timeout seconds. sock may be a TLS session
-    (an HTTPS proxy), which has no half-close: -N's EOF is not passed on through it."""
+    """Return once both directions have ended, as nc: the network's EOF ends only the way to
+    stdout (which then sees its EOF), and stdin goes on to the network until its own EOF (then
+    -N's shutdown). Also return when stdout goes away, the -q timer runs out after stdin's EOF, or
+    nothing moves for idle_timeout seconds. OSError, never a quiet end, when stdin may not have
+    been delivered: the network reset the connection before stdin's EOF or refused bytes, or the
+    idle timeout came while bytes from stdin were waiting for it. sock may be a TLS session (an
+    HTTPS proxy), which has no half-close: -N's EOF is not passed on through it."""
     tls: ssl.SSLSocket | None = sock if hasattr(sock, "pending") else None  # type: ignore[assignment]
     os.set_blocking(1, True)
     net = sock.fileno()
@@ -231,7 +242,7 @@ def relay(
 
 def _run(
     sock: socket.socket,
-    down: Pump,
+    down: Pump | None,
     up: Pump | None,
     half_close: bool,
     quit_after: float | None,
@@ -239,25 +250,50 @@ def _run(
 ) -> None:
     poller = _Poller()
     quit_at: float | None = None
-    while True:
+    while down is not None or up is not None:
         waits = [w for w in (idle_timeout, None if quit_at is None else quit_at - time.monotonic()) if w is not None]
         pumps = [p for p in (down, up) if p is not None]
         ready = poller.wait(pumps, None if not waits else min(waits))
         if not ready and not any(p.ready_now() for p in pumps):
+            if up is not None and up.holds():
+                raise OSError(errno.ETIMEDOUT, "timed out with bytes from stdin not yet taken by the network")
             return
-        if _ready(down, ready):
+        if down is not None and _ready(down, ready):
             try:
-                if not down.step():
-                    return
-            except (ConnectionResetError, BrokenPipeError):  # the network reset, or stdout went away
+                ended = not down.step()
+            except BrokenPipeError:  # stdout went away
                 return
-        if up is not None and _ready(up, ready) and not up.step():
-            up.close()
-            up = None
-            if half_close:
-                sock.shutdown(socket.SHUT_WR)
-            if quit_after is not None:
-                quit_at = time.monotonic() + quit_after
+            except ConnectionResetError:  # nothing more goes either way: fine once stdin has ended
+                if up is not None:
+                    raise OSError(errno.ECONNRESET, "the connection was reset before the end of stdin") from None
+                return
+            if ended:  # the network's EOF: stdout's too, while stdin goes on
+                down.close()
+                down = None
+                _close_stdout()
+        if up is not None and _ready(up, ready):
+            try:
+                ended = not up.step()
+            except up.closed_errors:
+                raise OSError(errno.EPIPE, "the connection was closed before all of stdin was sent") from None
+            if ended:
+                up.close()
+                up = None
+                if half_close:
+                    sock.shutdown(socket.SHUT_WR)
+                if quit_after is not None:
+                    quit_at = time.monotonic() + quit_after
+
+
+def _close_stdout() -> None:
+    """Pass the network's EOF on: whoever reads stdout (ssh) learns that the connection has ended
+    without waiting for our exit. /dev/null takes descriptor 1's place, so that no descriptor
+    opened later becomes stdout."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+    finally:
+        os.close(null)
 
 
 def bridge(plain: socket.socket, tls: ssl.SSLSocket) -> None:

@@ -99,8 +99,14 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
 
     def ask() -> tuple[str, list[str], int]:
         engine = Engine(pac.text, pac.location, min(deadline.remaining(), PAC_CPU_LIMIT))
-        found = engine.find(url, host, _addresses, my_addresses(), time.time() * 1000)
+        found = engine.find(url, host, resolve, my_addresses(), time.time() * 1000)
         return found.answer, found.alerts, found.rounds
+
+    def resolve(name: str) -> list[str]:
+        # Once the caller has given up, no more lookups for nobody: this thread ends at its next
+        # name, and the engine with it.
+        deadline.remaining()
+        return _addresses(name)
 
     what = f"evaluating PAC {pac.location} (a slow DNS answer or an endless loop?)"
     # QuickJS's stack limit must be below the thread's own: 8 MiB, as glibc's default.

@@ -60,6 +60,7 @@ class _Recording(socks.socksocket):  # type: ignore[misc]
 
     def _arm(self) -> None:
         # socksocket.settimeout only records the value until it believes it is connected.
+        self.deadline.watch(self)
         left = self.deadline.remaining()
         socket.socket.settimeout(self, min(left, GREETING_LIMIT) if self.greeting and not self.received else left)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ncfd.errors import DeadProxy, ProxyError
+from ncfd.errors import DeadProxy, NcfdError, ProxyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ def start_tls(
     try:
         deadline.arm(sock)
         tls = context.wrap_socket(sock, server_hostname=host)
+    except NcfdError:  # arm(): the deadline has passed, or it was cancelled
+        sock.close()
+        raise
     except TimeoutError:
         sock.close()
         raise deadline.expired() from None

@@ -1,18 +1,27 @@
 """The Python face, ncfd.connect(): paramiko and asyncssh from PyPI logging in to the test sshd with
 sock= through squid, dante, a PAC, a chain and an HTTPS proxy; many threads at once; deadlines that
 hold in any thread against silent and drip-feeding proxies; the exceptions a caller tells apart;
-and no signal handler touched."""
+no signal handler touched; no work outliving its caller; connect_async cancelled and bounded on its
+own; and the stack size each of ncfd's threads starts with."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import gc
+import os
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,3 +271,258 @@ def test_fabric_runs_a_command_over_sock_from_ncfd(sshd: peers.Sshd, squid: peer
     with fabric.Connection(peers.HOST, port=sshd.port, user=sshd.user, connect_kwargs=kwargs) as conn:
         conn.client.load_host_keys(str(sshd.known_hosts))
         assert conn.run("echo in", hide=True, in_stream=False).stdout == "in\n"
+
+
+# --- work that outlives its caller ------------------------------------------------------------
+
+
+SLOW_PAC = """function FindProxyForURL(u, h) {
+    for (var i = 0; i < 40; i++) dnsResolve("n" + i + ".slow.test");
+    return "DIRECT";
+}"""
+LOOKUP = 2.0  # seconds each name of SLOW_PAC takes to fail, as with a DNS server that never answers
+
+SLOW_RESOLVER = f"""
+import socket, threading, time
+
+real_getaddrinfo = socket.getaddrinfo
+in_flight, started = [0], [0]
+counting = threading.Lock()
+
+def slow_getaddrinfo(host, *args, **kwargs):
+    if not (isinstance(host, str) and host.endswith(".slow.test")):
+        return real_getaddrinfo(host, *args, **kwargs)
+    with counting:
+        in_flight[0] += 1
+        started[0] += 1
+    try:
+        time.sleep({LOOKUP})
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    finally:
+        with counting:
+            in_flight[0] -= 1
+
+socket.getaddrinfo = slow_getaddrinfo
+"""
+
+
+def os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_pac_lookups_stop_at_the_callers_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each call ends at its deadline, and its helper thread (an 8 MiB stack and a JavaScript
+    engine) ends with the one lookup it had in flight, not after the 32 names the PAC asks for."""
+    resolver: dict[str, Any] = {}
+    exec(SLOW_RESOLVER, resolver)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver["slow_getaddrinfo"])
+    pac = tmp_path / "slow.pac"
+    pac.write_text(SLOW_PAC)
+    before = os_threads()
+    calls = 5
+    for _ in range(calls):
+        start = time.monotonic()
+        with pytest.raises(ncfd.TimedOut, match=r"^timed out after 1s evaluating PAC "):
+            ncfd.connect("127.0.0.1", 9, pac=str(pac), timeout=1)
+        assert time.monotonic() - start < 1 + 5
+    give_up = time.monotonic() + LOOKUP + 5
+    while (resolver["in_flight"][0] or os_threads() > before) and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert resolver["in_flight"] == [0], "lookups went on after their callers had gone"
+    assert os_threads() <= before, "helper threads outlived their callers"
+    assert resolver["started"][0] <= calls  # the one each had in flight at its deadline, no more
+
+
+def test_under_a_memory_limit_the_api_raises_only_its_own_errors(tmp_path: Path) -> None:
+    """Under an address-space limit, abandoned helpers used to pile up until no thread could start,
+    and the API then raised a bare RuntimeError. Now they end in time; and where a thread cannot
+    start, that is an NcfdError too."""
+    pac = tmp_path / "slow.pac"
+    pac.write_text(SLOW_PAC)
+    script = SLOW_RESOLVER + textwrap.dedent(f"""
+        import resource, sys, time
+        import ncfd
+
+        def vm_size():
+            with open("/proc/self/status") as status:
+                return next(int(line.split()[1]) << 10 for line in status if line.startswith("VmSize:"))
+
+        def call():
+            try:
+                ncfd.connect("127.0.0.1", 9, pac={str(pac)!r}, timeout=0.5)
+            except ncfd.NcfdError as e:
+                return type(e).__name__
+            except BaseException as e:
+                return "escaped " + type(e).__name__ + ": " + str(e)
+            return "connected"
+
+        call()  # everything imported and warm
+        time.sleep({LOOKUP} + 1)
+        # Room for a few helpers' 8 MiB stacks, not for a dozen.
+        resource.setrlimit(resource.RLIMIT_AS, (vm_size() + (40 << 20), resource.RLIM_INFINITY))
+        print("\\n".join(call() for _ in range(12)))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    outcomes = r.stdout.split("\n")[:-1]
+    assert len(outcomes) == 12
+    assert not [o for o in outcomes if not o.startswith(("TimedOut", "NcfdError"))], outcomes
+
+
+# --- connect_async: its own thread, its own deadline, cancellable ---------------------------------
+
+
+def connect_async_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ncfd connect_async"]
+
+
+def test_cancelling_connect_async_stops_the_attempt_and_frees_the_loop() -> None:
+    """Ten calls to a silent proxy, cancelled after 0.5 s of their 20: the connections are closed
+    at once, the loop's default executor is free (the API never used it), and asyncio.run() does
+    not wait for the 20 s."""
+    closed: list[float] = []
+
+    def silent_until_closed(s: Session) -> None:
+        silent(s)
+        closed.append(time.monotonic())
+
+    async def main(proxy: str) -> float:
+        calls = [
+            asyncio.ensure_future(ncfd.connect_async("example.com", 22, proxy=proxy, timeout=20)) for _ in range(10)
+        ]
+        await asyncio.sleep(0.5)
+        for call in calls:
+            call.cancel()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+        start = time.monotonic()
+        await asyncio.get_running_loop().getaddrinfo("127.0.0.1", 22)  # in the default executor
+        return time.monotonic() - start
+
+    with FakeServer(silent_until_closed) as mute:
+        start = time.monotonic()
+        lookup = asyncio.run(main(f"http://{mute.host}:{mute.port}"))
+        elapsed = time.monotonic() - start
+        for thread in connect_async_threads():
+            thread.join(10)
+        give_up = time.monotonic() + 10
+        while len(closed) < 10 and time.monotonic() < give_up:
+            time.sleep(0.05)
+    assert lookup < 5, "the default executor was busy"
+    assert elapsed < 0.5 + 5, "asyncio.run() waited for the cancelled calls"
+    assert connect_async_threads() == []
+    assert len(closed) == 10 and max(closed) - start < 0.5 + 5, "a cancelled attempt kept its connection"
+
+
+def test_a_cancelled_call_tries_no_other_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled is not a route that failed: the next one the PAC gives is not tried."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with FakeServer(silent) as first, FakeServer(silent) as second:
+        pac = tmp_path / "two.pac"
+        routes = f"PROXY {first.host}:{first.port}; PROXY {second.host}:{second.port}"
+        pac.write_text(f'function FindProxyForURL(u, h) {{ return "{routes}"; }}')
+
+        async def main() -> None:
+            call = asyncio.ensure_future(ncfd.connect_async("example.com", 22, pac=str(pac), timeout=4))
+            await asyncio.sleep(0.5)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+
+        asyncio.run(main())
+        time.sleep(2 + 1)  # past the first route's share of the 4 s
+        assert len(first.settled()) == 1
+        assert second.settled() == []
+
+
+def test_concurrent_connect_async_calls_each_have_their_own_deadline() -> None:
+    """The deadline starts at the call, not when a worker of a small default executor is free."""
+
+    async def main(proxy: str) -> list[BaseException | socket.socket]:
+        asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=2))
+        calls = [ncfd.connect_async("example.com", 22, proxy=proxy, timeout=3) for _ in range(14)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    with FakeServer(silent) as mute:
+        start = time.monotonic()
+        results = asyncio.run(main(f"http://{mute.host}:{mute.port}"))
+        elapsed = time.monotonic() - start
+    assert all(isinstance(r, ncfd.TimedOut) for r in results), results
+    assert all(str(r).startswith(f"timed out after 3s waiting for HTTP proxy {mute.host}:{mute.port}") for r in results)
+    assert elapsed < 3 + 4  # in 2-thread batches, the last would end at 21 s
+
+
+def test_a_cancelled_call_that_would_have_succeeded_leaks_no_socket() -> None:
+    """The proxy answers 200 a second after the call was cancelled: nobody is left to take the
+    socket, and nothing may be left for the garbage collector to close."""
+
+    def slow_yes(s: Session) -> None:
+        s.recv_until(b"\r\n\r\n")
+        time.sleep(1)
+        s.send(b"HTTP/1.1 200 Connection established\r\n\r\n" + BANNER)
+        while s.conn.recv(65536):
+            pass
+
+    async def main(proxy: str) -> None:
+        call = asyncio.ensure_future(ncfd.connect_async("example.com", 22, proxy=proxy, timeout=20))
+        await asyncio.sleep(0.3)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(2)  # the proxy has answered
+
+    with FakeServer(slow_yes) as p, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        asyncio.run(main(f"http://{p.host}:{p.port}"))
+        for thread in connect_async_threads():
+            thread.join(10)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+# --- the stack size ncfd's threads start with ---------------------------------------------------
+
+
+def this_threads_stack() -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.pthread_self.restype = ctypes.c_ulong
+    attr = ctypes.create_string_buffer(256)  # a pthread_attr_t, whatever its size here
+    assert libc.pthread_getattr_np(ctypes.c_ulong(libc.pthread_self()), attr) == 0
+    size = ctypes.c_size_t()
+    libc.pthread_attr_getstacksize(attr, ctypes.byref(size))
+    libc.pthread_attr_destroy(attr)
+    return size.value
+
+
+def test_each_helper_thread_gets_its_own_stack_size_whatever_runs_alongside() -> None:
+    """The stack size is process-wide, read when a thread starts. PAC helpers (8 MiB) and other
+    helpers (the application's size), started from many threads at once with a thread switch at
+    nearly every bytecode, each get their own; and the application's size is left as it was."""
+    from ncfd.deadline import Deadline, bounded
+
+    pac, application = 8 << 20, 512 << 10
+    sizes: dict[int, list[int]] = {pac: [], application: []}
+
+    def helpers(i: int) -> None:
+        for n in range(1000):
+            stack = pac if (i + n) % 2 else 0
+            sizes[stack or application].append(bounded(Deadline(WAIT), this_threads_stack, "probing", stack=stack))
+
+    interval = sys.getswitchinterval()
+    threading.stack_size(application)
+    sys.setswitchinterval(1e-6)
+    try:
+        callers = [threading.Thread(target=helpers, args=(i,)) for i in range(8)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join(WAIT)
+        left = threading.stack_size(0)
+    finally:
+        sys.setswitchinterval(interval)
+        threading.stack_size(0)
+    assert left == application
+    assert set(sizes[pac]) == {pac} and len(sizes[pac]) == 4000
+    assert set(sizes[application]) == {application} and len(sizes[application]) == 4000

@@ -4,13 +4,17 @@ tinyproxy, dante, microsocks and ssh -D, and OpenBSD nc side by side where its b
 from __future__ import annotations
 
 import os
+import queue
 import shutil
+import socket
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
 import peers
+from fakeservers import FakeServer, Session
 from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
 from peers import require
 
@@ -128,3 +132,55 @@ def test_refused_proxy_nc_is_silent_ncfd_says_so() -> None:
     assert nc.returncode == 1 and nc.stderr == ""
     assert ours.returncode == 4
     assert ours.stderr == f"ncfd: connect to HTTP proxy 127.0.0.1 port {closed} failed: Connection refused\n"
+
+
+def half_closes_then_counts(counted: queue.Queue[int]) -> Callable[[Session], None]:
+    """Says "ready", half-closes, and puts how many bytes came until the client's EOF."""
+
+    def handle(s: Session) -> None:
+        s.send(b"ready\n")
+        s.conn.shutdown(socket.SHUT_WR)
+        n = 0
+        while chunk := s.conn.recv(1 << 20):
+            n += len(chunk)
+        counted.put(n)
+
+    return handle
+
+
+UPLOAD = 20_000_000  # more than the buffers on the way hold
+
+
+def test_a_half_close_through_dante_leaves_stdin_flowing_as_with_nc(dante: peers.Proxy) -> None:
+    require("nc.openbsd")
+    counted: queue.Queue[int] = queue.Queue()
+    with FakeServer(half_closes_then_counts(counted)) as t:
+        for relay in (NCFD, ["nc.openbsd"]):
+            argv = [*relay, "-N", "-X", "5", "-x", dante.address, "127.0.0.1", str(t.port)]
+            r = subprocess.run(argv, input=b"u" * UPLOAD, capture_output=True, timeout=60)
+            assert (r.returncode, r.stdout, r.stderr) == (0, b"ready\n", b""), relay
+            assert counted.get(timeout=10) == UPLOAD, relay
+
+
+@pytest.mark.parametrize("proxy_name", ["squid", "tinyproxy"])
+def test_a_proxy_that_drops_the_tunnel_at_a_half_close_fails_the_relay_where_nc_says_nothing(
+    request: pytest.FixtureRequest, proxy_name: str
+) -> None:
+    """These proxies end the whole tunnel at the server's half-close: stdin cannot be delivered.
+    nc exits 0 all the same; ncfd says so."""
+    require("nc.openbsd")
+    proxy: peers.Proxy = request.getfixturevalue(proxy_name)
+    counted: queue.Queue[int] = queue.Queue()
+    with FakeServer(half_closes_then_counts(counted)) as t:
+        argv = ["-N", "-X", "connect", "-x", proxy.address, "127.0.0.1", str(t.port)]
+        nc = subprocess.run(["nc.openbsd", *argv], input=b"u" * UPLOAD, capture_output=True, timeout=60)
+        assert counted.get(timeout=10) < UPLOAD
+        ours = subprocess.run([*NCFD, *argv], input=b"u" * UPLOAD, capture_output=True, timeout=60)
+        assert counted.get(timeout=10) < UPLOAD
+    # "ready" may be lost too: a proxy closing on bytes it has not read resets the connection.
+    assert nc.returncode == 0
+    assert ours.returncode == 1
+    assert ours.stderr.decode() in {
+        f"ncfd: relay to 127.0.0.1 port {t.port} failed: the connection was {how}\n"
+        for how in ("closed before all of stdin was sent", "reset before the end of stdin")
+    }

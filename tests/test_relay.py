@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import socket
 import subprocess
+import threading
 import time
 
 from fakeservers import BANNER, FakeServer, Session, http_proxy, socks5_proxy
@@ -37,18 +40,65 @@ def test_relay_through_socks5() -> None:
     assert r.stdout == BANNER + b"ping\n"
 
 
-def test_network_close_ends_the_relay_even_with_stdin_open() -> None:
+UPLOAD = 20_000_000  # more than the socket buffers on both sides hold: the rest must wait for the relay
+
+
+def test_a_half_close_from_the_server_leaves_stdin_flowing_to_its_end() -> None:
+    """The server's EOF ends only the way to stdout: as nc, every byte of stdin is still sent."""
+    counted: queue.Queue[int] = queue.Queue()
+
+    def answers_then_counts(s: Session) -> None:
+        s.send(b"ready\n")
+        s.conn.shutdown(socket.SHUT_WR)
+        n = 0
+        while chunk := s.conn.recv(1 << 20):
+            n += len(chunk)
+        counted.put(n)
+
+    with FakeServer(answers_then_counts) as t:
+        r = run_ncfd(["-N", "127.0.0.1", str(t.port)], input=b"u" * UPLOAD, timeout=60)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"ready\n", b"")
+        assert counted.get(timeout=10) == UPLOAD
+
+
+def test_a_server_that_closes_before_stdin_is_sent_fails_the_relay() -> None:
+    def answers_and_closes(s: Session) -> None:
+        s.send(b"bye\n")
+
+    with FakeServer(answers_and_closes) as t:
+        r = run_ncfd(["-N", "127.0.0.1", str(t.port)], input=b"u" * UPLOAD, timeout=60)
+    assert r.returncode == 1
+    assert r.stdout == b"bye\n"
+    assert r.stderr.decode() in {
+        f"ncfd: relay to 127.0.0.1 port {t.port} failed: the connection was {how}\n"
+        # Which comes first depends on timing: the kernel's RST answering our next write, or the
+        # write after it meeting EPIPE.
+        for how in ("closed before all of stdin was sent", "reset before the end of stdin")
+    }
+
+
+def test_the_network_eof_reaches_stdout_at_once_and_stdin_ends_the_relay() -> None:
+    """ssh, reading our stdout, learns at once that the server has gone, and then closes our stdin."""
+
     def banner_and_close(s: Session) -> None:
         s.send(BANNER)
 
     with FakeServer(banner_and_close) as t:
         proc = subprocess.Popen([*NCFD, "127.0.0.1", str(t.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        out: list[bytes] = []
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
         try:
-            out, _ = proc.communicate(timeout=10)
+            reader.start()
+            reader.join(10)
+            assert out == [BANNER], "stdout saw no EOF while stdin stayed open"
+            assert proc.poll() is None  # stdin is still open: the relay waits for it
+            proc.stdin.close()
+            assert proc.wait(timeout=10) == 0
         finally:
             proc.kill()
-    assert proc.returncode == 0
-    assert out == BANNER
+            proc.wait()
+            proc.stdout.close()
 
 
 def test_q_quits_after_stdin_eof_though_the_server_stays() -> None:

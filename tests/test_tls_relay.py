@@ -174,3 +174,24 @@ def test_the_detached_relay_ends_when_the_holder_dies(https_proxy: peers.TlsProx
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     assert wait_gone(stuck_target, 15) == []
+
+
+def test_a_tunnel_ended_at_the_targets_half_close_fails_the_relay_mode(https_proxy: peers.TlsProxy) -> None:
+    """tinyproxy ends the tunnel (and stunnel the TLS session) when the target half-closes: the
+    rest of stdin cannot be delivered, and ncfd says so instead of exiting 0."""
+
+    def half_closes(s: Session) -> None:
+        s.send(b"ready\n")
+        s.conn.shutdown(socket.SHUT_WR)
+        while s.conn.recv(1 << 20):
+            pass
+
+    with FakeServer(half_closes) as t:
+        r = subprocess.run(
+            [*NCFD, "-N", *https(https_proxy, t)], input=DATA[:20_000_000], capture_output=True, timeout=WAIT
+        )
+    assert r.returncode == 1  # r.stdout: "ready", or nothing if the proxy's reset came first
+    assert r.stderr.decode() in {
+        f"ncfd: relay to 127.0.0.1 port {t.port} failed: the connection was {how}\n"
+        for how in ("closed before all of stdin was sent", "reset before the end of stdin")
+    }
