@@ -69,11 +69,12 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
             log(f"--proxy-auto: {name} say to discover the proxy")
             break
         if isinstance(found, PacLocation):
-            log(f"--proxy-auto: {name} name the PAC {found.location}")
             from ncfd import pac_fetch
+            from ncfd.render import redacted
 
+            log(f"--proxy-auto: {name} name the PAC {redacted(found.location)}")
             named = pac_fetch.load(found.location, deadline, cacert, log, warn)
-            return from_pac(named, f"PAC {found.location} from {name}", host, port, deadline, log)
+            return from_pac(named, f"PAC {redacted(found.location)} from {name}", host, port, deadline, log)
         log(f"--proxy-auto: using {name}: {Route(found)}")
         return Plan([Route(found)], name)
     pac = _wpad(deadline, cacert, log, warn)

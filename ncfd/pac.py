@@ -359,7 +359,10 @@ class Engine:
 
 
 def _describe(e: BaseException, doing: str) -> str:
-    """The engine's error as one line: "SyntaxError: expecting ';' (line 3)", "ran out of memory"."""
+    """The engine's error as one line: "SyntaxError: expecting ';' (line 3)", "ran out of memory".
+    What the script threw is its own choice of text: printable() only."""
+    from ncfd.render import printable
+
     text = str(e)
     first = text.split("\n", 1)[0].strip()
     where = re.search(r"<input>:(\d+)", text)
@@ -371,8 +374,8 @@ def _describe(e: BaseException, doing: str) -> str:
     if "Maximum call stack size exceeded" in first:
         return f"recursed too deeply while {doing}"
     if first.startswith("SyntaxError"):
-        return f"cannot be loaded: {first}{line}"
-    return f"threw {first!r} while {doing}{line}"
+        return f"cannot be loaded: {printable(first)}{line}"
+    return f"threw '{printable(first)}' while {doing}{line}"
 
 
 # --- the answer's grammar -----------------------------------------------------------------------

@@ -346,3 +346,74 @@ def test_a_pac_that_cannot_be_had_is_an_error_never_a_direct_connection(
         waited = re.search(r"timed out after ([\d.]+)s waiting for the PAC server", r.stderr)
         assert waited is not None and 1.0 <= float(waited.group(1)) <= 1.5, r.stderr
     assert time.monotonic() - start < 3 + 10
+
+
+# --- what a PAC may not put on the screen ----------------------------------------------------------
+
+
+def test_a_pac_url_with_a_password_is_refused_never_shown_sent_or_cached(pacs: Pacs, env: dict[str, str]) -> None:
+    url = pacs.serve(returns("DIRECT"))
+    with_password = url.replace("http://", "http://alice:s3cret@", 1)
+    shown = url.replace("http://", "http://alice:***@", 1)
+    message = (f"PAC {shown}: ncfd sends no user or password to a PAC server (an @ in a path is written %40);"
+               " fetch the file with them yourself and give ncfd its path")  # fmt: skip
+    r = run_ncfd(["-v", "--show-route", "--proxy-pac", with_password, "ssh.example", "22"], env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (2, b"", f"ncfd: {message}\n".encode())
+    assert pacs.fetches(url) == []
+    assert not Path(env["XDG_CACHE_HOME"]).exists()
+    import ncfd
+
+    with pytest.raises(ncfd.UsageError) as e:
+        ncfd.connect("ssh.example", 22, pac=with_password)
+    assert str(e.value) == message
+
+
+# A cleared screen, red, a bell, a C1 CSI, DEL: as the PAC writes them in JavaScript, and as ncfd shows them.
+ESCAPES = SHOWN = r"\x1b[2J\x1b[31mred\x07\x9b1m\x7f"
+
+
+def test_control_bytes_from_a_pac_are_escaped_on_stdout_and_stderr(tmp_path: Path, env: dict[str, str]) -> None:
+    pac = tmp_path / "escapes.pac"
+    pac.write_text(
+        f'function FindProxyForURL(u, h) {{ alert("{ESCAPES}"); return "PROXY p.example:8080; {ESCAPES}"; }}'
+    )
+    r = run_ncfd(["-v", "--show-route", "--proxy-pac", str(pac), "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "destination: ssh.example port 22",
+        f"source: PAC {pac}",
+        f"PAC answer: PROXY p.example:8080; {SHOWN}",
+        f"note: skipped '{SHOWN}': not a PAC entry ncfd knows",
+        "route 1: HTTP proxy p.example:8080",
+    ]
+    assert r.stderr.decode().splitlines() == [
+        f"ncfd: PAC {pac} alert: {SHOWN}",
+        f'ncfd: PAC {pac} (read from the file): FindProxyForURL("https://ssh.example:22/", "ssh.example") ='
+        f' "PROXY p.example:8080; {SHOWN}"',
+        f"ncfd: PAC {pac}: skipping '{SHOWN}': not an entry ncfd knows",
+    ]
+    assert r.stdout.isascii() and r.stderr.isascii()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (f'throw "{ESCAPES}";', f"PAC {{pac}}: threw '{SHOWN}' while running FindProxyForURL"),
+        (f'throw new SyntaxError("{ESCAPES}");', f"PAC {{pac}}: cannot be loaded: SyntaxError: {SHOWN}"),
+        (f'return "{ESCAPES}";', f'PAC {{pac}} answered "{SHOWN}" for ssh.example: no entry ncfd can use'),
+        # 20 MiB of ESC: the line holds the first 500, escaped.
+        ('return new Array((20 << 20) + 1).join("\\x1b");',
+         'PAC {pac} answered "' + "\\x1b" * 500 + '..." for ssh.example: no entry ncfd can use'),
+        ('throw new Array((20 << 20) + 1).join("\\x1b");',
+         "PAC {pac}: threw '" + "\\x1b" * 500 + "...' while running FindProxyForURL"),
+    ],
+    ids=["throw", "syntax-error", "answer", "20-MiB-answer", "20-MiB-throw"],
+)  # fmt: skip
+def test_a_pac_error_with_control_bytes_is_one_escaped_bounded_line(
+    tmp_path: Path, env: dict[str, str], body: str, message: str
+) -> None:
+    pac = tmp_path / "hostile.pac"
+    pac.write_text(f"function FindProxyForURL(u, h) {{ {body} }}")
+    r = run_ncfd(["--show-route", "--proxy-pac", str(pac), "ssh.example", "22"], env=env)
+    assert (r.returncode, r.stdout) == (9, b"")
+    assert r.stderr == f"ncfd: {message.format(pac=pac)}\n".encode()
