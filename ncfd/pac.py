@@ -295,12 +295,16 @@ function __ncfd_run() {
 
 
 class Evaluation:
-    """What FindProxyForURL returned, with the names resolved for it and what it alert()ed."""
+    """What FindProxyForURL returned, with the names resolved for it, those it asked for past
+    MAX_NAMES or MAX_ROUNDS (answered "does not resolve"), and what it alert()ed."""
 
-    __slots__ = ("alerts", "answer", "names", "rounds")
+    __slots__ = ("alerts", "answer", "names", "rounds", "unresolved")
 
-    def __init__(self, answer: str, names: dict[str, list[str]], alerts: list[str], rounds: int) -> None:
+    def __init__(
+        self, answer: str, names: dict[str, list[str]], alerts: list[str], rounds: int, unresolved: list[str]
+    ) -> None:
         self.answer, self.names, self.alerts, self.rounds = answer, names, alerts, rounds
+        self.unresolved = unresolved
 
 
 class Engine:
@@ -348,14 +352,15 @@ class Engine:
             kind, asked, alerts, answer = out.split("\n", 3)
             if kind == "none":
                 raise PacError(f"PAC {self.name} defines no FindProxyForURL function")
-            new = [n for n in asked.split(",") if n and n not in names][: max(0, MAX_NAMES - len(names))]
+            wanted = [n for n in asked.split(",") if n and n not in names]
+            new = wanted[: max(0, MAX_NAMES - len(names))]
             if not new or rounds == MAX_ROUNDS:
                 break
             for name in new:
                 names[name] = resolve(name)
         if kind != "string":
             raise PacError(f"PAC {self.name}: FindProxyForURL returned {kind}, not a string")
-        return Evaluation(answer, names, alerts.split("\x01") if alerts else [], rounds)
+        return Evaluation(answer, names, alerts.split("\x01") if alerts else [], rounds, wanted)
 
 
 def _describe(e: BaseException, doing: str) -> str:

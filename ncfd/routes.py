@@ -86,7 +86,7 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
     """Ask the PAC for host:port (in a helper thread bounded by the deadline: the engine's own
     limits count CPU time) and read its answer into routes, the proxies found dead lately last."""
     from ncfd.deadline import bounded
-    from ncfd.pac import Engine, Evaluation, browser_url, parse_answer
+    from ncfd.pac import MAX_NAMES, MAX_ROUNDS, Engine, Evaluation, browser_url, parse_answer
     from ncfd.render import printable, redacted
 
     url = browser_url(host, port)
@@ -106,6 +106,13 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
     log(f'PAC {name} ({pac.how}): FindProxyForURL("{url}", "{host}") = "{shown}"'
         + (f" after {found.rounds} runs for DNS answers" if found.rounds > 1 else ""))  # fmt: skip
     plan = Plan([], source, answer)
+    if found.unresolved:  # past a limit, the script is told "does not resolve": it may route otherwise
+        limit = (f"asked for more than {MAX_NAMES} names to resolve" if len(found.names) >= MAX_NAMES
+                 else f"still asked for new names to resolve after {MAX_ROUNDS} runs")  # fmt: skip
+        names = ", ".join(found.unresolved)
+        unresolved = printable(f'{limit}; {len(found.unresolved)} not looked up, answered "does not resolve": {names}')
+        plan.notes.append(f"the PAC {unresolved}")
+        log(f"PAC {name} {unresolved}")
     entries, skipped = parse_answer(answer)
     for part in skipped[:MAX_SKIPPED_SHOWN]:
         plan.notes.append(f"skipped '{printable(part)}': not a PAC entry ncfd knows")

@@ -417,3 +417,32 @@ def test_a_pac_error_with_control_bytes_is_one_escaped_bounded_line(
     r = run_ncfd(["--show-route", "--proxy-pac", str(pac), "ssh.example", "22"], env=env)
     assert (r.returncode, r.stdout) == (9, b"")
     assert r.stderr == f"ncfd: {message.format(pac=pac)}\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("script", "lines"),
+    [
+        ('for (var i = 0; i < 40; i++) isResolvable("n" + i + ".invalid");',
+         ["after 2 runs for DNS answers",
+          "asked for more than 32 names to resolve; 8 not looked up, answered \"does not resolve\": "
+          + ", ".join(f"n{i}.invalid" for i in range(32, 40))]),
+        ('runs++; isResolvable("r" + runs + ".invalid");',  # a new name on each run
+         ["after 8 runs for DNS answers",
+          'still asked for new names to resolve after 8 runs; 1 not looked up, answered "does not resolve": '
+          "r8.invalid"]),
+    ],
+    ids=["names", "runs"],
+)  # fmt: skip
+def test_names_past_the_dns_limits_are_said_under_v_and_in_show_route(
+    tmp_path: Path, env: dict[str, str], script: str, lines: list[str]
+) -> None:
+    pac = tmp_path / "asks.pac"
+    pac.write_text(f'var runs = 0; function FindProxyForURL(u, h) {{ {script} return "DIRECT"; }}')
+    r = run_ncfd(["-v", "--show-route", "--proxy-pac", str(pac), "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode().splitlines() == [
+        f'ncfd: PAC {pac} (read from the file): FindProxyForURL("https://ssh.example:22/", "ssh.example") = "DIRECT"'
+        f" {lines[0]}",
+        f"ncfd: PAC {pac} {lines[1]}",
+    ]
+    assert f"note: the PAC {lines[1]}" in r.stdout.decode().splitlines()
