@@ -125,6 +125,17 @@ def test_kde_manual_settings() -> None:
     assert discovery.kde_settings("[Proxy Settings]\nProxyType=0\n", "h", {}) is None
 
 
+@pytest.mark.parametrize("value", ["http://[::1]:3128", "http://[::1] 3128", "http://::1 3128", "[::1]:3128"])
+def test_kde_ipv6_proxy(value: str) -> None:
+    text = f"[Proxy Settings]\nProxyType=1\nhttpsProxy={value}\n"
+    assert proxies(discovery.kde_settings(text, "ssh.example", {})) == ["HTTP proxy [::1]:3128"]
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "http://[::1]x:3128", "http://[::1]"])
+def test_kde_proxy_that_is_not_an_address_is_not_used(value: str) -> None:
+    assert discovery.kde_settings(f"[Proxy Settings]\nProxyType=1\nhttpsProxy={value}\n", "h", {}) is None
+
+
 def test_a_pac_url_with_a_password_from_the_desktop_is_refused_and_never_shown(
     env: dict[str, str], web: peers.WebServer
 ) -> None:
