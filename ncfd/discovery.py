@@ -69,11 +69,12 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
             log(f"--proxy-auto: {name} say to discover the proxy")
             break
         if isinstance(found, PacLocation):
-            log(f"--proxy-auto: {name} name the PAC {found.location}")
             from ncfd import pac_fetch
+            from ncfd.render import redacted
 
+            log(f"--proxy-auto: {name} name the PAC {redacted(found.location)}")
             named = pac_fetch.load(found.location, deadline, cacert, log, warn)
-            return from_pac(named, f"PAC {found.location} from {name}", host, port, deadline, log)
+            return from_pac(named, f"PAC {redacted(found.location)} from {name}", host, port, deadline, log)
         log(f"--proxy-auto: using {name}: {Route(found)}")
         return Plan([Route(found)], name)
     pac = _wpad(deadline, cacert, log, warn)
@@ -234,10 +235,19 @@ def kde_settings(text: str, host: str, environ: os._Environ[str] | dict[str, str
         value = settings.get(key, "").strip()
         if not value:
             continue
-        # KDE writes "http://proxy 8080" (a space before the port) or "http://proxy:8080".
+        # KDE writes "http://proxy 8080" (a space before the port) or "http://proxy:8080", an IPv6
+        # address in brackets.
         address, _, spaced = value.rpartition(" ") if " " in value else (value, "", "")
         address = address.split("://", 1)[-1].rstrip("/")
-        name, _, number = address.rpartition(":") if ":" in address else (address, "", "")
+        if address.startswith("["):
+            name, sep, rest = address[1:].partition("]")
+            number = rest[1:]
+            if not sep or rest[:1] not in ("", ":"):
+                name = ""  # not an address
+        elif address.count(":") == 1:
+            name, _, number = address.partition(":")
+        else:  # a name, or an IPv6 address without brackets (and so without a port of its own)
+            name, number = address, ""
         port = spaced or number
         if name and port.isdigit() and 0 < int(port) < 65536:
             return [Proxy(name, int(port), protocol)]

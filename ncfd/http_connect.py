@@ -14,6 +14,7 @@ import h11
 
 from ncfd import __version__
 from ncfd.errors import DeadProxy, ProxyError, UsageError
+from ncfd.render import printable
 
 # h11's own end-of-headers rule (h11/_receivebuffer.py): a blank line, CRLF or bare LF.
 _BLOCK_END = re.compile(rb"\n\r?\n")
@@ -86,9 +87,7 @@ class HeaderBlock:
 def first_line(block: bytes) -> str:
     """The status line as the user should see it: CRs dropped, unprintables escaped, bounded."""
     line = block.split(b"\n", 1)[0].replace(b"\r", b"")
-    text = line[:200].decode("ascii", "backslashreplace")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text + ("..." if len(line) > 200 else "")
+    return printable(line.decode("ascii", "backslashreplace"), 200)
 
 
 class Reply:

@@ -296,12 +296,16 @@ function __ncfd_run() {
 
 
 class Evaluation:
-    """What FindProxyForURL returned, with the names resolved for it and what it alert()ed."""
+    """What FindProxyForURL returned, with the names resolved for it, those it asked for past
+    MAX_NAMES or MAX_ROUNDS (answered "does not resolve"), and what it alert()ed."""
 
-    __slots__ = ("alerts", "answer", "names", "rounds")
+    __slots__ = ("alerts", "answer", "names", "rounds", "unresolved")
 
-    def __init__(self, answer: str, names: dict[str, list[str]], alerts: list[str], rounds: int) -> None:
+    def __init__(
+        self, answer: str, names: dict[str, list[str]], alerts: list[str], rounds: int, unresolved: list[str]
+    ) -> None:
         self.answer, self.names, self.alerts, self.rounds = answer, names, alerts, rounds
+        self.unresolved = unresolved
 
 
 class Engine:
@@ -360,18 +364,22 @@ class Engine:
             kind, asked, alerts, answer = parts
             if kind == "none":
                 raise PacError(f"PAC {self.name} defines no FindProxyForURL function")
-            new = [n for n in asked.split(",") if n and n not in names][: max(0, MAX_NAMES - len(names))]
+            wanted = [n for n in asked.split(",") if n and n not in names]
+            new = wanted[: max(0, MAX_NAMES - len(names))]
             if not new or rounds == MAX_ROUNDS:
                 break
             for name in new:
                 names[name] = resolve(name)
         if kind != "string":
             raise PacError(f"PAC {self.name}: FindProxyForURL returned {kind}, not a string")
-        return Evaluation(answer, names, alerts.split("\x01") if alerts else [], rounds)
+        return Evaluation(answer, names, alerts.split("\x01") if alerts else [], rounds, wanted)
 
 
 def _describe(e: BaseException, doing: str) -> str:
-    """The engine's error as one line: "SyntaxError: expecting ';' (line 3)", "ran out of memory"."""
+    """The engine's error as one line: "SyntaxError: expecting ';' (line 3)", "ran out of memory".
+    What the script threw is its own choice of text: printable() only."""
+    from ncfd.render import printable
+
     text = str(e)
     first = text.split("\n", 1)[0].strip()
     where = re.search(r"<input>:(\d+)", text)
@@ -383,8 +391,8 @@ def _describe(e: BaseException, doing: str) -> str:
     if "Maximum call stack size exceeded" in first:
         return f"recursed too deeply while {doing}"
     if first.startswith("SyntaxError"):
-        return f"cannot be loaded: {first}{line}"
-    return f"threw {first!r} while {doing}{line}"
+        return f"cannot be loaded: {printable(first)}{line}"
+    return f"threw '{printable(first)}' while {doing}{line}"
 
 
 # --- the answer's grammar -----------------------------------------------------------------------

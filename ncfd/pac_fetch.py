@@ -15,6 +15,7 @@ import socket
 import time
 
 from ncfd.errors import NcfdError, PacError, UsageError
+from ncfd.render import credentials, library_message, printable, redacted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,6 +46,14 @@ def load(
     """The PAC at location (a URL or a path), as fresh as HTTP and the cache allow. Without
     trust_cache, the server must answer: no fresh copy is taken as it is, no stale one in its stead."""
     scheme = location.partition("://")[0].lower() if "://" in location else ""
+    shown = redacted(location)
+    if scheme in ("http", "https") and credentials(location):
+        # Refused rather than sent: they would go in the clear to plain http:// servers and on to
+        # where those redirect, and the cache would keep them (its files are named by their URL).
+        raise UsageError(
+            f"PAC {shown}: ncfd sends no user or password to a PAC server (an @ in a path is written %40);"
+            " fetch the file with them yourself and give ncfd its path"
+        )
     if scheme in ("http", "https"):
         return _load_url(location, deadline, cacert, log, warn, trust_cache)
     if scheme == "file":
@@ -52,11 +61,11 @@ def load(
 
         parts = urlsplit(location)
         if parts.netloc not in ("", "localhost"):
-            raise UsageError(f"a file:// PAC location names no host: {location}")
-        return Pac(location, _read_file(unquote(parts.path), location), "read from the file")
+            raise UsageError(f"a file:// PAC location names no host: {shown}")
+        return Pac(location, _read_file(unquote(parts.path), shown), "read from the file")
     if scheme:
-        raise UsageError(f"unsupported PAC location {location!r} (use http://, https://, file:// or a path)")
-    return Pac(location, _read_file(location, location), "read from the file")
+        raise UsageError(f"unsupported PAC location '{shown}' (use http://, https://, file:// or a path)")
+    return Pac(location, _read_file(location, shown), "read from the file")
 
 
 def _read_file(path: str, location: str) -> str:
@@ -74,31 +83,34 @@ def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: 
     from ncfd import cache
     from ncfd.deadline import Deadline
 
+    name = redacted(url)
     copy = cache.load_pac(url, warn)
     if copy is not None:  # fresh no longer than we would have kept it, whoever wrote it
         copy.fresh_until = min(copy.fresh_until, copy.fetched + MAX_LIFETIME)
     if copy is not None and copy.fresh() and trust_cache:
-        log(f"PAC {url}: cached copy, fresh for {copy.fresh_until - time.time():.0f} s more")
+        log(f"PAC {name}: cached copy, fresh for {copy.fresh_until - time.time():.0f} s more")
         return Pac(url, copy.text, "cached")
     bound = Deadline(min(deadline.remaining() / 2, FETCH_LIMIT), deadline)
     try:
         status, headers, body = _fetch(url, bound, cacert, log, copy)
     except NcfdError as e:
         if copy is None or not trust_cache:
-            raise PacError(f"cannot fetch PAC {url}: {e}") from None
-        warn(f"cannot fetch PAC {url} ({e}); using the copy fetched {_age(copy.fetched)} ago")
+            raise PacError(f"cannot fetch PAC {name}: {e}") from None
+        warn(f"cannot fetch PAC {name} ({e}); using the copy fetched {_age(copy.fetched)} ago")
         return Pac(url, copy.text, "stale copy: the server could not be reached")
     if status >= 500 and copy is not None and trust_cache:
-        warn(f'PAC {url}: the server answered "{status}"; using the copy fetched {_age(copy.fetched)} ago')
+        warn(f'PAC {name}: the server answered "{status}"; using the copy fetched {_age(copy.fetched)} ago')
         return Pac(url, copy.text, "stale copy: the server failed")
     now = time.time()
     if status == 304 and copy is not None:
         copy.fetched, copy.fresh_until = now, now + _lifetime(headers)
         _store(copy, log)
-        log(f"PAC {url}: not modified since the cached copy")
+        log(f"PAC {name}: not modified since the cached copy")
         return Pac(url, copy.text, "cached, revalidated")
     if status != 200:
-        raise PacError(f'cannot fetch PAC {url}: the server answered "{status} {headers.get("", "")}"'.rstrip())
+        raise PacError(
+            f'cannot fetch PAC {name}: the server answered "{status} {printable(headers.get("", ""))}"'.rstrip()
+        )
     from ncfd.cache import PacCopy
 
     text = decode(body, headers.get("content-type", ""))
@@ -106,7 +118,7 @@ def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: 
     fresh = PacCopy(url, text, now, now + lifetime, headers.get("etag", ""), headers.get("last-modified", ""))
     if "no-store" not in headers.get("cache-control", "").lower():
         _store(fresh, log)
-    log(f"PAC {url}: fetched {len(body)} bytes, fresh for {lifetime:.0f} s")
+    log(f"PAC {name}: fetched {len(body)} bytes, fresh for {lifetime:.0f} s")
     return Pac(url, text, "fetched")
 
 
@@ -173,15 +185,21 @@ def _fetch(
         try:
             target = urljoin(url, headers["location"])
         except ValueError:  # "http://[x/": urllib refuses it
-            raise PacError(f"PAC {seen[0]}: redirected to an invalid URL: {headers['location']!r}") from None
-        if target.partition("://")[0].lower() not in ("http", "https"):
-            raise PacError(f"PAC {seen[0]}: redirected to {target}, which is not http:// or https://")
+            raise PacError(
+                f"PAC {redacted(seen[0])}: redirected to an invalid URL: '{printable(headers['location'])}'"
+            ) from None
+        if target.partition("://")[0].lower() not in ("http", "https") or not (
+            target.isascii() and target.isprintable()
+        ):
+            raise PacError(
+                f"PAC {redacted(seen[0])}: redirected to {redacted(target)}, which is not an http:// or https:// URL"
+            )
         if target in seen:
-            raise PacError(f"PAC {seen[0]}: redirected in a loop (back to {target})")
-        log(f"PAC {url}: redirected to {target}")
+            raise PacError(f"PAC {redacted(seen[0])}: redirected in a loop (back to {redacted(target)})")
+        log(f"PAC {redacted(url)}: redirected to {redacted(target)}")
         seen.append(target)
         url = target
-    raise PacError(f"PAC {seen[0]}: more than {MAX_REDIRECTS} redirects")
+    raise PacError(f"PAC {redacted(seen[0])}: more than {MAX_REDIRECTS} redirects")
 
 
 def _get(
@@ -199,10 +217,10 @@ def _get(
         https = parts.scheme.lower() == "https"
         port = parts.port or (443 if https else 80)
     except ValueError:
-        raise UsageError(f"invalid PAC URL {url}") from None
+        raise UsageError(f"invalid PAC URL {redacted(url)}") from None
     host = parts.hostname
     if not host:
-        raise UsageError(f"invalid PAC URL {url}: no host")
+        raise UsageError(f"invalid PAC URL {redacted(url)}: no host")
     authority = f"[{host}]" if ":" in host else host
     authority += "" if parts.port is None else f":{port}"
     fields = [("Host", authority), ("User-Agent", f"ncfd/{__version__}"), ("Accept", "*/*"), ("Connection", "close")]
@@ -217,7 +235,7 @@ def _get(
             conn.send(h11.EndOfMessage()) or b""
         )
     except h11.LocalProtocolError as e:
-        raise UsageError(f"invalid PAC URL {url}: {e}") from None
+        raise UsageError(f"invalid PAC URL {redacted(url)}: {library_message(str(e), url)}") from None
     deadline.phase = f"connecting to the PAC server {authority}"
     sock = dial.connect(host, port, SocketOptions(), deadline, log, "PAC server")
     deadline.phase = f"waiting for the PAC server {authority}"
@@ -246,7 +264,9 @@ def _response(conn: object, sock: socket.socket, deadline: Deadline, url: str) -
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as e:
-            raise PacError(f"PAC {url}: the server sent a malformed HTTP response ({e})") from None
+            raise PacError(
+                f"PAC {redacted(url)}: the server sent a malformed HTTP response ({printable(str(e))})"
+            ) from None
         if event is h11.NEED_DATA:
             deadline.arm(sock)
             conn.receive_data(sock.recv(65536))
@@ -259,6 +279,6 @@ def _response(conn: object, sock: socket.socket, deadline: Deadline, url: str) -
         elif isinstance(event, h11.Data):
             body += event.data
             if len(body) > MAX_SIZE:
-                raise PacError(f"PAC {url} is larger than {MAX_SIZE >> 20} MiB")
+                raise PacError(f"PAC {redacted(url)} is larger than {MAX_SIZE >> 20} MiB")
         elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             return status, headers, bytes(body)

@@ -74,17 +74,96 @@ def _netrc_hosts(path: str) -> dict[str, tuple[str, str, str]]:
     """The file's entries, read once per run (each hop asks for its user, then its password); the
     file must be private to its owner."""
     if path not in _netrc_read:
-        import netrc
-
         try:
-            with open(path, encoding="utf-8") as f:
-                _private(os.fstat(f.fileno()).st_mode, path, "--proxy-netrc file")
-            _netrc_read[path] = netrc.netrc(path).hosts
-        except netrc.NetrcParseError as e:
-            raise UsageError(f"--proxy-netrc file {path}: {e.msg} (line {e.lineno})") from None
-        except OSError as e:
-            raise UsageError(f"cannot read --proxy-netrc file {path}: {e.strerror}") from None
+            text = _read_private(path, "--proxy-netrc file").decode()
+        except UnicodeDecodeError:
+            raise UsageError(f"--proxy-netrc file {path} is not UTF-8 text") from None
+        _netrc_read[path] = parse_netrc(text, f"--proxy-netrc file {path}")
     return _netrc_read[path]
+
+
+def parse_netrc(text: str, name: str) -> dict[str, tuple[str, str, str]]:
+    """machine name -> (login, account, password), as Python 3.11's netrc module reads them (words,
+    "quoted words" and backslash escapes, macdef blocks up to an empty line, the last entry of a
+    name winning), and # comments to the end of the line where a keyword belongs. Not that module:
+    it opens the file by its name (we parse what we read from the descriptor whose mode we checked),
+    its errors quote the word they stumble on (as often as not the end of a password with a space in
+    it), and 3.10's takes quotes for letters."""
+    hosts: dict[str, tuple[str, str, str]] = {}
+    words = _Words(text.replace("\r\n", "\n"))
+    fields = {"login": 0, "user": 0, "account": 1, "password": 2}
+    machine: str | None = None  # the entry being read
+    while (word := words.next()) is not None:
+        if word.startswith("#"):
+            words.skip_line()
+        elif word in ("machine", "default", "macdef"):
+            machine = words.next() if word != "default" else "default"
+            if not machine:
+                raise UsageError(f"{name}: {word} without a name (line {words.line})")
+            if word == "macdef":
+                machine = None
+                words.skip_macro()
+            else:
+                hosts[machine] = ("", "", "")
+        elif machine is not None and word in fields:
+            entry = list(hosts[machine])
+            entry[fields[word]] = words.next() or ""
+            hosts[machine] = (entry[0], entry[1], entry[2])
+        else:
+            # Not quoted here: it is likely the rest of a password.
+            raise UsageError(f"{name}: line {words.line} has a word where a netrc keyword belongs (a password"
+                             ' with spaces goes in double quotes: password "two words")')  # fmt: skip
+    return hosts
+
+
+class _Words:
+    """The words of a netrc file, and the line the last one ended on."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.at, self.line = text, 0, 1
+
+    def next(self) -> str | None:
+        """The next word, "quoted" or not, a backslash taking the next character as it is; None at
+        the end."""
+        text, end = self.text, len(self.text)
+        while self.at < end and text[self.at] in " \t\r\n":
+            self.line += text[self.at] == "\n"
+            self.at += 1
+        if self.at >= end:
+            return None
+        quoted = text[self.at] == '"'
+        self.at += quoted
+        word = []
+        while self.at < end and (text[self.at] != '"' if quoted else text[self.at] not in " \t\r\n"):
+            if text[self.at] == "\\" and self.at + 1 < end:
+                self.at += 1
+            self.line += text[self.at] == "\n"
+            word.append(text[self.at])
+            self.at += 1
+        self.at += quoted  # the closing quote
+        return "".join(word)
+
+    def skip_line(self) -> None:
+        newline = self.text.find("\n", self.at)
+        self.at = len(self.text) if newline < 0 else newline
+
+    def skip_macro(self) -> None:
+        """A macro's lines, up to an empty line (or the end)."""
+        blank = self.text.find("\n\n", self.at)
+        stop = len(self.text) if blank < 0 else blank + 2
+        self.line += self.text.count("\n", self.at, stop)
+        self.at = stop
+
+
+def _read_private(path: str, what: str, limit: int = -1) -> bytes:
+    """The file at path (up to limit bytes), which must be private to its owner, as ssh insists for
+    keys: opened once, not through a symbolic link, its mode checked on the descriptor read."""
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+            _private(os.fstat(f.fileno()).st_mode, path, what)
+            return f.read(limit)
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
 
 
 def _private(mode: int, path: str, what: str) -> None:
@@ -93,15 +172,9 @@ def _private(mode: int, path: str, what: str) -> None:
 
 
 def read_password_file(path: str) -> str:
-    """The first line of path, which must be private to its owner, as ssh insists for keys."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as e:
-        raise UsageError(f"cannot read proxy password file {path}: {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        _private(os.fstat(fd).st_mode, path, "proxy password file")  # the file opened, not the name
-        line = f.readline(4096)
-    return line.rstrip(b"\r\n").decode()
+    """The first line of path, which must be private to its owner."""
+    line = _read_private(path, "proxy password file", 4096).split(b"\n", 1)[0]
+    return line.rstrip(b"\r").decode()
 
 
 def ask(prompt: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 from ncfd.errors import UsageError
+from ncfd.render import credentials, library_message, printable, redacted
 
 SOCKS_PORT = 1080
 HTTP_PROXY_PORT = 3128
@@ -88,13 +89,19 @@ def parse_proxy(value: str, protocol: str | None) -> Proxy:
     if "://" in value:
         proxy = parse_proxy_url(value)
         if protocol is not None and protocol != proxy.protocol:
-            raise UsageError(f"-X {protocol} conflicts with the proxy URL {_redacted(value)}")
+            raise UsageError(f"-X {protocol} conflicts with the proxy URL {redacted(value)}")
         return proxy
     return parse_proxy_address(value, protocol or "5")
 
 
 def parse_proxy_address(value: str, protocol: str) -> Proxy:
     """nc's -x rules: [v6]:port, host:port, host; the protocol's well-known port by default."""
+    if "@" in value:
+        # What comes before it would be read as a host and a port, and shown as such: a password.
+        raise UsageError(
+            f'a proxy written host:port has no user: "...@{printable(value.rpartition("@")[2])}" (put the user in a'
+            " proxy URL, socks5h://user@host, or give -P user)"
+        )
     port: str | None
     if value.startswith("["):
         host, sep, rest = value[1:].partition("]")
@@ -125,12 +132,15 @@ def parse_proxy_url(value: str) -> Proxy:
     1080), 443 for https, 1080 for SOCKS. User and password are percent-decoded."""
     from urllib.parse import unquote, urlsplit
 
-    shown = _redacted(value)
+    shown = redacted(value)
+    if any(c in credentials(value) for c in "/?#"):
+        # urlsplit would end the user and password there, and read the rest of them as a port or path.
+        raise UsageError(f"invalid proxy URL {shown}: write a / ? or # in the user or password as %2F %3F %23")
     try:
         url = urlsplit(value)
         port = url.port
     except ValueError as e:
-        raise UsageError(f"invalid proxy URL {shown}: {e}") from None
+        raise UsageError(f"invalid proxy URL {shown}: {library_message(str(e), value)}") from None
     scheme = url.scheme.lower()
     if scheme not in URL_SCHEMES:
         raise UsageError(f"unsupported proxy URL scheme {scheme!r} in {shown} (use {', '.join(URL_SCHEMES)})")
@@ -146,15 +156,6 @@ def parse_proxy_url(value: str) -> Proxy:
     user = unquote(url.username) if url.username else None
     password = unquote(url.password) if url.password is not None else None
     return Proxy(url.hostname, port, protocol, tls=tls, remote_dns=remote_dns, user=user, password=password)
-
-
-def _redacted(value: str) -> str:
-    """The URL as messages may show it: never with its password."""
-    scheme, sep, rest = value.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if at and ":" in credentials:
-        return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
-    return value
 
 
 def check_chain(proxies: list[Proxy]) -> None:

@@ -28,6 +28,7 @@ PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the 
 # Entries of a PAC's answer that are tried: browsers' lists are a handful, and each route must get a
 # share of the deadline worth having.
 MAX_ROUTES = 32
+MAX_SKIPPED_SHOWN = 10  # parts of a PAC answer named as skipped; a junk answer has millions
 # Addresses a UDP "connect" routes towards, to learn our own address as browsers do: no packet
 # leaves (Chromium uses the same two).
 _ROUTE_PROBES = ((socket.AF_INET, "8.8.8.8"), (socket.AF_INET6, "2001:4860:4860::8888"))
@@ -79,9 +80,10 @@ def choose(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
         return Plan([Route(found)], "the environment" if found else "the environment: direct")
     if request.pac is not None:
         from ncfd import pac_fetch
+        from ncfd.render import redacted
 
         pac = pac_fetch.load(request.pac, deadline, request.cacert, log, warn)
-        return from_pac(pac, f"PAC {request.pac}", host, port, deadline, log)
+        return from_pac(pac, f"PAC {redacted(request.pac)}", host, port, deadline, log)
     if request.auto:
         from ncfd.discovery import discover
 
@@ -93,38 +95,51 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
     """Ask the PAC for host:port (in a helper thread bounded by the deadline: the engine's own
     limits count CPU time) and read its answer into routes, the proxies found dead lately last."""
     from ncfd.deadline import bounded
-    from ncfd.pac import Engine, browser_url, parse_answer
+    from ncfd.pac import MAX_NAMES, MAX_ROUNDS, Engine, Evaluation, browser_url, parse_answer
+    from ncfd.render import printable, redacted
 
     url = browser_url(host, port)
+    # What the script says (its answer, alerts, errors) is the network's choice: printable() only.
+    name = redacted(pac.location)
 
-    def ask() -> tuple[str, list[str], int]:
-        engine = Engine(pac.text, pac.location, min(deadline.remaining(), PAC_CPU_LIMIT))
-        found = engine.find(url, host, resolve, my_addresses(), time.time() * 1000)
-        return found.answer, found.alerts, found.rounds
+    def ask() -> Evaluation:
+        engine = Engine(pac.text, name, min(deadline.remaining(), PAC_CPU_LIMIT))
+        return engine.find(url, host, resolve, my_addresses(), time.time() * 1000)
 
-    def resolve(name: str) -> list[str]:
+    def resolve(looked_up: str) -> list[str]:
         # Once the caller has given up, no more lookups for nobody: this thread ends at its next
         # name, and the engine with it.
         deadline.remaining()
-        return _addresses(name)
+        return _addresses(looked_up)
 
-    what = f"evaluating PAC {pac.location} (a slow DNS answer or an endless loop?)"
+    what = f"evaluating PAC {name} (a slow DNS answer or an endless loop?)"
     # QuickJS's stack limit must be below the thread's own: 8 MiB, as glibc's default.
-    answer, alerts, rounds = bounded(deadline, ask, what, stack=8 << 20)
-    for alert in alerts:
-        log(f"PAC {pac.location} alert: {alert}")
-    log(f'PAC {pac.location} ({pac.how}): FindProxyForURL("{url}", "{host}") = "{answer}"'
-        + (f" after {rounds} runs for DNS answers" if rounds > 1 else ""))  # fmt: skip
-    entries, skipped = parse_answer(answer)
+    found = bounded(deadline, ask, what, stack=8 << 20)
+    answer, shown = found.answer, printable(found.answer)
+    for alert in found.alerts:
+        log(f"PAC {name} alert: {printable(alert)}")
+    log(f'PAC {name} ({pac.how}): FindProxyForURL("{url}", "{host}") = "{shown}"'
+        + (f" after {found.rounds} runs for DNS answers" if found.rounds > 1 else ""))  # fmt: skip
     plan = Plan([], source, answer)
-    for part in skipped:
-        plan.notes.append(f"skipped {part!r}: not a PAC entry ncfd knows")
-        log(f"PAC {pac.location}: skipping {part!r}: not an entry ncfd knows")
+    if found.unresolved:  # past a limit, the script is told "does not resolve": it may route otherwise
+        limit = (f"asked for more than {MAX_NAMES} names to resolve" if len(found.names) >= MAX_NAMES
+                 else f"still asked for new names to resolve after {MAX_ROUNDS} runs")  # fmt: skip
+        names = ", ".join(found.unresolved)
+        unresolved = printable(f'{limit}; {len(found.unresolved)} not looked up, answered "does not resolve": {names}')
+        plan.notes.append(f"the PAC {unresolved}")
+        log(f"PAC {name} {unresolved}")
+    entries, skipped = parse_answer(answer)
+    for part in skipped[:MAX_SKIPPED_SHOWN]:
+        plan.notes.append(f"skipped '{printable(part)}': not a PAC entry ncfd knows")
+        log(f"PAC {name}: skipping '{printable(part)}': not an entry ncfd knows")
+    if len(skipped) > MAX_SKIPPED_SHOWN:
+        plan.notes.append(f"skipped {len(skipped) - MAX_SKIPPED_SHOWN} more parts that are not PAC entries")
+        log(f"PAC {name}: skipping {len(skipped) - MAX_SKIPPED_SHOWN} more parts that are not entries")
     if not entries:
-        raise PacError(f'PAC {pac.location} answered "{answer}" for {host}: no entry ncfd can use')
+        raise PacError(f'PAC {name} answered "{shown}" for {host}: no entry ncfd can use')
     if len(entries) > MAX_ROUTES:
         plan.notes.append(f"the PAC gave {len(entries)} entries: only the first {MAX_ROUTES} are tried")
-        log(f"PAC {pac.location}: {plan.notes[-1]}")
+        log(f"PAC {name}: {plan.notes[-1]}")
         entries = entries[:MAX_ROUTES]
     plan.routes = _last_the_dead([Route(_hops(entry), pac=True) for entry in entries], plan, log)
     return plan
@@ -185,7 +200,9 @@ def show(plan: Plan, host: str, port: int) -> str:
     """What --show-route prints."""
     lines = [f"destination: {host} port {port}", f"source: {plan.source}"]
     if plan.answer is not None:
-        lines.append(f"PAC answer: {plan.answer}")
+        from ncfd.render import printable
+
+        lines.append(f"PAC answer: {printable(plan.answer)}")
     lines += [f"note: {note}" for note in plan.notes]
     lines += [f"route {i}: {route}" for i, route in enumerate(plan.routes, 1)]
     return "\n".join(lines)

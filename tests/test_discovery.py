@@ -125,6 +125,34 @@ def test_kde_manual_settings() -> None:
     assert discovery.kde_settings("[Proxy Settings]\nProxyType=0\n", "h", {}) is None
 
 
+@pytest.mark.parametrize("value", ["http://[::1]:3128", "http://[::1] 3128", "http://::1 3128", "[::1]:3128"])
+def test_kde_ipv6_proxy(value: str) -> None:
+    text = f"[Proxy Settings]\nProxyType=1\nhttpsProxy={value}\n"
+    assert proxies(discovery.kde_settings(text, "ssh.example", {})) == ["HTTP proxy [::1]:3128"]
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "http://[::1]x:3128", "http://[::1]"])
+def test_kde_proxy_that_is_not_an_address_is_not_used(value: str) -> None:
+    assert discovery.kde_settings(f"[Proxy Settings]\nProxyType=1\nhttpsProxy={value}\n", "h", {}) is None
+
+
+def test_a_pac_url_with_a_password_from_the_desktop_is_refused_and_never_shown(
+    env: dict[str, str], web: peers.WebServer
+) -> None:
+    url = web.url("kde-secret.pac").replace("http://", "http://alice:s3cret@", 1)
+    shown = web.url("kde-secret.pac").replace("http://", "http://alice:***@", 1)
+    (Path(env["XDG_CONFIG_HOME"]) / "kioslaverc").write_text(
+        f"[Proxy Settings]\nProxyType=2\nProxy Config Script={url}\n"
+    )
+    r = run_ncfd(["--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env=env)
+    assert (r.returncode, r.stdout) == (2, b"")
+    lines = r.stderr.decode().splitlines()
+    assert f"ncfd: --proxy-auto: KDE's proxy settings (kioslaverc) name the PAC {shown}" in lines
+    assert lines[-1] == (f"ncfd: PAC {shown}: ncfd sends no user or password to a PAC server (an @ in a path is written"
+                         " %40); fetch the file with them yourself and give ncfd its path")  # fmt: skip
+    assert b"s3cret" not in r.stderr
+
+
 SCUTIL = """<dictionary> {
   ExceptionsList : <array> {
     0 : *.local

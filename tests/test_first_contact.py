@@ -137,3 +137,28 @@ def test_a_chain_of_proxies_with_a_password_each(
     assert (
         one_line(r) == f"ncfd: --proxy-netrc file {netrc} is readable by others: chmod 600 it (as ssh requires of keys)"
     )
+
+
+def test_a_netrc_line_that_does_not_parse_shows_none_of_its_words(tmp_path: Path) -> None:
+    """An unquoted space in a password: the word after it is not a keyword, and is not shown."""
+    netrc = tmp_path / "proxies.netrc"
+    netrc.write_text("machine a.example login carol password x\nmachine proxy.example login alice password pa ss\n")
+    netrc.chmod(0o600)
+    r = run_ncfd(["--proxy-netrc", str(netrc), "-x", "http://proxy.example:3128", "h", "22"])
+    assert (r.returncode, r.stdout) == (2, b"")
+    assert r.stderr == (
+        f"ncfd: --proxy-netrc file {netrc}: line 2 has a word where a netrc keyword belongs (a password with"
+        ' spaces goes in double quotes: password "two words")\n'.encode()
+    )
+
+
+def test_the_netrc_file_is_not_read_through_a_symbolic_link(tmp_path: Path) -> None:
+    """As the password file: opened once, without following a link, its mode checked on what was opened."""
+    netrc = tmp_path / "proxies.netrc"
+    netrc.write_text("machine proxy.invalid login alice password s3cret\n")
+    netrc.chmod(0o600)
+    link = tmp_path / "link.netrc"
+    link.symlink_to(netrc)
+    r = run_ncfd(["--proxy-netrc", str(link), "-x", "http://proxy.invalid:3128", "h", "22"])
+    assert (r.returncode, r.stdout) == (2, b"")
+    assert r.stderr == f"ncfd: cannot read --proxy-netrc file {link}: Too many levels of symbolic links\n".encode()

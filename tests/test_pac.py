@@ -621,3 +621,103 @@ def test_the_deadline_passing_between_routes_says_how_far_the_routes_got() -> No
         f"timed out after 1s connecting: 1 of 3 routes failed, 2 not tried: {refused[0]}: connect to HTTP proxy "
         f"127.0.0.1 port {refused[0].hops[0].port} failed: Connection refused"
     )
+
+
+# --- what a PAC may not put on the screen ----------------------------------------------------------
+
+
+def test_a_pac_url_with_a_password_is_refused_never_shown_sent_or_cached(pacs: Pacs, env: dict[str, str]) -> None:
+    url = pacs.serve(returns("DIRECT"))
+    with_password = url.replace("http://", "http://alice:s3cret@", 1)
+    shown = url.replace("http://", "http://alice:***@", 1)
+    message = (f"PAC {shown}: ncfd sends no user or password to a PAC server (an @ in a path is written %40);"
+               " fetch the file with them yourself and give ncfd its path")  # fmt: skip
+    r = run_ncfd(["-v", "--show-route", "--proxy-pac", with_password, "ssh.example", "22"], env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (2, b"", f"ncfd: {message}\n".encode())
+    assert pacs.fetches(url) == []
+    assert not Path(env["XDG_CACHE_HOME"]).exists()
+    import ncfd
+
+    with pytest.raises(ncfd.UsageError) as e:
+        ncfd.connect("ssh.example", 22, pac=with_password)
+    assert str(e.value) == message
+
+
+# A cleared screen, red, a bell, a C1 CSI, DEL: as the PAC writes them in JavaScript, and as ncfd shows them.
+ESCAPES = SHOWN = r"\x1b[2J\x1b[31mred\x07\x9b1m\x7f"
+
+
+def test_control_bytes_from_a_pac_are_escaped_on_stdout_and_stderr(tmp_path: Path, env: dict[str, str]) -> None:
+    pac = tmp_path / "escapes.pac"
+    pac.write_text(
+        f'function FindProxyForURL(u, h) {{ alert("{ESCAPES}"); return "PROXY p.example:8080; {ESCAPES}"; }}'
+    )
+    r = run_ncfd(["-v", "--show-route", "--proxy-pac", str(pac), "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "destination: ssh.example port 22",
+        f"source: PAC {pac}",
+        f"PAC answer: PROXY p.example:8080; {SHOWN}",
+        f"note: skipped '{SHOWN}': not a PAC entry ncfd knows",
+        "route 1: HTTP proxy p.example:8080",
+    ]
+    assert r.stderr.decode().splitlines() == [
+        f"ncfd: PAC {pac} alert: {SHOWN}",
+        f'ncfd: PAC {pac} (read from the file): FindProxyForURL("https://ssh.example:22/", "ssh.example") ='
+        f' "PROXY p.example:8080; {SHOWN}"',
+        f"ncfd: PAC {pac}: skipping '{SHOWN}': not an entry ncfd knows",
+    ]
+    assert r.stdout.isascii() and r.stderr.isascii()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (f'throw "{ESCAPES}";', f"PAC {{pac}}: threw '{SHOWN}' while running FindProxyForURL"),
+        (f'throw new SyntaxError("{ESCAPES}");', f"PAC {{pac}}: cannot be loaded: SyntaxError: {SHOWN}"),
+        (f'return "{ESCAPES}";', f'PAC {{pac}} answered "{SHOWN}" for ssh.example: no entry ncfd can use'),
+        # 20 MiB of ESC: the line holds the first 500, escaped.
+        ('return new Array((20 << 20) + 1).join("\\x1b");',
+         'PAC {pac} answered "' + "\\x1b" * 500 + '..." for ssh.example: no entry ncfd can use'),
+        ('throw new Array((20 << 20) + 1).join("\\x1b");',
+         "PAC {pac}: threw '" + "\\x1b" * 500 + "...' while running FindProxyForURL"),
+    ],
+    ids=["throw", "syntax-error", "answer", "20-MiB-answer", "20-MiB-throw"],
+)  # fmt: skip
+def test_a_pac_error_with_control_bytes_is_one_escaped_bounded_line(
+    tmp_path: Path, env: dict[str, str], body: str, message: str
+) -> None:
+    pac = tmp_path / "hostile.pac"
+    pac.write_text(f"function FindProxyForURL(u, h) {{ {body} }}")
+    r = run_ncfd(["--show-route", "--proxy-pac", str(pac), "ssh.example", "22"], env=env)
+    assert (r.returncode, r.stdout) == (9, b"")
+    assert r.stderr == f"ncfd: {message.format(pac=pac)}\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("script", "lines"),
+    [
+        ('for (var i = 0; i < 40; i++) isResolvable("n" + i + ".invalid");',
+         ["after 2 runs for DNS answers",
+          "asked for more than 32 names to resolve; 8 not looked up, answered \"does not resolve\": "
+          + ", ".join(f"n{i}.invalid" for i in range(32, 40))]),
+        ('runs++; isResolvable("r" + runs + ".invalid");',  # a new name on each run
+         ["after 8 runs for DNS answers",
+          'still asked for new names to resolve after 8 runs; 1 not looked up, answered "does not resolve": '
+          "r8.invalid"]),
+    ],
+    ids=["names", "runs"],
+)  # fmt: skip
+def test_names_past_the_dns_limits_are_said_under_v_and_in_show_route(
+    tmp_path: Path, env: dict[str, str], script: str, lines: list[str]
+) -> None:
+    pac = tmp_path / "asks.pac"
+    pac.write_text(f'var runs = 0; function FindProxyForURL(u, h) {{ {script} return "DIRECT"; }}')
+    r = run_ncfd(["-v", "--show-route", "--proxy-pac", str(pac), "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode().splitlines() == [
+        f'ncfd: PAC {pac} (read from the file): FindProxyForURL("https://ssh.example:22/", "ssh.example") = "DIRECT"'
+        f" {lines[0]}",
+        f"ncfd: PAC {pac} {lines[1]}",
+    ]
+    assert f"note: the PAC {lines[1]}" in r.stdout.decode().splitlines()

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import ncfd
 from ncfd.deadline import Deadline
 from ncfd.errors import UsageError
 from ncfd.options import parse_args
@@ -74,6 +75,45 @@ def test_url_usage_errors(argv: list[str], message: str | None) -> None:
         parse_args([*argv, "h", "22"])
     assert message in str(e.value)
     assert "secret" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://alice:hunter2?@proxy:3128", "http://alice:***@proxy:3128"),  # urlsplit: port "hunter2"
+        ("http://alice:hun#ter2@proxy:3128", "http://alice:***@proxy:3128"),  # port "hun"
+        ("http://alice:hunter/2@proxy:3128", "http://alice:***@proxy:3128"),
+    ],
+)
+def test_a_password_with_a_url_delimiter_in_it_is_never_shown(url: str, shown: str) -> None:
+    """From -x, $https_proxy and the API, the same one line, with no piece of the password in it."""
+    reason = f"invalid proxy URL {shown}: write a / ? or # in the user or password as %2F %3F %23"
+    r = run_ncfd(["-x", url, "h", "22"])
+    assert (r.returncode, r.stdout, r.stderr) == (2, b"", f"ncfd: {reason}\n".encode())
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    r = run_ncfd(["--proxy-env", "h", "22"], env={**env, "https_proxy": url})
+    assert (r.returncode, r.stdout, r.stderr) == (2, b"", f"ncfd: $https_proxy: {reason}\n".encode())
+    with pytest.raises(ncfd.UsageError) as e:
+        ncfd.connect("h", 22, proxy=url)
+    assert str(e.value) == reason
+
+
+def test_a_library_message_about_a_url_with_a_password_quotes_none_of_it() -> None:
+    # A fullwidth # normalizes to one: urllib refuses the netloc, quoting it.
+    r = run_ncfd(["-x", "http://alice:s3\uff03cret@proxy", "h", "22"])
+    assert r.stderr == (
+        b"ncfd: invalid proxy URL http://alice:***@proxy: netloc '***' contains invalid characters under NFKC"
+        b" normalization\n"
+    )
+    r = run_ncfd(["-x", "http://alice:s3cret@proxy:31x8", "h", "22"])  # what is not the password is quoted
+    assert r.stderr == (
+        b"ncfd: invalid proxy URL http://alice:***@proxy:31x8: Port could not be cast to integer value as '31x8'\n"
+    )
+    r = run_ncfd(["-x", "alice:s3cret@proxy:1080", "h", "22"])  # nc's form: "s3cret@proxy" was the port
+    assert r.stderr == (
+        b'ncfd: a proxy written host:port has no user: "...@proxy:1080" (put the user in a proxy URL,'
+        b" socks5h://user@host, or give -P user)\n"
+    )
 
 
 # --- the environment ------------------------------------------------------------------------
