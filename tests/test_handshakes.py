@@ -112,6 +112,14 @@ def test_socks5_proxy_wanting_a_password_says_so() -> None:
 def test_socks5_host_name_too_long() -> None:
     with FakeServer(socks5_proxy()) as p:
         assert_failed(handoff(p, "a." * 127 + "com", "22"), 2, "host name too long for SOCKS5")
+        assert p.settled() == []  # refused before bothering the proxy
+
+
+@pytest.mark.parametrize("protocol", ["5", "4A"])
+def test_a_name_socks_cannot_encode_is_refused_before_connecting(protocol: str) -> None:
+    with FakeServer(socks5_proxy() if protocol == "5" else socks4_proxy()) as p:
+        assert_failed(handoff(p, "-X", protocol, "a..b", "22"), 2, "invalid destination name 'a..b'")
+        assert p.settled() == []
 
 
 # --- SOCKS4 / 4A ----------------------------------------------------------------------------
@@ -137,11 +145,14 @@ def test_socks4_rejection() -> None:
 def test_socks4_cannot_carry_ipv6() -> None:
     with FakeServer(socks4_proxy()) as p:
         assert_failed(handoff(p, "-X", "4", "2001:db8::1", "22"), 2, "SOCKS4 cannot carry the IPv6 address")
+        assert p.settled() == []  # refused before bothering the proxy
 
 
 def test_socks4_unresolvable_name() -> None:
     with FakeServer(socks4_proxy()) as p:
         assert_failed(handoff(p, "-X", "4", "no-such-host.invalid", "22"), 3, "cannot resolve")
+        # Resolved once the proxy is connected, as nc does; nothing is sent to it.
+        assert [s.received for s in p.settled()] == [b""]
 
 
 # --- HTTP CONNECT ---------------------------------------------------------------------------
