@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from ncfd.socks_proxy import GREETING_LIMIT
+
 from fakeservers import BANNER, FakeServer, Session, http_proxy, socks4_proxy, socks5_proxy
 from fdharness import NCFD, Handoff, run_fdpass, run_ncfd
 from peers import free_port
@@ -107,6 +109,22 @@ def test_socks5_no_acceptable_method_is_an_auth_error() -> None:
 def test_socks5_proxy_wanting_a_password_says_so() -> None:
     with FakeServer(socks5_proxy(method_reply=b"\x05\x02")) as p:
         assert_failed(handoff(p, "example.com", "22"), 6, "requires authentication")
+
+
+def test_only_the_socks5_greeting_is_bounded_by_the_greeting_limit() -> None:
+    """A SOCKS5 server answers the greeting from its own knowledge, at once; its answer to the
+    request waits on the far end (Tor builds a circuit) and may take longer: it has what is left
+    of -w."""
+
+    def slow_to_connect(s: Session) -> None:
+        _, n = s.recv_exactly(2)
+        s.recv_exactly(n)
+        s.send(b"\x05\x00")
+        time.sleep(GREETING_LIMIT + 1.5)
+        socks5_proxy(method_reply=b"")(s)
+
+    with FakeServer(slow_to_connect) as p:
+        assert_passed_with_banner(handoff(p, "-w", "20", "example.com", "22"))
 
 
 def test_socks5_host_name_too_long() -> None:
