@@ -222,6 +222,26 @@ def basic_proxy_empty_407() -> Iterator[FakeServer]:
         yield server
 
 
+def test_a_rejected_basic_password_is_sent_once_then_given_up() -> None:
+    """A proxy that keeps the connection and answers every request with 407: the bare CONNECT, one
+    with the credentials, then the verdict; never the same password again."""
+
+    def always_407(s: Session) -> None:
+        while True:
+            s.recv_until(b"\r\n\r\n")
+            s.send(b'HTTP/1.1 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n')
+
+    with FakeServer(always_407) as p:
+        r = run_fdpass([*NCFD, "-F", "-P", USER, "-X", "connect", "-x", f"127.0.0.1:{p.port}", "h", "22"],
+                       env=with_password(PASSWORD))  # fmt: skip
+        assert r.sock is None and r.returncode == 6, r.stderr
+        assert r.stderr == f"ncfd: proxy authentication failed for {USER} at HTTP proxy 127.0.0.1:{p.port}\n"
+        [session] = p.settled()
+        requests = session.received.split(b"\r\n\r\n")
+        assert requests[-1] == b""
+        assert [b"Proxy-Authorization:" in request for request in requests[:-1]] == [False, True]
+
+
 def test_proxy_closing_after_407_gets_a_fresh_connection_and_no_second_prompt(tmp_path: Path) -> None:
     def closing_basic(s: Session) -> None:
         request = s.recv_until(b"\r\n\r\n")
@@ -304,6 +324,81 @@ def test_password_file_must_be_private(basic_proxy: FakeServer, tmp_path: Path) 
     r = run_without_tty(connect_argv(basic_proxy, "--proxy-password-file", str(secret)), {})
     assert r.returncode == 0, r.stderr
     r.close()
+
+
+def test_a_symlinked_password_file_is_refused(basic_proxy: FakeServer, tmp_path: Path) -> None:
+    """Opened with O_NOFOLLOW: a link planted where the file is expected is not followed, even to a
+    private file."""
+    secret = tmp_path / "elsewhere"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    link = tmp_path / "proxy-password"
+    link.symlink_to(secret)
+    r = run_without_tty(connect_argv(basic_proxy, "--proxy-password-file", str(link)), {})
+    assert r.sock is None and r.returncode == 2, r.stderr
+    assert r.stderr == f"ncfd: cannot read proxy password file {link}: Too many levels of symbolic links\n"
+    assert all(b"Proxy-Authorization" not in s.received for s in basic_proxy.settled())
+
+
+@pytest.mark.parametrize("source", ["environment", "file", "askpass"])
+def test_an_empty_password_is_refused(basic_proxy: FakeServer, tmp_path: Path, source: str) -> None:
+    """An empty password is a mistake (an unset variable, an empty file, an askpass dismissed with
+    Enter), said as such rather than sent and reported as the proxy's rejection."""
+    argv, env = connect_argv(basic_proxy), {}
+    if source == "environment":
+        env = {"NCFD_PROXY_PASSWORD": ""}
+    elif source == "file":
+        empty = tmp_path / "proxy-password"
+        empty.write_text("\n")
+        empty.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        argv = connect_argv(basic_proxy, "--proxy-password-file", str(empty))
+    else:
+        env = {"SSH_ASKPASS": str(askpass_script(tmp_path, "", tmp_path / "asked")), "DISPLAY": ":0"}
+    r = run_without_tty(argv, env)
+    assert r.sock is None and r.returncode == 6, r.stderr
+    assert r.stderr == f"ncfd: empty proxy password for {USER} at HTTP proxy 127.0.0.1:{basic_proxy.port}\n"
+    assert all(b"Proxy-Authorization" not in s.received for s in basic_proxy.settled())
+
+
+def test_askpass_runs_once_when_a_stale_digest_nonce_is_answered_again(tmp_path: Path) -> None:
+    """Digest computes each answer from the password: the second, for the proxy's fresh nonce,
+    uses the password already asked for."""
+    target = "h:22"
+
+    def challenge(nonce: str, stale: str = "") -> bytes:
+        return (f'HTTP/1.1 407 Auth\r\nProxy-Authenticate: Digest realm="x", nonce="{nonce}", qop="auth"{stale}\r\n'
+                "Content-Length: 0\r\n\r\n").encode()  # fmt: skip
+
+    def answered(request: bytes, nonce: str) -> bool:
+        line = next(x for x in request.decode().split("\r\n") if x.startswith("Proxy-Authorization: Digest "))
+        p = parse_challenges([line.split(": ", 1)[1]])[0].params
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()
+
+        ha1, ha2 = md5(f"{USER}:x:{PASSWORD}"), md5(f"CONNECT:{target}")
+        expected = md5(f"{ha1}:{nonce}:{p['nc']}:{p['cnonce']}:auth:{ha2}")
+        return p["nonce"] == nonce and p["response"] == expected
+
+    def stale_digest(s: Session) -> None:
+        s.recv_until(b"\r\n\r\n")
+        s.send(challenge("first"))
+        if answered(s.recv_until(b"\r\n\r\n"), "first"):
+            s.send(challenge("second", ', stale="true"'))
+            if answered(s.recv_until(b"\r\n\r\n"), "second"):
+                s.send(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)
+                return s.echo()
+        s.send(b"HTTP/1.1 403 Wrong\r\n\r\n")
+
+    counter = tmp_path / "asked"
+    askpass = askpass_script(tmp_path, PASSWORD, counter)
+    with FakeServer(stale_digest) as p:
+        r = run_without_tty(connect_argv(p), {"SSH_ASKPASS": str(askpass), "DISPLAY": ":0"})
+        assert r.returncode == 0, r.stderr
+        assert r.read_exactly(len(BANNER)) == BANNER
+        r.close()
+        assert len(p.settled()) == 1
+    assert counter.read_text() == "x"  # asked once
 
 
 # --- secrets stay secret --------------------------------------------------------------------

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import re
 import socket
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -125,27 +126,33 @@ socks5_ok = st.builds(
 socks4_ok = st.binary(min_size=6, max_size=6).map(lambda rest: b"\x00\x5a" + rest)
 
 
-def negotiate_against(protocol: str, proxy_bytes: bytes) -> tuple[socket.socket | None, socket.socket]:
+SOCKS_DEADLINE = 5.0
+
+
+def negotiate_against(protocol: str, proxy_bytes: bytes) -> tuple[socket.socket | ProxyError, socket.socket, float]:
     """Run ncfd's SOCKS handshake against a peer that has already written proxy_bytes and closed
-    its sending side (so a short reply ends in EOF, not a hang)."""
+    its sending side (so a short reply ends in EOF, not a hang): the tunnel or the ProxyError, the
+    peer, and the seconds it took. Any other error (a time-out) fails the test."""
     ours, peer = socket.socketpair()
     peer.sendall(proxy_bytes)
     peer.shutdown(socket.SHUT_WR)
     # SOCKS4 resolves names locally: give it an address, so no DNS query is made.
     target = "192.0.2.1" if protocol == "4" else "example.com"
     request = SocksRequest(Proxy("127.0.0.1", 1080, protocol), target, 22)
+    started = time.monotonic()
     try:
-        return request.negotiate(ours, Deadline(5)), peer
-    except NcfdError:
-        return None, peer
+        result: socket.socket | ProxyError = request.negotiate(ours, Deadline(SOCKS_DEADLINE))
+    except ProxyError as e:
+        result = e
+    return result, peer, time.monotonic() - started
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["5", "4a"]), st.data(), st.binary(max_size=64))
 def test_socks_valid_reply_leaves_the_rest_in_the_socket(protocol: str, data: st.DataObject, trailing: bytes) -> None:
     reply = data.draw(socks5_ok if protocol == "5" else socks4_ok)
-    sock, peer = negotiate_against(protocol, reply + trailing)
-    assert sock is not None
+    sock, peer, _ = negotiate_against(protocol, reply + trailing)
+    assert isinstance(sock, socket.socket), sock
     sock.settimeout(5)
     rest = b""
     while chunk := sock.recv(4096):
@@ -158,10 +165,15 @@ def test_socks_valid_reply_leaves_the_rest_in_the_socket(protocol: str, data: st
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["5", "4", "4a"]), st.binary(max_size=80))
 def test_socks_garbage_only_ever_raises_ncfd_errors(protocol: str, garbage: bytes) -> None:
-    sock, peer = negotiate_against(protocol, garbage)
-    if sock is not None:
-        sock.close()
+    """Whatever the proxy sent before closing, the end of it is news at once: a ProxyError (or,
+    by chance, a valid reply), never the deadline waited out."""
+    result, peer, elapsed = negotiate_against(protocol, garbage)
     peer.close()
+    if isinstance(result, socket.socket):
+        result.close()
+    else:
+        assert "proxy 127.0.0.1:1080" in str(result) and "\n" not in str(result)  # one line naming the proxy
+    assert elapsed < SOCKS_DEADLINE / 2
 
 
 # --- what proxies and PAC servers hand us to parse: only NcfdErrors come out ----------------------

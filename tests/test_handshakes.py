@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from ncfd.socks_proxy import GREETING_LIMIT
+
 from fakeservers import BANNER, FakeServer, Session, http_proxy, socks4_proxy, socks5_proxy
 from fdharness import NCFD, Handoff, run_fdpass, run_ncfd
 from peers import free_port
@@ -109,9 +111,33 @@ def test_socks5_proxy_wanting_a_password_says_so() -> None:
         assert_failed(handoff(p, "example.com", "22"), 6, "requires authentication")
 
 
+def test_only_the_socks5_greeting_is_bounded_by_the_greeting_limit() -> None:
+    """A SOCKS5 server answers the greeting from its own knowledge, at once; its answer to the
+    request waits on the far end (Tor builds a circuit) and may take longer: it has what is left
+    of -w."""
+
+    def slow_to_connect(s: Session) -> None:
+        _, n = s.recv_exactly(2)
+        s.recv_exactly(n)
+        s.send(b"\x05\x00")
+        time.sleep(GREETING_LIMIT + 1.5)
+        socks5_proxy(method_reply=b"")(s)
+
+    with FakeServer(slow_to_connect) as p:
+        assert_passed_with_banner(handoff(p, "-w", "20", "example.com", "22"))
+
+
 def test_socks5_host_name_too_long() -> None:
     with FakeServer(socks5_proxy()) as p:
         assert_failed(handoff(p, "a." * 127 + "com", "22"), 2, "host name too long for SOCKS5")
+        assert p.settled() == []  # refused before bothering the proxy
+
+
+@pytest.mark.parametrize("protocol", ["5", "4A"])
+def test_a_name_socks_cannot_encode_is_refused_before_connecting(protocol: str) -> None:
+    with FakeServer(socks5_proxy() if protocol == "5" else socks4_proxy()) as p:
+        assert_failed(handoff(p, "-X", protocol, "a..b", "22"), 2, "invalid destination name 'a..b'")
+        assert p.settled() == []
 
 
 # --- SOCKS4 / 4A ----------------------------------------------------------------------------
@@ -137,11 +163,14 @@ def test_socks4_rejection() -> None:
 def test_socks4_cannot_carry_ipv6() -> None:
     with FakeServer(socks4_proxy()) as p:
         assert_failed(handoff(p, "-X", "4", "2001:db8::1", "22"), 2, "SOCKS4 cannot carry the IPv6 address")
+        assert p.settled() == []  # refused before bothering the proxy
 
 
 def test_socks4_unresolvable_name() -> None:
     with FakeServer(socks4_proxy()) as p:
         assert_failed(handoff(p, "-X", "4", "no-such-host.invalid", "22"), 3, "cannot resolve")
+        # Resolved once the proxy is connected, as nc does; nothing is sent to it.
+        assert [s.received for s in p.settled()] == [b""]
 
 
 # --- HTTP CONNECT ---------------------------------------------------------------------------

@@ -182,3 +182,42 @@ def test_a_malformed_ntlm_challenge_is_one_line_not_an_internal_error() -> None:
         r = run_fdpass([*NCFD, "-F", "-w", str(DEADLINE), "-P", "alice", *proxy, "h", "22"], env=env)
     assert_clean_failure(r, 6, "NTLM authentication failed: 127.0.0.1 sent a malformed challenge (error('unpack")
     assert r.elapsed < BOUND
+
+
+def endless_body(status: bytes, framing: bytes) -> Handler:
+    """A refusal with a Basic challenge, kept alive, whose body never ends."""
+
+    def handle(s: Session) -> None:
+        read_request(s, "connect")
+        s.send(status + b'\r\nProxy-Authenticate: Basic realm="x"\r\n' + framing + b"\r\n")
+        chunk = b"x" * 65536
+        if b"chunked" in framing:
+            chunk = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        while True:
+            s.send(chunk)
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        (endless_body(b"HTTP/1.1 407 Auth", b"Content-Length: 1000000000000\r\n"),
+         "sent a reply body of more than 1048576 bytes"),
+        (endless_body(b"HTTP/1.1 407 Auth", b"Transfer-Encoding: chunked\r\n"),
+         "sent a reply body of more than 1048576 bytes"),
+        # A refusal ends the run: its body is not read at all.
+        (endless_body(b"HTTP/1.1 403 Forbidden", b"Content-Length: 1000000000000\r\n"),
+         'refused CONNECT h:22: "HTTP/1.1 403 Forbidden"'),
+    ],
+    ids=["407-content-length", "407-chunked", "403"],
+)  # fmt: skip
+def test_an_endless_refusal_body_is_read_only_up_to_a_bound(server: Handler, message: str) -> None:
+    """Before asking again on the same connection, ncfd reads the 407's body, up to 1 MiB: a
+    proxy streaming forever gets one line at once, not the whole deadline."""
+    env = {**os.environ, "NCFD_PROXY_PASSWORD": "s3cret"}
+    with FakeServer(server) as p:
+        proxy = ["-X", "connect", "-x", f"127.0.0.1:{p.port}"]
+        r = run_fdpass([*NCFD, "-F", "-w", "20", "-P", "alice", *proxy, "h", "22"], env=env)
+    assert_clean_failure(r, 5, f"ncfd: HTTP proxy 127.0.0.1:{p.port} {message}")
+    assert r.elapsed < 10  # not the 20 s deadline

@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -195,17 +196,28 @@ def test_the_sandbox_offers_no_host_objects(probe: str) -> None:
 
 
 @pytest.mark.parametrize("module", ["std", "os", "qjs:std", "qjs:os", "./secrets.js"])
-def test_the_sandbox_loads_no_modules(module: str) -> None:
-    """A static import is not JavaScript a script may hold; a dynamic one only makes a promise,
-    whose callbacks never run: FindProxyForURL answers synchronously."""
+def test_the_sandbox_loads_no_modules(module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A static import is not JavaScript a script may hold. A dynamic one makes a promise, whose
+    callbacks ncfd never runs (FindProxyForURL answers synchronously); run, they see the import
+    refused: the engine has no module loader, not even for a file that is there."""
+    (tmp_path / "secrets.js").write_text('export var secret = "read from disk";')
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(PacError, match="cannot be loaded: SyntaxError"):
         run(f"import * as m from '{module}'; function FindProxyForURL(u, h) {{ return 'DIRECT'; }}")
     pac = f"""
         var loaded = "pending";
-        import("{module}").then(function () {{ loaded = "loaded"; }}, function () {{ loaded = "refused"; }});
+        import("{module}").then(function (m) {{ loaded = "loaded " + m.secret; }},
+                                function (e) {{ loaded = "refused: " + e; }});
         function FindProxyForURL(url, host) {{ return loaded; }}
     """
-    assert run(pac).answer == "pending"
+    engine = Engine(pac, "test.pac", 5.0)
+    url = browser_url("host.example", 22)
+    assert engine.find(url, "host.example", Resolver(), MY_ADDRESSES, NOW_MS).answer == "pending"
+    for _ in range(100):  # the import's jobs: a handful
+        if not engine.context.execute_pending_job():
+            break
+    answer = engine.find(url, "host.example", Resolver(), MY_ADDRESSES, NOW_MS).answer
+    assert answer.startswith("refused: ReferenceError: could not load module"), answer
 
 
 @pytest.mark.parametrize(

@@ -216,6 +216,15 @@ def test_ctrl_d_at_the_prompt_cancels(terminal: Terminal) -> None:
     assert terminal.stderr == "ncfd: proxy password prompt cancelled\n"
 
 
+def test_an_empty_answer_at_the_prompt_is_refused(terminal: Terminal, basic_proxy: FakeServer) -> None:
+    terminal.wait_for_screen(PROMPT)
+    terminal.type(b"\n")
+    assert terminal.exit_status() == 6
+    assert terminal.echo()
+    terminal.close()
+    assert terminal.stderr == f"ncfd: empty proxy password for {USER} at HTTP proxy 127.0.0.1:{basic_proxy.port}\n"
+
+
 def test_askpass_forced_even_with_a_terminal(basic_proxy: FakeServer, tmp_path: Path) -> None:
     asked = tmp_path / "asked"
     askpass = tmp_path / "askpass"
