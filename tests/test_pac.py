@@ -277,6 +277,34 @@ def test_an_https_pac_server_is_verified_with_the_proxy_cacert_trust(
     assert_fails(r, 9, f"cannot fetch PAC {https}: PAC server localhost:{tls.port}: TLS certificate verification")
 
 
+def test_an_https_pac_server_by_a_name_its_certificate_does_not_carry_is_refused(
+    web: peers.WebServer, pacs: Pacs, env: dict[str, str]
+) -> None:
+    # The name resolves to the server's address, and its CA is trusted: only the name is wrong.
+    peers.require_names(peers.PROXY_NAME)
+    url = pacs.serve(returns("DIRECT"))
+    with peers.stunnel(web) as tls, FakeServer(silent) as target:
+        https = f"https://{peers.PROXY_NAME}:{tls.port}/{url.split('/', 3)[3]}"
+        r = handoff(https, target, env, "--proxy-cacert", str(tls.cafile))
+        assert target.settled() == []
+    server = f"{peers.PROXY_NAME}:{tls.port}"
+    why = f"Hostname mismatch, certificate is not valid for '{peers.PROXY_NAME}'."
+    assert_fails(r, 9, f"cannot fetch PAC {https}: PAC server {server}: TLS certificate verification failed: {why}")
+
+
+def test_a_pac_server_the_system_trusts_is_still_verified_with_proxy_cacert(
+    web: peers.WebServer, pacs: Pacs, env: dict[str, str], banner_target: peers.Target, https_proxy: peers.TlsProxy
+) -> None:
+    """SSL_CERT_FILE stands for the system's CAs (a PAC server with a public certificate); the
+    HTTPS proxy's CA is the one given, as for a PAC that names that proxy."""
+    url = pacs.serve(returns(f"HTTPS localhost:{https_proxy.port}"))
+    with peers.stunnel(web) as tls:
+        https = f"https://localhost:{tls.port}/{url.split('/', 3)[3]}"
+        r = handoff(https, banner_target, {**env, "SSL_CERT_FILE": str(tls.cafile)},
+                    "--proxy-cacert", str(https_proxy.cafile))  # fmt: skip
+    r.assert_banner_and_echo(banner_target.banner)
+
+
 # --- the cache ------------------------------------------------------------------------------------
 
 
