@@ -25,7 +25,7 @@ from ncfd.spec import ConnectSpec, Route
 from ncfd.tunnel import open_tunnel
 
 import peers
-from fakeservers import FakeServer, Session, silent
+from fakeservers import BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy
 from fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
 
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
@@ -118,6 +118,28 @@ def test_each_kind_of_entry_reaches_the_target(
         url = pacs.serve(returns(answer), name=f"{answer.split()[0]}.pac")
         r = handoff(url, banner_target, env, "--proxy-cacert", str(https_proxy.cafile))
         r.assert_banner_and_echo(banner_target.banner)
+
+
+def speaks_socks4_or_5(s: Session) -> None:
+    """A SOCKS proxy of the version the client's first byte asks for (dante speaks both, so
+    reaching the target through it does not tell which was spoken)."""
+    (socks4_proxy() if s.conn.recv(1, socket.MSG_PEEK) == b"\x04" else socks5_proxy())(s)
+
+
+@pytest.mark.parametrize(("keyword", "version"), [("SOCKS", 4), ("SOCKS4", 4), ("SOCKS5", 5)])
+def test_a_socks_entry_speaks_its_version(tmp_path: Path, env: dict[str, str], keyword: str, version: int) -> None:
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(speaks_socks4_or_5) as proxy:
+        pac.write_text(returns(f"{keyword} 127.0.0.1:{proxy.port}"))
+        r = run_fdpass([*NCFD, "-F", "--proxy-pac", str(pac), "127.0.0.1", "2222"], env=env)
+        r.assert_banner_and_echo(BANNER)
+        [session] = proxy.settled()
+    destination = struct.pack("!H", 2222) + socket.inet_aton("127.0.0.1")
+    if version == 4:  # CONNECT, the address (SOCKS4 resolves here, as browsers), no user id
+        assert session.received.startswith(b"\x04\x01" + destination + b"\x00"), session.received
+    else:  # the greeting, then CONNECT to the address
+        assert session.received.startswith(b"\x05"), session.received
+        assert b"\x05\x01\x00\x01" + destination[2:] + destination[:2] in session.received, session.received
 
 
 def test_no_direct_in_the_answer_means_no_direct_connection(pacs: Pacs, env: dict[str, str]) -> None:
@@ -242,17 +264,18 @@ def test_an_answer_is_not_a_dead_proxy_it_ends_the_run(tmp_path: Path, env: dict
 
 
 def test_show_route_prints_the_source_the_answer_and_the_routes(pacs: Pacs, env: dict[str, str]) -> None:
-    url = pacs.serve(returns("PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; DIRECT"))
+    url = pacs.serve(returns("PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; SOCKS f.example:1081; DIRECT"))
     r = run_ncfd(["--show-route", "--proxy-pac", url, "ssh.example", "22"], env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().splitlines() == [
         "destination: ssh.example port 22",
         f"source: PAC {url}",
-        "PAC answer: PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; DIRECT",
+        "PAC answer: PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; SOCKS f.example:1081; DIRECT",
         "note: skipped 'QUIC q:1': not a PAC entry ncfd knows",
         "route 1: HTTP proxy p.example:8080",
         "route 2: SOCKS5 proxy s.example:1080",
-        "route 3: direct",
+        "route 3: SOCKS4 proxy f.example:1081",  # a PAC's plain SOCKS is version 4, as in browsers
+        "route 4: direct",
     ]
 
 
