@@ -71,6 +71,12 @@ def handoff(pac: str, target: peers.Target | FakeServer, env: dict[str, str], *a
     return run_fdpass([*NCFD, "-F", *args, "--proxy-pac", pac, "127.0.0.1", str(target.port)], env=env)
 
 
+def remembered_dead(env: dict[str, str]) -> list[str]:
+    """The proxies the dead-proxy file in env's cache names, oldest first."""
+    memory = Path(env["XDG_CACHE_HOME"]) / "ncfd" / "dead-proxies"
+    return [line.partition(" ")[2] for line in memory.read_text().splitlines()] if memory.exists() else []
+
+
 def assert_fails(r: Handoff, code: int, message: str) -> None:
     assert r.sock is None, "a descriptor was passed"
     assert r.returncode == code, r.stderr
@@ -150,6 +156,7 @@ def test_no_direct_in_the_answer_means_no_direct_connection(pacs: Pacs, env: dic
         assert target.settled() == []  # never reached directly
     assert_fails(r, 4, f"no route to 127.0.0.1:{target.port} worked: HTTP proxy 127.0.0.1:{one}: connect")
     assert f"; SOCKS5 proxy 127.0.0.1:{two}: connect to SOCKS5 proxy 127.0.0.1 port {two} failed" in r.stderr
+    assert remembered_dead(env) == [f"HTTP proxy 127.0.0.1:{one}", f"SOCKS5 proxy 127.0.0.1:{two}"]
 
 
 def test_an_unanswering_proxy_gets_its_share_of_the_deadline_then_the_next_is_tried(
@@ -261,6 +268,7 @@ def test_an_answer_is_not_a_dead_proxy_it_ends_the_run(tmp_path: Path, env: dict
         r = handoff(str(pac), second, {**env, "NCFD_PROXY_PASSWORD": "s3cret"}, "-P", "alice")
         assert second.settled() == []
     assert_fails(r, code, message.format(proxy=f"127.0.0.1:{answering.port}", port=second.port))
+    assert remembered_dead(env) == []  # a proxy that answers is alive, whatever it answered
 
 
 def test_show_route_prints_the_source_the_answer_and_the_routes(pacs: Pacs, env: dict[str, str]) -> None:
