@@ -16,6 +16,7 @@ from ncfd import pac_fetch
 from ncfd.deadline import Deadline, bounded
 from ncfd.errors import PacError, TimedOut
 from ncfd.proxies import Proxy
+from ncfd.routes import PAC_CPU_LIMIT, pac_cpu_limit
 from ncfd.spec import ConnectSpec, Route
 from ncfd.tunnel import open_tunnel
 
@@ -107,3 +108,13 @@ def test_a_pac_fetch_takes_half_of_what_is_left_at_most_its_limit(
             pac_fetch.load(url, deadline, None, lambda _: None, lambda _: None)
     waiting = f"waiting for the PAC server 127.0.0.1:{mute.port}"
     assert str(e.value) == f"cannot fetch PAC {url}: timed out after {expected}s {waiting}"
+
+
+@pytest.mark.parametrize("left", [0.1, 3.0, 9.5, 9.99, 10.0, 10.5, 11.0, 60.0])
+def test_the_pacs_cpu_limit_is_never_set_near_the_deadline(left: float) -> None:
+    """A second at least between them, or the engine's error and the deadline's race to be the
+    one given: a nearer deadline gets the CPU limit past it (the PAC's CPU time cannot outrun the
+    clock, so the deadline's message is given), a farther one the engine's limit."""
+    cpu = pac_cpu_limit(left)
+    assert abs(cpu - left) >= 1.0
+    assert cpu > left if left < PAC_CPU_LIMIT else cpu <= PAC_CPU_LIMIT
