@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from ncfd.spec import Request
 
 PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the deadline leaves
+# Seconds at least between the PAC's CPU limit and the deadline, never set to the same moment (the
+# engine's error and the deadline's would race). A deadline nearer than PAC_CPU_LIMIT gets the CPU
+# limit set past it: the PAC's thread cannot spend more CPU time than the clock runs, so the
+# deadline's message is the one given, and the CPU limit only stops the thread the deadline abandoned.
+PAC_CPU_HEADROOM = 1.0
 # Entries of a PAC's answer that are tried: browsers' lists are a handful, and each route must get a
 # share of the deadline worth having.
 MAX_ROUTES = 32
@@ -103,7 +108,7 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
     name = redacted(pac.location)
 
     def ask() -> Evaluation:
-        engine = Engine(pac.text, name, min(deadline.remaining(), PAC_CPU_LIMIT))
+        engine = Engine(pac.text, name, pac_cpu_limit(deadline.remaining()))
         return engine.find(url, host, resolve, my_addresses(), time.time() * 1000)
 
     def resolve(looked_up: str) -> list[str]:
@@ -143,6 +148,11 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
         entries = entries[:MAX_ROUTES]
     plan.routes = _last_the_dead([Route(_hops(entry), pac=True) for entry in entries], plan, log)
     return plan
+
+
+def pac_cpu_limit(left: float) -> float:
+    """The PAC's CPU seconds for a deadline left seconds away: PAC_CPU_HEADROOM from it, at least."""
+    return left + PAC_CPU_HEADROOM if left < PAC_CPU_LIMIT else min(PAC_CPU_LIMIT, left - PAC_CPU_HEADROOM)
 
 
 def _hops(entry: Entry) -> list[Proxy]:

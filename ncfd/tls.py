@@ -31,7 +31,7 @@ def start_tls(
     import ssl
 
     try:
-        context = ssl.create_default_context(cafile=cafile)
+        context = trusting(cafile)
     except (OSError, ssl.SSLError) as e:
         sock.close()
         raise ProxyError(f"cannot load --proxy-cacert {cafile}: {getattr(e, 'strerror', None) or e}") from None
@@ -54,6 +54,18 @@ def start_tls(
         raise DeadProxy(f"{peer}: TLS handshake failed: {reason}") from None
     log(f"{peer}: {tls.version()}, certificate verified")
     return tls
+
+
+def trusting(cafile: str | None) -> ssl.SSLContext:
+    """A verifying client context trusting the system's CAs, and those in cafile besides:
+    create_default_context(cafile=) would trust cafile's instead, and fail every proxy or PAC
+    server with a public certificate once --proxy-cacert is given."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if cafile is not None:
+        context.load_verify_locations(cafile)
+    return context
 
 
 def detach(tls: ssl.SSLSocket, handoff: socket.socket) -> socket.socket:

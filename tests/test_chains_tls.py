@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from ncfd.tls import trusting
 
 import peers
 from fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
@@ -104,6 +107,39 @@ def test_https_proxy_with_an_unknown_ca_is_refused(https_proxy: peers.TlsProxy) 
         f"ncfd: HTTPS proxy localhost:{https_proxy.port}: TLS certificate verification failed: "
         "unable to get local issuer certificate\n"
     )
+
+
+def test_https_proxy_by_a_name_its_certificate_does_not_carry_is_refused(https_proxy: peers.TlsProxy) -> None:
+    # The name resolves to the proxy's address, and its CA is trusted: only the name is wrong.
+    peers.require_names(peers.PROXY_NAME)
+    r = run_fdpass([*NCFD, "-F", *https_args(https_proxy, peers.PROXY_NAME), "h", "22"])
+    assert r.returncode == 5 and r.sock is None
+    assert r.stderr == (
+        f"ncfd: HTTPS proxy {peers.PROXY_NAME}:{https_proxy.port}: TLS certificate verification failed: "
+        f"Hostname mismatch, certificate is not valid for '{peers.PROXY_NAME}'.\n"
+    )
+
+
+def test_proxy_cacert_is_trusted_besides_the_system_cas(https_proxy: peers.TlsProxy) -> None:
+    system = ssl.create_default_context().get_ca_certs()
+    assert system, "no system CA certificates to compare with"
+    trusted = trusting(str(https_proxy.cafile)).get_ca_certs()
+    ours = [c for c in trusted if c not in system]
+    assert len(trusted) == len(system) + 1 and all(c in trusted for c in system)
+    assert ours[0]["subject"] == ((("commonName", "ncfd test CA"),),)
+
+
+def test_a_proxy_the_system_trusts_is_still_verified_with_proxy_cacert(
+    https_proxy: peers.TlsProxy, tinyproxy: peers.Proxy, banner_target: peers.Target
+) -> None:
+    """SSL_CERT_FILE stands for the system's CAs (a proxy with a public certificate); another
+    stunnel's CA is the one given: each proxy is verified, by one or the other."""
+    env = {**os.environ, "SSL_CERT_FILE": str(https_proxy.cafile)}
+    with peers.stunnel(tinyproxy) as other:
+        for proxy in (https_proxy, other):
+            argv = [*NCFD, "-F", "-x", f"https://localhost:{proxy.port}", "--proxy-cacert", str(other.cafile)]
+            r = run_fdpass([*argv, "127.0.0.1", str(banner_target.port)], env=env)
+            r.assert_banner_and_echo(banner_target.banner)
 
 
 def test_missing_cacert_file(https_proxy: peers.TlsProxy) -> None:

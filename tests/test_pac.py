@@ -25,7 +25,7 @@ from ncfd.spec import ConnectSpec, Route
 from ncfd.tunnel import open_tunnel
 
 import peers
-from fakeservers import FakeServer, Session, silent
+from fakeservers import BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy
 from fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
 
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
@@ -69,6 +69,12 @@ def returns(answer: str) -> str:
 
 def handoff(pac: str, target: peers.Target | FakeServer, env: dict[str, str], *args: str) -> Handoff:
     return run_fdpass([*NCFD, "-F", *args, "--proxy-pac", pac, "127.0.0.1", str(target.port)], env=env)
+
+
+def remembered_dead(env: dict[str, str]) -> list[str]:
+    """The proxies the dead-proxy file in env's cache names, oldest first."""
+    memory = Path(env["XDG_CACHE_HOME"]) / "ncfd" / "dead-proxies"
+    return [line.partition(" ")[2] for line in memory.read_text().splitlines()] if memory.exists() else []
 
 
 def assert_fails(r: Handoff, code: int, message: str) -> None:
@@ -120,6 +126,28 @@ def test_each_kind_of_entry_reaches_the_target(
         r.assert_banner_and_echo(banner_target.banner)
 
 
+def speaks_socks4_or_5(s: Session) -> None:
+    """A SOCKS proxy of the version the client's first byte asks for (dante speaks both, so
+    reaching the target through it does not tell which was spoken)."""
+    (socks4_proxy() if s.conn.recv(1, socket.MSG_PEEK) == b"\x04" else socks5_proxy())(s)
+
+
+@pytest.mark.parametrize(("keyword", "version"), [("SOCKS", 4), ("SOCKS4", 4), ("SOCKS5", 5)])
+def test_a_socks_entry_speaks_its_version(tmp_path: Path, env: dict[str, str], keyword: str, version: int) -> None:
+    pac = tmp_path / "proxy.pac"
+    with FakeServer(speaks_socks4_or_5) as proxy:
+        pac.write_text(returns(f"{keyword} 127.0.0.1:{proxy.port}"))
+        r = run_fdpass([*NCFD, "-F", "--proxy-pac", str(pac), "127.0.0.1", "2222"], env=env)
+        r.assert_banner_and_echo(BANNER)
+        [session] = proxy.settled()
+    destination = struct.pack("!H", 2222) + socket.inet_aton("127.0.0.1")
+    if version == 4:  # CONNECT, the address (SOCKS4 resolves here, as browsers), no user id
+        assert session.received.startswith(b"\x04\x01" + destination + b"\x00"), session.received
+    else:  # the greeting, then CONNECT to the address
+        assert session.received.startswith(b"\x05"), session.received
+        assert b"\x05\x01\x00\x01" + destination[2:] + destination[:2] in session.received, session.received
+
+
 def test_no_direct_in_the_answer_means_no_direct_connection(pacs: Pacs, env: dict[str, str]) -> None:
     one, two = peers.free_port(), peers.free_port()
     url = pacs.serve(returns(f"PROXY 127.0.0.1:{one}; SOCKS5 127.0.0.1:{two}"))
@@ -128,6 +156,7 @@ def test_no_direct_in_the_answer_means_no_direct_connection(pacs: Pacs, env: dic
         assert target.settled() == []  # never reached directly
     assert_fails(r, 4, f"no route to 127.0.0.1:{target.port} worked: HTTP proxy 127.0.0.1:{one}: connect")
     assert f"; SOCKS5 proxy 127.0.0.1:{two}: connect to SOCKS5 proxy 127.0.0.1 port {two} failed" in r.stderr
+    assert remembered_dead(env) == [f"HTTP proxy 127.0.0.1:{one}", f"SOCKS5 proxy 127.0.0.1:{two}"]
 
 
 def test_an_unanswering_proxy_gets_its_share_of_the_deadline_then_the_next_is_tried(
@@ -239,20 +268,22 @@ def test_an_answer_is_not_a_dead_proxy_it_ends_the_run(tmp_path: Path, env: dict
         r = handoff(str(pac), second, {**env, "NCFD_PROXY_PASSWORD": "s3cret"}, "-P", "alice")
         assert second.settled() == []
     assert_fails(r, code, message.format(proxy=f"127.0.0.1:{answering.port}", port=second.port))
+    assert remembered_dead(env) == []  # a proxy that answers is alive, whatever it answered
 
 
 def test_show_route_prints_the_source_the_answer_and_the_routes(pacs: Pacs, env: dict[str, str]) -> None:
-    url = pacs.serve(returns("PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; DIRECT"))
+    url = pacs.serve(returns("PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; SOCKS f.example:1081; DIRECT"))
     r = run_ncfd(["--show-route", "--proxy-pac", url, "ssh.example", "22"], env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().splitlines() == [
         "destination: ssh.example port 22",
         f"source: PAC {url}",
-        "PAC answer: PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; DIRECT",
+        "PAC answer: PROXY p.example:8080; QUIC q:1; SOCKS5 s.example; SOCKS f.example:1081; DIRECT",
         "note: skipped 'QUIC q:1': not a PAC entry ncfd knows",
         "route 1: HTTP proxy p.example:8080",
         "route 2: SOCKS5 proxy s.example:1080",
-        "route 3: direct",
+        "route 3: SOCKS4 proxy f.example:1081",  # a PAC's plain SOCKS is version 4, as in browsers
+        "route 4: direct",
     ]
 
 
@@ -275,6 +306,34 @@ def test_an_https_pac_server_is_verified_with_the_proxy_cacert_trust(
         r.assert_banner_and_echo(banner_target.banner)
         r = handoff(https, banner_target, {**env, "XDG_CACHE_HOME": env["XDG_CACHE_HOME"] + "-2"})
     assert_fails(r, 9, f"cannot fetch PAC {https}: PAC server localhost:{tls.port}: TLS certificate verification")
+
+
+def test_an_https_pac_server_by_a_name_its_certificate_does_not_carry_is_refused(
+    web: peers.WebServer, pacs: Pacs, env: dict[str, str]
+) -> None:
+    # The name resolves to the server's address, and its CA is trusted: only the name is wrong.
+    peers.require_names(peers.PROXY_NAME)
+    url = pacs.serve(returns("DIRECT"))
+    with peers.stunnel(web) as tls, FakeServer(silent) as target:
+        https = f"https://{peers.PROXY_NAME}:{tls.port}/{url.split('/', 3)[3]}"
+        r = handoff(https, target, env, "--proxy-cacert", str(tls.cafile))
+        assert target.settled() == []
+    server = f"{peers.PROXY_NAME}:{tls.port}"
+    why = f"Hostname mismatch, certificate is not valid for '{peers.PROXY_NAME}'."
+    assert_fails(r, 9, f"cannot fetch PAC {https}: PAC server {server}: TLS certificate verification failed: {why}")
+
+
+def test_a_pac_server_the_system_trusts_is_still_verified_with_proxy_cacert(
+    web: peers.WebServer, pacs: Pacs, env: dict[str, str], banner_target: peers.Target, https_proxy: peers.TlsProxy
+) -> None:
+    """SSL_CERT_FILE stands for the system's CAs (a PAC server with a public certificate); the
+    HTTPS proxy's CA is the one given, as for a PAC that names that proxy."""
+    url = pacs.serve(returns(f"HTTPS localhost:{https_proxy.port}"))
+    with peers.stunnel(web) as tls:
+        https = f"https://localhost:{tls.port}/{url.split('/', 3)[3]}"
+        r = handoff(https, banner_target, {**env, "SSL_CERT_FILE": str(tls.cafile)},
+                    "--proxy-cacert", str(https_proxy.cafile))  # fmt: skip
+    r.assert_banner_and_echo(banner_target.banner)
 
 
 # --- the cache ------------------------------------------------------------------------------------
@@ -492,10 +551,9 @@ def test_a_huge_pac_is_evaluated(pacs: Pacs, env: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("script", "code", "message"),
     [
+        # The deadline's message: within -w 10 the PAC's CPU limit is set a second past it.
         ("function FindProxyForURL(u, h) { while (true) {} }", 7,
          "timed out after 3s evaluating PAC {url} (a slow DNS answer or an endless loop?)"),
-        ("var hog = []; while (true) hog.push(new Array(1000).join('x') + hog.length);", 9,
-         "PAC {url}: used more than 64 MiB of memory while loading it"),
         ("function f(n) { return f(n + 1) + 1; } f(0);", 9, "PAC {url}: recursed too deeply while loading it"),
         ("function FindProxyForURL(u, h) { throw new Error('boom'); }", 9,
          "PAC {url}: threw 'Error: boom' while running FindProxyForURL"),
@@ -515,7 +573,7 @@ def test_a_huge_pac_is_evaluated(pacs: Pacs, env: dict[str, str]) -> None:
         ("var big = 10n;" + returns("DIRECT") + "\nbig", 9,
          "PAC {url}: left a value ncfd cannot read while loading it"),
     ],
-    ids=["endless-loop", "memory-hog", "deep-recursion", "throws", "syntax-error", "no-function", "junk-answer",
+    ids=["endless-loop", "deep-recursion", "throws", "syntax-error", "no-function", "junk-answer",
          "not-a-string", "nul-byte", "utf-16-without-bom", "redefines-join", "redefines-ncfds-entry", "ends-in-bigint"],
 )  # fmt: skip
 def test_a_hostile_pac_is_one_clear_line(
@@ -526,6 +584,16 @@ def test_a_hostile_pac_is_one_clear_line(
     r = handoff(url, banner_target, env, "-w", "3")
     assert_fails(r, code, message.format(url=url))
     assert time.monotonic() - start < 3 + 10
+
+
+def test_a_pac_hogging_memory_is_stopped_by_the_memory_limit(
+    pacs: Pacs, env: dict[str, str], banner_target: peers.Target
+) -> None:
+    # That limit alone: it takes a second or two of CPU, the CPU limit is 10, -w 20 (-w 3 was
+    # reached first on a busy machine).
+    url = pacs.serve("var hog = []; while (true) hog.push(new Array(1000).join('x') + hog.length);")
+    r = handoff(url, banner_target, env, "-w", "20")
+    assert_fails(r, 9, f"PAC {url}: used more than 64 MiB of memory while loading it")
 
 
 @pytest.mark.parametrize("case", ["never-answers", "404", "refused", "redirect-loop", "megabytes", "unresolvable"])
