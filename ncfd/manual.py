@@ -10,7 +10,7 @@ SYNOPSIS = (
     "[-46DdFhNnvz] [-I length] [-O length] [-P proxy_username] [-p source_port] [-q seconds] "
     "[-s source] [-T keyword] [-w timeout] [-X proxy_protocol] [-x proxy] [--proxy-auth scheme] "
     "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-netrc file] [--proxy-pac location] "
-    "[--proxy-password-file file] [--show-route] [--version] destination port"
+    "[--proxy-pac-optional] [--proxy-password-file file] [--show-route] [--version] destination port"
 )
 
 SUMMARY = (
@@ -61,7 +61,12 @@ OPTIONS = (
     ("--proxy-pac", "location", "Route as the PAC file at location (an http://, https:// or file:// URL, or a "
                                 "path) says: FindProxyForURL(\"https://host:port/\", \"host\") for the "
                                 "destination as given, its entries tried in order. A PAC that cannot be had "
-                                "is an error, never a direct connection."),
+                                "is an error, never a direct connection (but see --proxy-pac-optional)."),
+    ("--proxy-pac-optional", "", "With --proxy-pac: connect directly when the PAC's server is not on this "
+                                 "network (its name does not resolve, or it refuses the connection) and no "
+                                 "copy of the PAC is cached; a cached copy is used instead. Any other "
+                                 "failure (an HTTP error, a PAC that does not run, a time-out) is still an "
+                                 "error."),
     ("--proxy-password-file", "file", "Read the proxy password from the first line of file, which must "
                                       "not be readable by group or others."),
     ("--proxy-netrc", "file", "Take each proxy's user and password from file, in netrc(5) form: machine "
