@@ -325,8 +325,9 @@ def _registrable(domain: str) -> str | None:
     it has none. The list comes with the package: nothing is fetched."""
     from publicsuffixlist import PublicSuffixList
 
-    found: str | None = PublicSuffixList().privatesuffix(domain)
-    return found
+    # An unknown top-level name (corp.internal, lan) is a suffix of its own, as the list's "*" says;
+    # private entries are kept (only_icann=False).
+    return PublicSuffixList(accept_unknown=True, only_icann=False).privatesuffix(domain)
 
 
 def own_domain() -> str:
@@ -400,7 +401,9 @@ def _not_a_pac(pac: Pac, deadline: Deadline) -> str | None:
     try:
         import _quickjs  # noqa: F401
     except ImportError:
-        return None  # nothing here can tell; from_pac says what is missing
+        # Without the engine every answer would look like no PAC, and discovery would go direct past
+        # a real one: it is taken as found, and from_pac says what is missing.
+        return None
     from ncfd.deadline import bounded
     from ncfd.errors import PacError
     from ncfd.pac import Engine
