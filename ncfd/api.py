@@ -36,18 +36,20 @@ def connect(
     password: str | Callable[[], str] | None = None,
     cacert: str | None = None,
     family: int = 0,
+    pac_optional: bool = False,
 ) -> socket.socket:
     """A connected, blocking TCP socket to host:port, positioned exactly after the last proxy's
     reply: nothing the server sent first (an SSH banner) has been read from it.
 
     proxy: one proxy, as a URL (http://, https://, socks4://, socks4a://, socks5://, socks5h://,
     with an optional user@) or host:port with protocol ("connect", "4", "4A" or "5"; "5" when not
-    given, as nc); or a sequence of URLs, a chain. pac: a PAC file's URL or path (--proxy-pac).
-    auto: find the proxy as the desktop would (--proxy-auto). None of them: direct. timeout: the
-    seconds for all of it (routes, connecting, every handshake). user, password: for proxies that
-    ask (user also for those without a user@ of their own); Kerberos needs neither. cacert: CA
-    certificates also trusted for HTTPS proxies and PAC servers. family: socket.AF_INET or AF_INET6
-    to use only that family.
+    given, as nc); or a sequence of URLs, a chain. pac: a PAC file's URL or path (--proxy-pac);
+    pac_optional: direct when its server's name does not resolve or it refuses the connection and
+    no copy is cached (--proxy-pac-optional). auto: find the proxy as the desktop would
+    (--proxy-auto). None of them: direct. timeout: the seconds for all of it (routes, connecting,
+    every handshake). user, password: for proxies that ask (user also for those without a user@ of
+    their own); Kerberos needs neither. cacert: CA certificates also trusted for HTTPS proxies and
+    PAC servers. family: socket.AF_INET or AF_INET6 to use only that family.
 
     Through an HTTPS proxy the TLS session cannot be a plain socket: the socket returned is one end
     of a socketpair, and a daemon thread relays between its other end and the TLS session until
@@ -58,7 +60,7 @@ def connect(
     """
     from ncfd.deadline import Deadline
 
-    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family)
+    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional)
     return _open(request, Deadline(timeout))
 
 
@@ -128,6 +130,7 @@ def _request(
     password: str | Callable[[], str] | None,
     cacert: str | None,
     family: int,
+    pac_optional: bool = False,
 ) -> Request:
     """connect()'s arguments, checked, as a Request for the core."""
     from ncfd.errors import UsageError
@@ -136,6 +139,8 @@ def _request(
     sources = [name for name, given in (("proxy", proxy), ("pac", pac), ("auto", auto)) if given]
     if len(sources) > 1:
         raise UsageError(f"{' and '.join(sources)} exclude each other: each chooses the route")
+    if pac_optional and pac is None:
+        raise UsageError("pac_optional goes with pac")
     if not timeout > 0:
         raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
     if family not in (0, socket.AF_INET, socket.AF_INET6):
@@ -145,6 +150,7 @@ def _request(
     return Request(
         host, port, proxies=_proxies(proxy, protocol), pac=pac, auto=auto, socket_options=options, cacert=cacert,
         credentials=Credentials(user, _password_for(password) if password is not None else None),
+        pac_optional=pac_optional,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ import select
 import socket
 import time
 
-from ncfd.errors import ConnectFailed, NcfdError, ResolveError
+from ncfd.errors import ConnectFailed, NcfdError, Refused, ResolveError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -139,6 +139,7 @@ def race(
     attempts: list[socket.socket] = []  # index: position in addresses
     pending: dict[int, int] = {}  # fd -> attempt index, for the attempts still connecting
     failures: dict[int, str] = {}  # attempt index -> "address: reason"
+    codes: list[int] = []  # the errno of each failure
     poller = select.poll()
     won = -1
     last_start = 0.0
@@ -165,6 +166,7 @@ def race(
                     poller.register(attempts[index], select.POLLOUT)
                 else:
                     failures[index] = _failed(log, role, host, sockaddr[0], port, code, attempts[index])
+                    codes.append(code)
                     hurry = True
                 continue
             if not pending:
@@ -184,6 +186,7 @@ def race(
                     won = index  # the earliest attempt among those done in this poll
                     break
                 failures[index] = _failed(log, role, host, addresses[index][4][0], port, code, attempts[index])
+                codes.append(code)
                 hurry = True  # RFC 8305 §5: a failure starts the next attempt at once
     finally:
         for index, sock in enumerate(attempts):
@@ -194,7 +197,8 @@ def race(
     if won < 0:
         reasons = [failures[i] for i in sorted(failures)]
         detail = reasons[0].split(": ", 1)[1] if len(reasons) == 1 else "; ".join(reasons)
-        raise ConnectFailed(f"connect to {role} {host} port {port} failed: {detail}")
+        kind = Refused if codes and all(code == errno.ECONNREFUSED for code in codes) else ConnectFailed
+        raise kind(f"connect to {role} {host} port {port} failed: {detail}")
     sock = attempts[won]
     sock.setblocking(True)  # the descriptor is passed to ssh, which expects a blocking socket
     log(f"connected to {role} {show_host(addresses[won][4][0])}:{port}")

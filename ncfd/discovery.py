@@ -6,7 +6,8 @@ small function that answers with a plan, a PAC location, or nothing:
    (kioslaverc), macOS (scutil --proxy); manual proxies, a PAC URL, or "discover";
 3. WPAD by DNS: http://wpad/wpad.dat, the bare name resolved through the resolver's search list
    (as Chrome and libproxy do), then wpad.<suffix> for each suffix of this host's domain down to
-   two labels (WinHTTP's devolution; never wpad.<tld>);
+   its registrable domain (WinHTTP's devolution; never wpad. under a public suffix). What answers
+   counts only when it is a PAC: a captive portal's login page is nothing found;
 4. nothing found: direct, the one case where ncfd connects directly on its own.
 
 Discovery that finds nothing must cost little: each WPAD probe is bounded (PROBE_LIMIT), and what
@@ -303,12 +304,30 @@ def macos_settings(text: str, host: str) -> Finding:
 
 
 def wpad_candidates() -> list[str]:
-    """http://wpad/wpad.dat, then wpad.<suffix> for each suffix of this host's domain with at least
-    two labels: for a.b.corp.example, wpad.a.b.corp.example, wpad.b.corp.example, wpad.corp.example."""
+    """http://wpad/wpad.dat, then wpad.<suffix> for each suffix of this host's domain down to its
+    registrable domain, as the Public Suffix List has it: for a.b.example.co.uk, wpad.a.b.example.co.uk,
+    wpad.b.example.co.uk, wpad.example.co.uk, never wpad.co.uk, a name anyone may register and then
+    configure the proxy of every such host (the WPAD name collision, US-CERT TA16-144A). The list's
+    private entries count as public suffixes too: the names under dyndns.org or github.io are handed
+    to unrelated customers, the same collision. A domain that is a public suffix itself, or a single
+    label, gives the bare name only."""
     domain = own_domain().strip(".").lower()
-    labels = domain.split(".") if domain else []
-    names = ["wpad"] + [f"wpad.{'.'.join(labels[i:])}" for i in range(len(labels) - 1)]
+    names = ["wpad"]
+    registrable = _registrable(domain) if domain else None
+    if registrable is not None:
+        labels = domain.split(".")
+        names += [f"wpad.{'.'.join(labels[i:])}" for i in range(len(labels) - registrable.count("."))]
     return [f"http://{name}{WPAD_PATH}" for name in names]
+
+
+def _registrable(domain: str) -> str | None:
+    """domain's registrable part (one label under its public suffix, ICANN's or private), None when
+    it has none. The list comes with the package: nothing is fetched."""
+    from publicsuffixlist import PublicSuffixList
+
+    # An unknown top-level name (corp.internal, lan) is a suffix of its own, as the list's "*" says;
+    # private entries are kept (only_icann=False).
+    return PublicSuffixList(accept_unknown=True, only_icann=False).privatesuffix(domain)
 
 
 def own_domain() -> str:
@@ -361,14 +380,50 @@ def _wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | 
             # A copy cached elsewhere (the office's wpad, seen from home) proves nothing here: only
             # what WPAD found on this network may be taken from the cache.
             pac = pac_fetch.load(url, probe, cacert, log, warn, trust_cache=url == known)
+            instead = _not_a_pac(pac, probe)
         except NcfdError as e:
             log(f"--proxy-auto: WPAD {url}: {e}")
+            continue
+        if instead is not None:
+            log(f"--proxy-auto: WPAD {url} answered {instead}: not a PAC, nothing found there")
             continue
         log(f"--proxy-auto: WPAD found {url}")
         _remember(network, url, log)
         return pac
     _remember(network, None, log)
     return None
+
+
+def _not_a_pac(pac: Pac, deadline: Deadline) -> str | None:
+    """What came back instead of a PAC, or None when it is one: a script that loads and defines
+    FindProxyForURL (or FindProxyForURLEx). Browsers ask this of what WPAD finds, and go on when it
+    is not: a captive portal answers every URL with its login page."""
+    try:
+        import _quickjs  # noqa: F401
+    except ImportError:
+        # Without the engine every answer would look like no PAC, and discovery would go direct past
+        # a real one: it is taken as found, and from_pac says what is missing.
+        return None
+    from ncfd.deadline import bounded
+    from ncfd.errors import PacError
+    from ncfd.pac import Engine
+    from ncfd.routes import PAC_CPU_LIMIT
+
+    if not pac.text.strip():
+        return "an empty body"
+
+    def defines() -> bool:
+        return Engine(pac.text, pac.location, min(deadline.remaining(), PAC_CPU_LIMIT)).defines_find()
+
+    try:
+        if bounded(deadline, defines, f"loading the PAC {pac.location}", stack=8 << 20):
+            return None
+        failed = ""
+    except PacError as e:  # "PAC <location>: cannot be loaded: SyntaxError: ..."
+        failed = str(e).removeprefix(f"PAC {pac.location}: ")
+    if pac.text.lstrip().startswith("<"):
+        return "an HTML page"
+    return f"a script that {failed}" if failed else "a script that defines no FindProxyForURL"
 
 
 def _remember(network: str, found: str | None, log: Log) -> None:

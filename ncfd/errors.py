@@ -23,6 +23,11 @@ class ConnectFailed(NcfdError):
     exit_code = 4
 
 
+class Refused(ConnectFailed):
+    """Every address refused the connection: nothing listens there (--proxy-pac-optional tells
+    this from a host that is there but slow or filtered)."""
+
+
 class ProxyError(NcfdError):
     """The proxy refused the tunnel, broke the protocol or closed the connection."""
 

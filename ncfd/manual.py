@@ -10,7 +10,7 @@ SYNOPSIS = (
     "[-46DdFhNnvz] [-I length] [-O length] [-P proxy_username] [-p source_port] [-q seconds] "
     "[-s source] [-T keyword] [-w timeout] [-X proxy_protocol] [-x proxy] [--proxy-auth scheme] "
     "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-netrc file] [--proxy-pac location] "
-    "[--proxy-password-file file] [--show-route] [--version] destination port"
+    "[--proxy-pac-optional] [--proxy-password-file file] [--show-route] [--version] destination port"
 )
 
 SUMMARY = (
@@ -53,14 +53,20 @@ OPTIONS = (
                                "(default: the strongest the proxy offers)."),
     ("--proxy-auto", "", "Find the proxy as the desktop would: the environment (as --proxy-env), then GNOME, KDE "
                          "or macOS proxy settings, then WPAD (http://wpad/wpad.dat, then wpad. under each "
-                         "suffix of this host's domain); direct when nothing is found."),
+                         "suffix of this host's domain down to its registrable domain, never under a public "
+                         "suffix; only an answer that is a PAC counts); direct when nothing is found."),
     ("--proxy-cacert", "file", "Also trust the CA certificates in file for HTTPS proxies and https:// PAC servers."),
     ("--proxy-env", "", "Take the proxy from https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY (curl's order), "
                         "connecting directly to hosts that no_proxy or NO_PROXY names."),
     ("--proxy-pac", "location", "Route as the PAC file at location (an http://, https:// or file:// URL, or a "
                                 "path) says: FindProxyForURL(\"https://host:port/\", \"host\") for the "
                                 "destination as given, its entries tried in order. A PAC that cannot be had "
-                                "is an error, never a direct connection."),
+                                "is an error, never a direct connection (but see --proxy-pac-optional)."),
+    ("--proxy-pac-optional", "", "With --proxy-pac: connect directly when the PAC's server is not on this "
+                                 "network (its name does not resolve, or it refuses the connection) and no "
+                                 "copy of the PAC is cached; a cached copy is used instead. Any other "
+                                 "failure (an HTTP error, a PAC that does not run, a time-out) is still an "
+                                 "error."),
     ("--proxy-password-file", "file", "Read the proxy password from the first line of file, which must "
                                       "not be readable by group or others."),
     ("--proxy-netrc", "file", "Take each proxy's user and password from file, in netrc(5) form: machine "

@@ -41,7 +41,7 @@ TOS_KEYWORDS = {
 }  # fmt: skip
 
 LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-netrc", "proxy-cacert", "proxy-pac")
-LONG_FLAGS = ("proxy-env", "proxy-auto", "show-route", "version")
+LONG_FLAGS = ("proxy-env", "proxy-auto", "proxy-pac-optional", "show-route", "version")
 AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
 
 
@@ -71,6 +71,7 @@ class Options:
         # The other ways to choose the route (ncfd.routes), instead of -x.
         self.proxy_env = False
         self.proxy_pac: str | None = None
+        self.proxy_pac_optional = False
         self.proxy_auto = False
         self.show_route = False
         self.host = ""
@@ -202,6 +203,8 @@ def parse_args(argv: list[str]) -> Options:
             o.proxy_env = True
         elif letter == "proxy-pac":
             o.proxy_pac = value
+        elif letter == "proxy-pac-optional":
+            o.proxy_pac_optional = True
         elif letter == "proxy-auto":
             o.proxy_auto = True
         elif letter == "show-route":
@@ -228,6 +231,8 @@ def parse_args(argv: list[str]) -> Options:
               ("--proxy-pac", o.proxy_pac is not None), ("--proxy-auto", o.proxy_auto)) if given]  # fmt: skip
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)} exclude each other: each chooses the route")
+    if o.proxy_pac_optional and o.proxy_pac is None:
+        raise UsageError("--proxy-pac-optional goes with --proxy-pac")
     if len(proxy_values) > 1 and not all("://" in v for v in proxy_values):
         raise UsageError("a proxy chain (-x given more than once) is written as proxy URLs: socks5h://, http://, ...")
     o.proxies = [parse_proxy(v, protocol) for v in proxy_values]

@@ -344,6 +344,11 @@ class Engine:
         finally:
             self.cpu_seconds -= time.process_time() - started
 
+    def defines_find(self) -> bool:
+        """Whether the script defines FindProxyForURL or FindProxyForURLEx: what makes it a PAC."""
+        code = 'typeof FindProxyForURLEx === "function" || typeof FindProxyForURL === "function"'
+        return self._eval(code, "looking for FindProxyForURL") is True
+
     def find(self, url: str, host: str, resolve: Resolver, my_addresses: list[str], now_ms: float) -> Evaluation:
         """FindProxyForURLEx (where defined) or FindProxyForURL, with DNS answers from resolve()
         (a name's addresses, none when it does not resolve)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import time
 
-from ncfd.errors import NcfdError, PacError, UsageError
+from ncfd.errors import NcfdError, PacError, Refused, ResolveError, UsageError
 from ncfd.render import credentials, library_message, printable, redacted
 
 TYPE_CHECKING = False
@@ -29,6 +29,11 @@ FETCH_LIMIT = 10.0
 DEFAULT_LIFETIME = 600.0  # seconds a copy is fresh when the server says nothing (Cache-Control)
 MAX_LIFETIME = 86400.0
 _REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class Unreachable(PacError):
+    """The PAC server's name does not resolve or it refuses the connection, and no copy of its PAC
+    is cached: what a PAC server of a network we are not on looks like (--proxy-pac-optional)."""
 
 
 class Pac:
@@ -95,7 +100,8 @@ def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: 
         status, headers, body = _fetch(url, bound, cacert, log, copy)
     except NcfdError as e:
         if copy is None or not trust_cache:
-            raise PacError(f"cannot fetch PAC {name}: {e}") from None
+            absent = isinstance(e, (ResolveError, Refused))
+            raise (Unreachable if absent else PacError)(f"cannot fetch PAC {name}: {e}") from None
         warn(f"cannot fetch PAC {name} ({e}); using the copy fetched {_age(copy.fetched)} ago")
         return Pac(url, copy.text, "stale copy: the server could not be reached")
     if status >= 500 and copy is not None and trust_cache:

@@ -4,7 +4,8 @@ ncfd.tunnel to try in order within the one deadline, and what chose them, for -v
 
 A PAC that was found is obeyed as browsers obey it: with no DIRECT in its answer there is no direct
 connection, and a PAC that cannot be had is an error. Only --proxy-auto that finds nothing at all
-connects directly.
+connects directly, and --proxy-pac-optional when the PAC's server is not there (its name does not
+resolve, or it refuses) and no copy of the PAC is cached.
 """
 
 from __future__ import annotations
@@ -87,7 +88,13 @@ def choose(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
         from ncfd import pac_fetch
         from ncfd.render import redacted
 
-        pac = pac_fetch.load(request.pac, deadline, request.cacert, log, warn)
+        try:
+            pac = pac_fetch.load(request.pac, deadline, request.cacert, log, warn)
+        except pac_fetch.Unreachable as e:
+            if not request.pac_optional:
+                raise
+            log(f"--proxy-pac-optional: {e}; connecting directly")
+            return Plan([Route([])], f"PAC {redacted(request.pac)} cannot be reached, --proxy-pac-optional: direct")
         return from_pac(pac, f"PAC {redacted(request.pac)}", host, port, deadline, log)
     if request.auto:
         from ncfd.discovery import discover

@@ -107,7 +107,9 @@ class ConnectSpec:
 class Request:
     """A connection to open, as a face asks for it; exactly one route source at most."""
 
-    __slots__ = ("auto", "cacert", "credentials", "env", "host", "pac", "port", "proxies", "socket_options")
+    __slots__ = (
+        "auto", "cacert", "credentials", "env", "host", "pac", "pac_optional", "port", "proxies", "socket_options",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -121,7 +123,10 @@ class Request:
         credentials: Credentials,
         socket_options: SocketOptions,
         cacert: str | None = None,
+        pac_optional: bool = False,
     ) -> None:
         self.host, self.port = host, port
         self.proxies, self.env, self.pac, self.auto = proxies or [], env, pac, auto
+        # A PAC server whose name does not resolve or that refuses, with no copy cached: direct.
+        self.pac_optional = pac_optional
         self.credentials, self.socket_options, self.cacert = credentials, socket_options, cacert

@@ -190,6 +190,20 @@ def test_each_failure_is_its_own_kind(squid_auth: peers.ProxyFactory, banner_tar
     assert all(issubclass(kind, ncfd.NcfdError) for kind in (ncfd.TimedOut, ncfd.PacError, ncfd.ProxyError))
 
 
+def test_pac_optional_connects_directly_when_the_pac_server_refuses(
+    banner_target: peers.Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no cached copy
+    pac = f"http://127.0.0.1:{peers.free_port()}/proxy.pac"
+    with ncfd.connect(peers.HOST, banner_target.port, pac=pac, pac_optional=True, timeout=WAIT) as sock:
+        sock.settimeout(WAIT)
+        assert sock.recv(len(banner_target.banner), socket.MSG_WAITALL) == banner_target.banner
+    with pytest.raises(ncfd.PacError):
+        ncfd.connect(peers.HOST, banner_target.port, pac=pac, timeout=WAIT)
+    with pytest.raises(ncfd.UsageError, match="pac_optional goes with pac"):
+        ncfd.connect(peers.HOST, banner_target.port, pac_optional=True)
+
+
 def test_hostile_input_raises_an_ncfd_error_never_another_exception(tmp_path: Path) -> None:
     pac = tmp_path / "utf16.pac"
     pac.write_bytes('function FindProxyForURL(u, h) { return "DIRECT"; }'.encode("utf-16-le"))  # no BOM

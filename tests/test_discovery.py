@@ -214,16 +214,31 @@ def proxies(found: object) -> list[str]:
     return [str(p) for p in found if isinstance(p, Proxy)]
 
 
-def test_wpad_names_devolve_down_to_two_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wpad_names_devolve_down_to_the_registrable_domain(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCALDOMAIN", "a.b.corp.example other.example")
     assert discovery.wpad_candidates() == [
         "http://wpad/wpad.dat",
         "http://wpad.a.b.corp.example/wpad.dat",
         "http://wpad.b.corp.example/wpad.dat",
         "http://wpad.corp.example/wpad.dat",
-    ]  # never wpad.example
-    monkeypatch.setenv("LOCALDOMAIN", "example")
-    assert discovery.wpad_candidates() == ["http://wpad/wpad.dat"]
+    ]  # never wpad.example: an unknown top-level name is a public suffix of its own
+    monkeypatch.setenv("LOCALDOMAIN", "a.b.Example.Co.UK.")
+    assert discovery.wpad_candidates() == [
+        "http://wpad/wpad.dat",
+        "http://wpad.a.b.example.co.uk/wpad.dat",
+        "http://wpad.b.example.co.uk/wpad.dat",
+        "http://wpad.example.co.uk/wpad.dat",
+    ]  # never wpad.co.uk, a name anyone may register
+    monkeypatch.setenv("LOCALDOMAIN", "host.shop.kawasaki.jp")  # *.kawasaki.jp: shop.kawasaki.jp is a suffix
+    assert discovery.wpad_candidates()[1:] == ["http://wpad.host.shop.kawasaki.jp/wpad.dat"]
+    monkeypatch.setenv("LOCALDOMAIN", "home.alice.dyndns.org")  # a private entry counts as public
+    assert discovery.wpad_candidates()[1:] == [
+        "http://wpad.home.alice.dyndns.org/wpad.dat",
+        "http://wpad.alice.dyndns.org/wpad.dat",
+    ]
+    for domain in ("example", "co.uk", "dyndns.org", "a..b"):
+        monkeypatch.setenv("LOCALDOMAIN", domain)
+        assert discovery.wpad_candidates() == ["http://wpad/wpad.dat"], domain
 
 
 # --- WPAD through the resolver -----------------------------------------------------------------------
@@ -286,6 +301,72 @@ def test_wpad_devolves_the_domain_past_a_bare_name_that_does_not_serve(
     assert "--proxy-auto: WPAD found http://wpad.corp.ncfd.test/wpad.dat" in r.stderr
     r.assert_banner_and_echo(banner_target.banner)
     assert [path for path, _, _ in wpad_server.requests()] == ["/wpad.dat"]
+
+
+def probed(stderr: str) -> list[str]:
+    """The WPAD URLs that -v says were asked, in order."""
+    import re
+
+    return re.findall(r"^ncfd: --proxy-auto: WPAD (?:found )?(http://\S+/wpad\.dat)", stderr, re.M)
+
+
+def test_wpad_never_asks_a_name_under_a_public_suffix(env: dict[str, str]) -> None:
+    """Whoever registers wpad.co.uk would otherwise choose the proxy of every host in a .co.uk
+    domain that finds nothing closer."""
+    require_wpad_names()
+    env["LOCALDOMAIN"] = "dept.example.co.uk"
+    r = run_ncfd(["--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert probed(r.stderr.decode()) == [
+        "http://wpad/wpad.dat",
+        "http://wpad.dept.example.co.uk/wpad.dat",
+        "http://wpad.example.co.uk/wpad.dat",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("portal", "said"),
+    [
+        ("<!DOCTYPE html>\n<html><body><form action=/login>Log in to Hotel WiFi</form></body></html>\n",
+         "an HTML page"),
+        ("", "an empty body"),
+        ("var loggedIn = false;\n", "a script that defines no FindProxyForURL"),
+        ("function FindProxyForURL(url, host) { return 'DIRECT';\n",
+         "a script that cannot be loaded: SyntaxError: unexpected token in expression: '' (line 2)"),
+    ],
+)  # fmt: skip
+def test_a_wpad_answer_that_is_not_a_pac_is_nothing_found_there(
+    env: dict[str, str], banner_target: peers.Target, monkeypatch: pytest.MonkeyPatch, portal: str, said: str
+) -> None:
+    """A captive portal answers http://wpad/wpad.dat with its login page: browsers go on to the next
+    name, and so does ncfd, to the real PAC at the devolved name; the portal is not remembered."""
+    require_wpad_names()
+    with (
+        peers.nginx(WPAD_HOSTS["wpad"], 80, server_name="wpad") as captive,
+        peers.nginx(WPAD_HOSTS["wpad.corp.ncfd.test"], 80, server_name="wpad.corp.ncfd.test") as real,
+    ):
+        (captive.root / "wpad.dat").write_text(portal)
+        (captive.root / "wpad.dat").chmod(0o644)
+        serve_wpad(real, "DIRECT")
+        argv = [*NCFD, "-F", "-v", "--proxy-auto", "127.0.0.1", str(banner_target.port)]
+        r = run_fdpass(argv, env=env)
+        r.assert_banner_and_echo(banner_target.banner)
+        lines = r.stderr.splitlines()
+        assert f"ncfd: --proxy-auto: WPAD http://wpad/wpad.dat answered {said}: not a PAC, nothing found there" in lines
+        assert "ncfd: --proxy-auto: WPAD found http://wpad.corp.ncfd.test/wpad.dat" in lines
+        assert probed(r.stderr) == [
+            "http://wpad/wpad.dat",
+            "http://wpad.dept.corp.ncfd.test/wpad.dat",
+            "http://wpad.corp.ncfd.test/wpad.dat",
+        ]
+        monkeypatch.setenv("LOCALDOMAIN", env["LOCALDOMAIN"])
+        monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])
+        assert cache.discovered(discovery.network_tag(), print) == "http://wpad.corp.ncfd.test/wpad.dat"
+        # The next run goes to what was found, and never back to the portal.
+        r = run_fdpass(argv, env=env)
+        r.assert_banner_and_echo(banner_target.banner)
+        assert "ncfd: --proxy-auto: WPAD found http://wpad.corp.ncfd.test/wpad.dat" in r.stderr.splitlines()
+        assert [path for path, _, _ in captive.requests()] == ["/wpad.dat"]
 
 
 def test_nothing_found_goes_direct_and_is_remembered(env: dict[str, str], banner_target: peers.Target) -> None:

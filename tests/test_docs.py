@@ -38,6 +38,8 @@ def test_each_documented_option_parses(option: str, argument: str) -> None:
     argv = [option, examples[argument]] if argument else [option]
     if option == "-s":
         argv = [*argv, "h", "22"]
+    elif option == "--proxy-pac-optional":
+        argv = [*argv, "--proxy-pac", examples["location"], "h", "22"]
     else:
         chooses_the_route = ("-x", "--proxy-env", "--proxy-pac", "--proxy-auto")
         argv = [*argv, "-x", "p", "h", "22"] if option not in chooses_the_route else [*argv, "h", "22"]

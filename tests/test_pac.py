@@ -626,6 +626,64 @@ def test_a_pac_that_cannot_be_had_is_an_error_never_a_direct_connection(
     assert time.monotonic() - start < 3 + 10
 
 
+def not_here(case: str) -> tuple[str, str]:
+    """A PAC URL whose server is not on this network, and how -v says so."""
+    if case == "unresolvable":
+        return "http://pac.invalid/proxy.pac", 'cannot resolve PAC server "pac.invalid"'
+    port = peers.free_port()
+    return f"http://127.0.0.1:{port}/proxy.pac", f"connect to PAC server 127.0.0.1 port {port} failed"
+
+
+@pytest.mark.parametrize("case", ["unresolvable", "refused"])
+def test_an_optional_pac_whose_server_is_not_here_means_direct(
+    env: dict[str, str], banner_target: peers.Target, case: str
+) -> None:
+    """Off the corporate network, with --proxy-pac-optional: direct, and -v says why; without it,
+    an error as ever."""
+    url, why = not_here(case)
+    r = handoff(url, banner_target, env, "-v", "--proxy-pac-optional")
+    r.assert_banner_and_echo(banner_target.banner)
+    [said] = [line for line in r.stderr.splitlines() if line.startswith("ncfd: --proxy-pac-optional: ")]
+    assert said.startswith(f"ncfd: --proxy-pac-optional: cannot fetch PAC {url}: {why}"), said
+    assert said.endswith("; connecting directly"), said
+    assert_fails(handoff(url, banner_target, env), 9, f"ncfd: cannot fetch PAC {url}: {why}")
+
+
+@pytest.mark.parametrize("age", ["fresh", "stale"])
+@pytest.mark.parametrize("case", ["unresolvable", "refused"])
+def test_an_optional_pac_with_a_cached_copy_uses_the_copy(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, case: str, age: str
+) -> None:
+    url, _ = not_here(case)
+    now = time.time()
+    plant(env, monkeypatch, url, "PROXY cached.proxy.example:3128", now - 3600, now + (600 if age == "fresh" else -60))
+    r = run_ncfd(["--show-route", "--proxy-pac-optional", "--proxy-pac", url, "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines()[1:] == [
+        f"source: PAC {url}",
+        "PAC answer: PROXY cached.proxy.example:3128",
+        "route 1: HTTP proxy cached.proxy.example:3128",
+    ]
+    assert (b"; using the copy fetched 60 min ago" in r.stderr) == (age == "stale"), r.stderr
+
+
+@pytest.mark.parametrize("case", ["404", "never-answers", "broken"])
+def test_an_optional_pac_that_fails_otherwise_is_still_an_error(pacs: Pacs, env: dict[str, str], case: str) -> None:
+    """The server is there: a 404, a PAC that does not run, or a server that does not answer in time
+    (as an overloaded PAC server or a filtering firewall on the corporate network would) is no
+    licence to bypass the proxy."""
+    with FakeServer(silent) as target, FakeServer(silent) as mute:
+        if case == "404":
+            url, message = pacs.web.url("no-such.pac"), 'the server answered "404 Not Found"'
+        elif case == "never-answers":
+            url, message = f"http://127.0.0.1:{mute.port}/proxy.pac", "s waiting for the PAC server 127.0.0.1:"
+        else:
+            url, message = pacs.serve("function FindProxyForURL(url, host) {"), "SyntaxError"
+        r = handoff(url, target, env, "-w", "3", "--proxy-pac-optional")
+        assert target.settled() == []  # no direct connection instead
+    assert_fails(r, 9, message)
+
+
 def test_a_pac_server_redirecting_to_a_broken_url_is_one_clear_line(env: dict[str, str]) -> None:
     def redirects(s: Session) -> None:
         s.recv_until(b"\r\n\r\n")

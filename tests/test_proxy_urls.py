@@ -71,6 +71,8 @@ def test_P_fills_in_hops_without_a_user() -> None:
         (["-x", "https://u:secret@a", "-x", "https://u:secret@b"], "after an HTTPS proxy"),
         (["--proxy-env", "-x", "p"], "-x and --proxy-env exclude each other: each chooses the route"),
         (["--proxy-pac", "p.pac", "--proxy-auto"], "--proxy-pac and --proxy-auto exclude each other"),
+        (["--proxy-pac-optional", "--proxy-auto"], "--proxy-pac-optional goes with --proxy-pac"),
+        (["--proxy-pac-optional"], "--proxy-pac-optional goes with --proxy-pac"),
         (["-F", "--show-route"], "--show-route prints the route and connects nothing: not with -F"),
     ],
 )
