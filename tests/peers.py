@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NoReturn
 
@@ -104,6 +104,7 @@ class Peer:
     host: ClassVar[str] = HOST
     port: int
     workdir: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def address(self) -> str:
@@ -114,6 +115,22 @@ class Peer:
         return "\n".join(
             f"--- {path.name}\n{path.read_text(errors='replace')}" for path in sorted(self.workdir.glob("*.log"))
         )
+
+    def check_alive(self, lines: int = 10) -> None:
+        """Fail the test at hand, in one line and the log's last lines, when the server is gone:
+        a session's server dead since an earlier test would otherwise fail every later one with a
+        bare "Connection refused" on a port number."""
+        if self.process is None or self.process.poll() is None:
+            return
+        status = self.process.returncode
+        how = f"killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
+        tails = []
+        for path in sorted(self.workdir.glob("*.log")):
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            tails += [f"--- last lines of {path}:", *tail] if tail else [f"--- {path}: empty"]
+        name = Path(str(self.process.args[0])).name  # type: ignore[index]
+        pytest.fail("\n".join([f"{name} on {self.address} is gone: {how} (pid {self.process.pid})", *tails]),
+                    pytrace=False)  # fmt: skip
 
 
 @dataclass
@@ -206,6 +223,7 @@ def _running(
             start_new_session=True,
             env=env,
         )
+    peer.process = proc
     try:
         _wait_accepting(proc, peer, host)
         yield
