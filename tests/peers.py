@@ -19,6 +19,7 @@ import signal
 import socket
 import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -95,6 +96,36 @@ def free_port() -> int:
             port: int = sock.getsockname()[1]
         if all(_bindable(socket.AF_INET6, host, port) for host in LOOPBACKS[1:]):
             return port
+
+
+def port_holder(host: str, port: int) -> str | None:
+    """None when TCP port of host (IPv4) is free to listen on; else who listens there, as
+    `ss -ltnp` would name it ("nginx (pid 812)"), read from /proc: ss is not everywhere."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # an earlier test's TIME_WAIT holds nothing
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            error = exc.strerror
+        else:
+            return None
+    # /proc/net/tcp prints an address as the number its network-order bytes make in host order.
+    ends = {f"{int.from_bytes(socket.inet_aton(address), sys.byteorder):08X}" for address in (host, "0.0.0.0")}
+    local = {f"{end}:{port:04X}" for end in (*ends, "0" * 32)}  # also [::], which may take IPv4 too
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[1] in local and fields[3] == "0A":  # LISTEN
+                    sockets.add(f"socket:[{fields[9]}]")
+    holders = set()
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in sockets:
+                process = fd.parent.parent
+                holders.add(f"{(process / 'comm').read_text().strip()} (pid {process.name})")
+    return ", ".join(sorted(holders)) or f"nothing this user can see ({error})"
 
 
 @dataclass
