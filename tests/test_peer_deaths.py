@@ -56,4 +56,4 @@ def test_the_tests_after_a_session_server_died_fail_with_its_name_not_connection
     assert re.fullmatch(rf"FAILED test_dies\.py::test_uses_it - Failed: {gone}", summary[0]), r.stdout
     assert re.fullmatch(rf"FAILED test_dies\.py::test_uses_its_tls_front - Failed: {gone}", summary[1]), r.stdout
     assert "Connection refused" not in r.stdout and "Traceback" not in r.stdout
-    assert "--- last lines of " in r.stdout and "Starting main loop" in r.stdout, r.stdout
+    assert "--- last lines of " in r.stdout and "Initializing tinyproxy" in r.stdout, r.stdout
