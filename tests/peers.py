@@ -147,7 +147,7 @@ class Peer:
             f"--- {path.name}\n{path.read_text(errors='replace')}" for path in sorted(self.workdir.glob("*.log"))
         )
 
-    def check_alive(self, lines: int = 10) -> None:
+    def check_alive(self) -> None:
         """Fail the test at hand, in one line and the log's last lines, when the server is gone:
         a session's server dead since an earlier test would otherwise fail every later one with a
         bare "Connection refused" on a port number."""
@@ -157,7 +157,7 @@ class Peer:
         how = f"killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
         tails = []
         for path in sorted(self.workdir.glob("*.log")):
-            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            tail = path.read_text(errors="replace").splitlines()[-10:]
             tails += [f"--- last lines of {path}:", *tail] if tail else [f"--- {path}: empty"]
         name = Path(str(self.process.args[0])).name  # type: ignore[index]
         pytest.fail("\n".join([f"{name} on {self.address} is gone: {how} (pid {self.process.pid})", *tails]),
