@@ -27,9 +27,19 @@ def _per_credentials(
             key = (user, password, *sorted(options.items()))
             if key not in started:
                 started[key] = stack.enter_context(launch(user=user, password=password, **options))
+            started[key].check_alive()
             return started[key]
 
         yield make
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Before each test, its servers (session-scoped, started by an earlier test) are still up: one
+    that died fails the test naming itself, not with "Connection refused" on a port number."""
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, peers.Peer):
+            value.check_alive()
 
 
 @pytest.fixture

@@ -19,11 +19,12 @@ import signal
 import socket
 import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NoReturn
 
@@ -97,6 +98,36 @@ def free_port() -> int:
             return port
 
 
+def port_holder(host: str, port: int) -> str | None:
+    """None when TCP port of host (IPv4) is free to listen on; else who listens there, as
+    `ss -ltnp` would name it ("nginx (pid 812)"), read from /proc: ss is not everywhere."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # an earlier test's TIME_WAIT holds nothing
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            error = exc.strerror
+        else:
+            return None
+    # /proc/net/tcp prints an address as the number its network-order bytes make in host order.
+    ends = {f"{int.from_bytes(socket.inet_aton(address), sys.byteorder):08X}" for address in (host, "0.0.0.0")}
+    local = {f"{end}:{port:04X}" for end in (*ends, "0" * 32)}  # also [::], which may take IPv4 too
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[1] in local and fields[3] == "0A":  # LISTEN
+                    sockets.add(f"socket:[{fields[9]}]")
+    holders = set()
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in sockets:
+                process = fd.parent.parent
+                holders.add(f"{(process / 'comm').read_text().strip()} (pid {process.name})")
+    return ", ".join(sorted(holders)) or f"nothing this user can see ({error})"
+
+
 @dataclass
 class Peer:
     """A running server. Everything it logs ends in *.log inside workdir."""
@@ -104,6 +135,7 @@ class Peer:
     host: ClassVar[str] = HOST
     port: int
     workdir: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def address(self) -> str:
@@ -114,6 +146,22 @@ class Peer:
         return "\n".join(
             f"--- {path.name}\n{path.read_text(errors='replace')}" for path in sorted(self.workdir.glob("*.log"))
         )
+
+    def check_alive(self) -> None:
+        """Fail the test at hand, in one line and the log's last lines, when the server is gone:
+        a session's server dead since an earlier test would otherwise fail every later one with a
+        bare "Connection refused" on a port number."""
+        if self.process is None or self.process.poll() is None:
+            return
+        status = self.process.returncode
+        how = f"killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
+        tails = []
+        for path in sorted(self.workdir.glob("*.log")):
+            tail = path.read_text(errors="replace").splitlines()[-10:]
+            tails += [f"--- last lines of {path}:", *tail] if tail else [f"--- {path}: empty"]
+        name = Path(str(self.process.args[0])).name  # type: ignore[index]
+        pytest.fail("\n".join([f"{name} on {self.address} is gone: {how} (pid {self.process.pid})", *tails]),
+                    pytrace=False)  # fmt: skip
 
 
 @dataclass
@@ -206,6 +254,7 @@ def _running(
             start_new_session=True,
             env=env,
         )
+    peer.process = proc
     try:
         _wait_accepting(proc, peer, host)
         yield

@@ -254,6 +254,23 @@ def require_wpad_names() -> None:
             peers.unavailable(f"{name} must resolve to {address} (/etc/hosts, as .ci/run sets it)")
     if os.geteuid() != 0:
         peers.unavailable("WPAD serves on port 80: these tests run nginx there, as root")
+    # A system web server there (the packaged nginx listens on port 80 of every address) would
+    # answer in place of the tests' own, or of nobody; scripts/install-peers stops nothing.
+    for name, address in WPAD_HOSTS.items():
+        if holder := peers.port_holder(address, 80):
+            pytest.fail(
+                f"port 80 of {address} ({name}) is taken by {holder}: the WPAD tests serve there", pytrace=False
+            )
+
+
+def test_what_holds_a_port_is_named_as_ss_would() -> None:
+    assert peers.port_holder(peers.HOST, peers.free_port()) is None
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))  # a wildcard holds the port on every address
+        listener.listen()
+        port = listener.getsockname()[1]
+        comm = Path("/proc/self/comm").read_text().strip()
+        assert peers.port_holder("127.80.80.80", port) == f"{comm} (pid {os.getpid()})"
 
 
 @pytest.fixture

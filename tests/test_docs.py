@@ -56,3 +56,35 @@ def test_readme_options_table_lists_every_option() -> None:
 @pytest.mark.parametrize(("code", "meaning"), EXIT_STATUS)
 def test_readme_exit_status_table_lists_every_code(code: int, meaning: str) -> None:
     assert re.search(rf"^\| {code} \|", README, re.M), f"README's failure table lacks exit {code}"
+
+
+def test_the_readmes_install_commands_work_from_a_checkout() -> None:
+    """ncfd is not on PyPI: every install command the README gives names this checkout or the wheel
+    scripts/package builds, none a name an index would have to know."""
+    section = README.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    commands = [re.sub(r"\s#.*", "", line).split() for line in section.splitlines() if line.startswith("    ")]
+    outdir = re.findall(r"--outdir (\S+)", (ROOT / "scripts" / "package").read_text())
+    wheel = f"{outdir[0]}/ncfd-*.whl"
+    installs = [words[2:] for words in commands if words[:2] in (["pip", "install"], ["pipx", "install"])]
+    assert installs and all(args in (["."], [wheel]) for args in installs), installs
+    assert [words for words in commands if words[0].startswith("scripts/")] == [["scripts/package"]]
+
+
+def test_the_package_links_to_no_page_that_does_not_exist() -> None:
+    """pip show and an index display the project's URLs; ncfd has no public page yet (no PyPI
+    project, no public repository), so pyproject.toml names none."""
+    settings = [line for line in (ROOT / "pyproject.toml").read_text().splitlines() if not line.startswith("#")]
+    assert [line for line in settings if re.search(r"https?://|\[project\.urls\]", line)] == []
+
+
+def test_install_peers_starts_stops_and_kills_nothing() -> None:
+    """It runs on a newcomer's workstation, where `service ssh stop` stops their sshd and Debian's
+    `service tinyproxy stop` every tinyproxy on the machine; and upgrades nothing already there."""
+    script = (ROOT / "scripts" / "install-peers").read_text()
+    code = "\n".join(re.sub(r"(^|\s)#.*", "", line) for line in script.splitlines())
+    forbidden = [r"\bservice\s+\S+\s+(start|stop|restart|reload|force-reload)\b", r"\bsystemctl\b", r"\binvoke-rc\.d\b",
+                 r"start-stop-daemon", r"\bp?kill\b", r"\bkillall\b", r"\bfuser\b"]  # fmt: skip
+    assert [pattern for pattern in forbidden if re.search(pattern, code)] == []
+    installs = re.findall(r"apt-get install .*", code)
+    assert installs and all("--no-upgrade" in line for line in installs), installs
+    assert "policy-rc.d" in code
