@@ -357,12 +357,15 @@ def test_nc_without_f_is_told_apart_and_stopped(banner_target: peers.Target, tmp
     assert error == f'nc.openbsd sent 13 bytes but no descriptor: {HINT} It sent "HELLO-TARGET\\n"'
 
 
-def test_dialer_hangs_without_passing_anything(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "dialer", [["sleep", "60"], ["sh", "-c", "trap '' TERM; exec sleep 60"]], ids=["sleep", "ignoring-SIGTERM"]
+)
+def test_dialer_hangs_without_passing_anything(tmp_path: Path, dialer: list[str]) -> None:
     start = time.monotonic()
-    r, error = fdrecv_watching_the_dialer(["-w", "2", "sleep", "60"], tmp_path)
+    r, error = fdrecv_watching_the_dialer(["-w", "2", *dialer], tmp_path)
     assert time.monotonic() - start < 20
     assert r.returncode == 124 and r.stdout == b""
-    assert error == "sleep passed no descriptor within 2s; killed it"
+    assert error == f"{dialer[0]} passed no descriptor within 2s; killed it"
 
 
 def test_a_deadline_over_before_the_dialer_started_is_a_time_out() -> None:

@@ -258,6 +258,30 @@ def test_direct_connection_is_passed() -> None:
         assert_passed_with_banner(run_fdpass([*NCFD, "-F", "127.0.0.1", str(t.port)]))
 
 
+# ncfd's entry point, with a write to descriptor 1 right after -F has claimed stdout (a library's print).
+STRAY_AFTER_CLAIM = """
+import os, ncfd.fdpass as fdpass
+claim = fdpass.claim_stdout
+fdpass.claim_stdout = lambda: (claim(), os.write(1, b"stray\\n"))[0]
+from ncfd.cli import main
+raise SystemExit(main())
+"""
+
+
+def test_a_stray_write_after_stdout_is_claimed_goes_to_stderr() -> None:
+    """Once -F has taken stdout, descriptor 1 is stderr: nothing reaches ssh ahead of the descriptor."""
+
+    def banner(s: Session) -> None:
+        s.send(BANNER)
+        s.echo()
+
+    with FakeServer(banner) as t:
+        r = run_fdpass([sys.executable, "-c", STRAY_AFTER_CLAIM, "-F", "127.0.0.1", str(t.port)])
+        assert (r.returncode, r.payload, r.stderr) == (0, b"\0", "stray\n")
+        assert r.read_exactly(len(BANNER)) == BANNER
+        r.close()
+
+
 def test_z_with_f_still_negotiates_and_passes_the_socket() -> None:
     """-z is nc's connect-then-exit; with -F, as in nc, the negotiated socket is still passed."""
     with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as p:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -75,6 +76,33 @@ def test_a_server_that_closes_before_stdin_is_sent_fails_the_relay() -> None:
         # write after it meeting EPIPE.
         for how in ("closed before all of stdin was sent", "reset before the end of stdin")
     }
+
+
+def test_a_reset_before_the_end_of_stdin_fails_the_relay() -> None:
+    """stdin stays open, nothing to send: the server's reset is met reading, what came before it
+    goes out, and the rest of stdin could never be delivered."""
+
+    def answers_and_resets(s: Session) -> None:
+        s.send(b"bye\n")
+        s.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.conn.close()
+
+    with FakeServer(answers_and_resets) as t:
+        proc = subprocess.Popen(
+            [*NCFD, "127.0.0.1", str(t.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        try:
+            proc.wait(timeout=30)  # stdin stays open (communicate() would close it)
+            out, err = proc.stdout.read(), proc.stderr.read()
+        finally:
+            proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                stream.close()
+    assert (proc.returncode, out) == (1, b"bye\n")
+    reset = "the connection was reset before the end of stdin"
+    assert err.decode() == f"ncfd: relay to 127.0.0.1 port {t.port} failed: {reset}\n"
 
 
 def test_the_network_eof_reaches_stdout_at_once_and_stdin_ends_the_relay() -> None:

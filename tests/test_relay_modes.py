@@ -15,11 +15,14 @@ import os
 import pty
 import random
 import select
+import signal
 import socket
 import struct
 import subprocess
 import sys
+import termios
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -74,13 +77,21 @@ def floods(s: Session) -> None:
             s.conn.sendall(DATA[: 1 << 20])
 
 
-def resets_after(data: bytes) -> Callable[[Session], None]:
-    def handle(s: Session) -> None:
-        s.conn.sendall(data)
-        s.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.conn.close()
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.01)
 
-    return handle
+
+def proc_state(pid: int) -> str:
+    """R, S, T (stopped)... from /proc/<pid>/stat."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def unacknowledged(sock: socket.socket) -> int:
+    """Bytes in sock's send queue that the peer's kernel has not acknowledged yet (SIOCOUTQ)."""
+    return int(struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0" * 4))[0])
 
 
 def ncfd_argv(relay_argv: list[str], server: FakeServer, *options: str) -> list[str]:
@@ -137,24 +148,63 @@ def test_stdout_going_away_ends_the_relay_quietly(relay_argv: list[str]) -> None
 
 @pytest.mark.parametrize("relay_argv", RELAYS)
 def test_a_reset_after_data_ends_the_relay_with_the_data_out(relay_argv: list[str]) -> None:
-    with FakeServer(resets_after(DATA[:100_000])) as t:
-        r = subprocess.run(ncfd_argv(relay_argv, t, "-d"), capture_output=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    # Data still in flight when the RST lands may be dropped by the kernel, never reordered.
-    assert DATA.startswith(r.stdout)
+    """The reset lands while all the data waits in ncfd's socket: the server stops ncfd as it
+    accepts, sends, waits until ncfd's kernel has acknowledged every byte, resets, and lets ncfd go
+    on. All the data comes out, then ncfd exits 0."""
+    data = DATA[:100_000]  # fits in the socket's receive buffer unread: all of it is acknowledged
+    started = threading.Event()
+    reset = threading.Event()
+    pid: list[int] = []
+
+    def handle(s: Session) -> None:
+        assert started.wait(30)
+        os.kill(pid[0], signal.SIGSTOP)
+        try:
+            wait_for(lambda: proc_state(pid[0]) == "T", "ncfd stopped")
+            s.conn.sendall(data)
+            wait_for(lambda: unacknowledged(s.conn) == 0, "the data acknowledged")
+            s.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.conn.close()
+            reset.set()
+        finally:
+            os.kill(pid[0], signal.SIGCONT)
+
+    with FakeServer(handle) as t:
+        proc = subprocess.Popen(
+            ncfd_argv(relay_argv, t, "-d"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        pid.append(proc.pid)
+        started.set()
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert reset.is_set(), "the server never reset the connection"
+    assert (proc.returncode, err) == (0, b"")
+    assert out == data
 
 
 @pytest.mark.parametrize("relay_argv", RELAYS)
 def test_idle_timeout_and_q_still_end_the_relay(relay_argv: list[str]) -> None:
+    """The server keeps the connection open, sending nothing more: only -w's idle timeout, or -q 0
+    after stdin's EOF, ends ncfd (within the outer bound, well before the server lets go)."""
+    release = threading.Event()
+
     def linger(s: Session) -> None:
         s.conn.sendall(b"hello\n")
-        s.conn.recv(1)  # never comes: ncfd must leave by itself
+        while s.conn.recv(1):  # until ncfd's EOF (-q implies -N), or its exit
+            pass
+        release.wait(120)  # open, silent: ncfd must leave by itself
 
     with FakeServer(linger) as t:
-        idle = subprocess.run(ncfd_argv(relay_argv, t, "-d", "-w", "1"), capture_output=True, timeout=30)
-        quit_ = subprocess.run(ncfd_argv(relay_argv, t, "-q", "0"), input=b"", capture_output=True, timeout=30)
+        try:
+            idle = subprocess.run(ncfd_argv(relay_argv, t, "-d", "-w", "1"), capture_output=True, timeout=30)
+            quit_ = subprocess.run(ncfd_argv(relay_argv, t, "-q", "0"), input=b"", capture_output=True, timeout=20)
+        finally:
+            release.set()
     assert (idle.returncode, idle.stdout) == (0, b"hello\n")
-    assert quit_.returncode == 0
+    assert quit_.returncode == 0, quit_.stderr
 
 
 # --- sockets, files, a tty ----------------------------------------------------------------------
@@ -258,19 +308,49 @@ def test_the_cheapest_pump_is_chosen(tmp_path: Path) -> None:
         b.close()
 
 
-def test_pipes_are_enlarged_and_other_descriptors_left_alone(tmp_path: Path) -> None:
+def test_pipes_are_enlarged_and_other_descriptors_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small pipe gets PIPE_SIZE (through either end: stdin's or stdout's), a larger one keeps
+    its size; on a regular file, a socket, a tty or a closed descriptor (stdin or stdout as they
+    may be) enlarge_pipe() makes no fcntl call at all."""
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        if sys.platform == "linux":
+            pytest.fail("no fcntl.F_GETPIPE_SZ on Linux: ncfd would never enlarge a pipe")
+        peers.unavailable("no F_GETPIPE_SZ here: pipes keep their size")
+    real_fcntl = fcntl.fcntl
+    for end in (0, 1):
+        pipe = os.pipe()
+        try:
+            real_fcntl(pipe[1], fcntl.F_SETPIPE_SZ, 4096)
+            relay.enlarge_pipe(pipe[end])
+            assert real_fcntl(pipe[0], fcntl.F_GETPIPE_SZ) == relay.PIPE_SIZE
+        finally:
+            os.close(pipe[0])
+            os.close(pipe[1])
     r, w = os.pipe()
     try:
+        real_fcntl(w, fcntl.F_SETPIPE_SZ, 4 * relay.PIPE_SIZE)
         relay.enlarge_pipe(w)
-        if hasattr(fcntl, "F_GETPIPE_SZ"):
-            assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) >= relay.PIPE_SIZE
+        assert real_fcntl(r, fcntl.F_GETPIPE_SZ) == 4 * relay.PIPE_SIZE  # never shrunk
     finally:
         os.close(r)
         os.close(w)
-    with (tmp_path / "file").open("wb") as f, socket.socket() as s:
-        relay.enlarge_pipe(f.fileno())
-        relay.enlarge_pipe(s.fileno())
-    relay.enlarge_pipe(9999)  # not open: nothing to do, nothing raised
+
+    calls: list[tuple[int, int]] = []
+
+    def recording_fcntl(fd: int, cmd: int, *arg: int) -> int:
+        calls.append((fd, cmd))
+        return real_fcntl(fd, cmd, *arg)
+
+    monkeypatch.setattr(fcntl, "fcntl", recording_fcntl)
+    leader, follower = pty.openpty()
+    try:
+        with (tmp_path / "file").open("wb") as f, socket.socket() as s:
+            for fd in (f.fileno(), s.fileno(), follower, 9999):  # 9999: not open
+                relay.enlarge_pipe(fd)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert calls == []
 
 
 def test_a_destination_refusing_splice_midway_loses_nothing(tmp_path: Path) -> None:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+import fakeservers
 import peers
-from fakeservers import FakeServer, Session
+from fakeservers import FakeServer, Session, http_proxy
 from fdharness import NCFD, run_fdpass
 
 SIZE = 64 << 20
@@ -195,3 +196,15 @@ def test_a_tunnel_ended_at_the_targets_half_close_fails_the_relay_mode(https_pro
         f"ncfd: relay to 127.0.0.1 port {t.port} failed: the connection was {how}\n"
         for how in ("closed before all of stdin was sent", "reset before the end of stdin")
     }
+
+
+def test_the_banner_glued_to_the_reply_in_one_tls_record_stays_for_ssh(tmp_path: Path) -> None:
+    """A TLS stream cannot be peeked at: the reply is read byte by byte, and the target's banner,
+    in the same record as the proxy's 200 (one send behind stunnel), reaches the socket passed."""
+    reply = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    with (
+        FakeServer(http_proxy(reply + fakeservers.BANNER)) as plain,
+        peers.stunnel(peers.Peer(port=plain.port, workdir=tmp_path)) as proxy,
+    ):
+        argv = [*NCFD, "-F", "-x", f"https://localhost:{proxy.port}", "--proxy-cacert", str(proxy.cafile), "h", "22"]
+        run_fdpass(argv).assert_banner_and_echo(fakeservers.BANNER)
