@@ -52,6 +52,11 @@ def test_version_on_stdout() -> None:
                                                 " --proxy-password-file?)"),
         (["-Y", "h", "22"], "ncfd: invalid option -- 'Y' (ncfd -h lists the options)"),
         (["-x", "[::1", "h", "22"], 'ncfd: missing closing bracket in proxy "[::1" (write [addr] or [addr]:port)'),
+        (["--proxy-env=1", "h", "22"], "ncfd: option '--proxy-env' takes no value: write --proxy-env alone"),
+        (["-x", "http:/127.0.0.1:8888", "h", "22"], 'ncfd: malformed proxy URL "http:/127.0.0.1:8888": write'
+                                                    " scheme://host:port, with two slashes"),
+        (["--proxy", "p:3128", "h", "22"], "ncfd: unrecognized option '--proxy' (the proxy is -x: -x host:port, or -x"
+                                           " URL as curl's --proxy takes it)"),
     ],
 )  # fmt: skip
 def test_a_usage_error_names_the_bad_value_and_the_valid_ones(args: list[str], message: str) -> None:
