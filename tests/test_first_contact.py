@@ -88,6 +88,22 @@ def test_a_forgotten_x_connect_costs_seconds_and_says_so(request: pytest.Fixture
     assert elapsed < 3 + 7  # the greeting's bound, not the 60 s deadline
 
 
+@pytest.mark.parametrize(
+    ("kind", "answer"),
+    [
+        ("dante", "closed the connection without answering, as a SOCKS server does when sent an HTTP request"),
+        ("microsocks", "answered like a SOCKS server (05 ff)"),
+    ],
+)
+def test_an_http_request_to_a_socks_server_says_x_5(request: pytest.FixtureRequest, kind: str, answer: str) -> None:
+    """The opposite of the forgotten -X connect: each real SOCKS server answers a CONNECT line its own way."""
+    proxy: peers.Proxy = request.getfixturevalue(kind)
+    r = run_fdpass([*NCFD, "-F", "-X", "connect", "-x", proxy.address, "127.0.0.1", "22"])
+    assert r.sock is None and r.returncode == 5
+    fix = "if it is one, use -X 5 (or a socks5h:// proxy URL)"
+    assert one_line(r) == f"ncfd: HTTP proxy {proxy.address} {answer}: {fix}"
+
+
 def test_a_real_socks5_server_answers_its_greeting_at_once(dante: peers.Proxy, banner_target: peers.Target) -> None:
     """The bound does not touch a SOCKS5 server, whatever the destination makes it wait for."""
     r = run_fdpass([*NCFD, "-F", "-x", dante.address, "127.0.0.1", str(banner_target.port)])

@@ -100,7 +100,7 @@ CASES = [
     ("http-proxy-asked-socks5", "5", reply_with("5", b"HTTP/1.1 400 Bad Request\r\n\r\n"), 5,
      'answered like an HTTP proxy ("HTTP/1.1 400 Bad Request"): use -X connect (or an http:// URL)'),
     ("socks5-asked-connect", "connect", reply_with("connect", b"\x05\xff"), 5,
-     r'did not answer like an HTTP proxy: "\x05\xff"'),
+     "answered like a SOCKS server (05 ff): if it is one, use -X 5 (or a socks5h:// proxy URL)"),
     ("closes-connect", "connect", reply_with("connect", b""), 5, "closed the connection without answering"),
     ("closes-socks5", "5", reply_with("5", b""), 5, "closed the connection without answering"),
     ("closes-socks4", "4", reply_with("4", b""), 5, "closed the connection without answering"),
