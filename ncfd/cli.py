@@ -123,7 +123,7 @@ def _request(opts: Options) -> Request:
     credentials = Credentials(opts.proxy_user, password_for, opts.proxy_auth, netrc_user if opts.netrc else None)
     return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
                    pac=opts.proxy_pac, auto=opts.proxy_auto, credentials=credentials, socket_options=opts.socket,
-                   cacert=opts.proxy_cacert)  # fmt: skip
+                   cacert=opts.proxy_cacert, greeting_bound=not opts.timeout)  # fmt: skip
 
 
 def _warn(message: str) -> None:

@@ -80,7 +80,7 @@ class Route:
 class ConnectSpec:
     """A connection to open: the destination, the routes to try in order, and how."""
 
-    __slots__ = ("cacert", "credentials", "host", "log", "on_route", "port", "routes", "socket")
+    __slots__ = ("cacert", "credentials", "greeting_bound", "host", "log", "on_route", "port", "routes", "socket")
 
     def __init__(
         self,
@@ -93,8 +93,12 @@ class ConnectSpec:
         cacert: str | None = None,
         log: Log | None = None,
         on_route: Callable[[Route, bool], None] | None = None,
+        greeting_bound: bool = True,
     ) -> None:
         self.host, self.port, self.routes = host, port, routes
+        # A SOCKS5 proxy silent after the greeting fails in seconds (ncfd.socks_proxy); off when the
+        # user chose the wait (-w), but for a PAC's entries, where silence means a dead proxy.
+        self.greeting_bound = greeting_bound
         self.credentials = credentials or Credentials()
         self.socket = socket_options or SocketOptions()
         self.cacert = cacert  # CA certificates also trusted for HTTPS proxies
@@ -107,7 +111,8 @@ class ConnectSpec:
 class Request:
     """A connection to open, as a face asks for it; exactly one route source at most."""
 
-    __slots__ = ("auto", "cacert", "credentials", "env", "host", "pac", "port", "proxies", "socket_options")
+    __slots__ = ("auto", "cacert", "credentials", "env", "greeting_bound", "host", "pac", "port", "proxies",
+                 "socket_options")  # fmt: skip
 
     def __init__(
         self,
@@ -121,7 +126,9 @@ class Request:
         credentials: Credentials,
         socket_options: SocketOptions,
         cacert: str | None = None,
+        greeting_bound: bool = True,
     ) -> None:
         self.host, self.port = host, port
+        self.greeting_bound = greeting_bound  # as ConnectSpec's
         self.proxies, self.env, self.pac, self.auto = proxies or [], env, pac, auto
         self.credentials, self.socket_options, self.cacert = credentials, socket_options, cacert

@@ -105,7 +105,8 @@ class Chain:
             else:
                 from ncfd.socks_proxy import SocksRequest
 
-                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac)
+                bound = spec.greeting_bound or route.pac
+                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac, bound)
 
     def open(self) -> socket.socket:
         return self.through(len(self.hops) - 1)

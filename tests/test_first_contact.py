@@ -82,10 +82,21 @@ def test_a_forgotten_x_connect_costs_seconds_and_says_so(request: pytest.Fixture
     elapsed = time.monotonic() - start
     assert r.sock is None and r.returncode == 5
     assert one_line(r) == (
-        f"ncfd: SOCKS5 proxy {proxy.address} did not answer the SOCKS5 greeting within 3s, as an HTTP proxy would"
-        " not: if it is one, use -X connect (or an http:// proxy URL)"
+        f"ncfd: SOCKS5 proxy {proxy.address} did not answer the SOCKS5 greeting within 3s: a SOCKS5 server answers"
+        " at once, an HTTP proxy never; if it is one, use -X connect (or an http:// proxy URL); a slow SOCKS5 server"
+        " gets longer with -w"
     )
     assert elapsed < 3 + 7  # the greeting's bound, not the 60 s deadline
+
+
+def test_a_forgotten_x_connect_with_w_names_the_greeting(squid: peers.Proxy) -> None:
+    """-w replaces the greeting's bound; what timed out is still the greeting, not the tunnel."""
+    r = run_fdpass([*NCFD, "-F", "-w", "1", "-x", squid.address, "127.0.0.1", "22"])
+    assert r.sock is None and r.returncode == 7
+    assert one_line(r) == (
+        f"ncfd: timed out after 1s waiting for the SOCKS5 greeting's answer from SOCKS5 proxy {squid.address} (an"
+        " HTTP proxy never answers it: if it is one, use -X connect)"
+    )
 
 
 @pytest.mark.parametrize(

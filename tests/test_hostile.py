@@ -88,7 +88,7 @@ def megabyte_of_headers(s: Session) -> None:
 CASES = [
     # name, -X, server, exit code, message
     ("silent-connect", "connect", stay_silent, 7, "timed out after 2s waiting for HTTP proxy"),
-    ("silent-socks5", "5", stay_silent, 7, "timed out after 2s waiting for SOCKS5 proxy"),
+    ("silent-socks5", "5", stay_silent, 7, "timed out after 2s waiting for the SOCKS5 greeting's answer from"),
     ("silent-socks4", "4", stay_silent, 7, "timed out after 2s waiting for SOCKS4 proxy"),
     ("silent-socks4a", "4A", stay_silent, 7, "timed out after 2s waiting for SOCKS4A proxy"),
     ("ssh-banner-connect", "connect", reply_with("connect", SSH_BANNER), 5,
