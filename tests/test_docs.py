@@ -51,6 +51,13 @@ def test_readme_options_table_lists_every_option() -> None:
     assert listed == {option for option, _, _ in OPTIONS}
 
 
+def test_no_percent_escape_in_a_readme_proxycommand_is_left_for_ssh_to_expand() -> None:
+    """ssh expands % in a ProxyCommand (%h, %p): a URL's %5C must be written %%5C there."""
+    commands = [line for line in README.splitlines() if re.match(r"\s*ProxyCommand |.*-o ProxyCommand=", line)]
+    assert len(commands) > 10
+    assert [line for line in commands if re.search(r"(?<!%)%[0-9A-Fa-f]{2}", line.replace("%%", ""))] == []
+
+
 @pytest.mark.parametrize(("code", "meaning"), EXIT_STATUS)
 def test_readme_exit_status_table_lists_every_code(code: int, meaning: str) -> None:
     assert re.search(rf"^\| {code} \|", README, re.M), f"README's failure table lacks exit {code}"
