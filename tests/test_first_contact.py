@@ -194,3 +194,17 @@ def test_the_netrc_file_is_not_read_through_a_symbolic_link(tmp_path: Path) -> N
     r = run_ncfd(["--proxy-netrc", str(link), "-x", "http://proxy.invalid:3128", "h", "22"])
     assert (r.returncode, r.stdout) == (2, b"")
     assert r.stderr == f"ncfd: cannot read --proxy-netrc file {link}: Too many levels of symbolic links\n".encode()
+
+
+def test_v_says_which_netrc_machine_was_looked_for(tmp_path: Path) -> None:
+    """A machine written with the proxy's port never matches: -v says so, rather than nothing."""
+    netrc = tmp_path / "proxies.netrc"
+    netrc.write_text("machine 127.0.0.1:3128 login alice password s3cret\n")
+    netrc.chmod(0o600)
+    port = peers.free_port()  # nothing listens: the lookup comes first
+    r = run_ncfd(["-v", "--proxy-netrc", str(netrc), "-x", f"http://127.0.0.1:{port}", "h", "22"])
+    assert r.returncode == 4
+    assert (
+        f"ncfd: --proxy-netrc file {netrc}: no machine 127.0.0.1 in it (machine 127.0.0.1:3128 has a port: write the"
+        " host alone)" in r.stderr.decode().splitlines()
+    )
