@@ -74,7 +74,8 @@ OPTIONS = (
 PASSWORD = (
     "A proxy that asks for Negotiate gets the user's Kerberos ticket (kinit, or KRB5_CLIENT_KTNAME), "
     "through the system's GSSAPI library, for HTTP@ the proxy's name as given; no -P is needed and the "
-    "credentials are never delegated. With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then "
+    "credentials are never delegated. For a user (-P, user@ in a proxy URL, or a netrc entry's login), the "
+    "proxy password comes from the proxy's own entry in --proxy-netrc, then $NCFD_PROXY_PASSWORD, then "
     "--proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a display, or with "
     "SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
 )
@@ -171,7 +172,7 @@ def help_text() -> str:
 
 
 ENVIRONMENT = (
-    ("NCFD_PROXY_PASSWORD", "The proxy password, first of the sources -P uses."),
+    ("NCFD_PROXY_PASSWORD", "The proxy password, for a proxy that --proxy-netrc has no password for."),
     ("SSH_ASKPASS, SSH_ASKPASS_REQUIRE, DISPLAY, WAYLAND_DISPLAY",
      "Whether and how to ask for the proxy password with a program, as ssh(1) does."),
     ("https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY", "The proxy, with --proxy-env (first one set wins)."),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.manual import EXIT_STATUS, OPTIONS, help_text, man_page
+from ncfd.manual import EXIT_STATUS, OPTIONS, PASSWORD, help_text, man_page
 from ncfd.options import _FLAGS, _WITH_VALUE, LONG_FLAGS, LONG_OPTIONS, parse_args
 
 from fdharness import run_ncfd
@@ -56,6 +56,16 @@ def test_no_percent_escape_in_a_readme_proxycommand_is_left_for_ssh_to_expand() 
     commands = [line for line in README.splitlines() if re.match(r"\s*ProxyCommand |.*-o ProxyCommand=", line)]
     assert len(commands) > 10
     assert [line for line in commands if re.search(r"(?<!%)%[0-9A-Fa-f]{2}", line.replace("%%", ""))] == []
+
+
+def test_the_password_sources_are_in_one_order_everywhere() -> None:
+    """-h and the man page (manual.PASSWORD), the README's list and the code's docstring."""
+    import ncfd.password
+
+    sources = ["--proxy-netrc", "NCFD_PROXY_PASSWORD", "--proxy-password-file", "SSH_ASKPASS", "/dev/tty"]
+    readme = README.split("The password comes from, in this order:", 1)[1].strip().split("\n\n", 1)[0]
+    for text in (PASSWORD, readme, ncfd.password.__doc__ or ""):
+        assert sorted(sources, key=text.index) == sources, text
 
 
 @pytest.mark.parametrize(("code", "meaning"), EXIT_STATUS)
