@@ -65,13 +65,26 @@ def test_a_usage_error_names_the_bad_value_and_the_valid_ones(args: list[str], m
     assert one_line(r) == message
 
 
-@pytest.mark.parametrize("option", ["--proxy-cacert", "--proxy-password-file", "--proxy-netrc", "--proxy-pac"])
+@pytest.mark.parametrize("option", ["--proxy-cacert", "--proxy-password-file", "--proxy-netrc"])
 def test_a_missing_file_named_on_the_command_line_is_a_usage_error(option: str, tmp_path: Path) -> None:
     missing = tmp_path / "missing"
-    r = run_ncfd([option, str(missing), "-x", "https://p", "h", "22"] if option != "--proxy-pac"
-                 else [option, str(missing), "h", "22"])  # fmt: skip
+    r = run_ncfd([option, str(missing), "-x", "https://p", "h", "22"])
     assert r.returncode == 2
     assert one_line(r).endswith(f"{missing}: No such file or directory")
+
+
+def test_a_missing_pac_file_is_a_pac_that_cannot_be_had(tmp_path: Path) -> None:
+    """Exit 9, as for a PAC server that cannot be reached; a path that starts like a server lacks its http://."""
+    missing = tmp_path / "missing.pac"
+    r = run_ncfd(["--proxy-pac", str(missing), "h", "22"])
+    assert r.returncode == 9
+    assert one_line(r) == f"ncfd: cannot read PAC file {missing}: No such file or directory"
+    r = run_ncfd(["--proxy-pac", "127.0.0.1:7050/simple.pac", "h", "22"])
+    assert r.returncode == 9
+    assert one_line(r) == (
+        "ncfd: cannot read PAC file 127.0.0.1:7050/simple.pac: No such file or directory (did you mean"
+        " http://127.0.0.1:7050/simple.pac?)"
+    )
 
 
 @pytest.mark.parametrize("kind", ["squid", "tinyproxy"])
