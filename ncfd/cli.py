@@ -102,6 +102,14 @@ def _run(argv: list[str]) -> int:
             idle_timeout=opts.timeout or None,
         )
     except OSError as e:
+        from ncfd.fdpass import given_as_to_fdpass
+
+        if given_as_to_fdpass():
+            raise NcfdError(
+                f"relay to {opts.host} port {opts.port} failed: the other end closed stdin and stdout (one unix"
+                " socket, as ssh gives with ProxyUseFdpass yes, waiting for a socket, not bytes): add -F to the"
+                " ProxyCommand"
+            ) from None
         raise NcfdError(f"relay to {opts.host} port {opts.port} failed: {e.strerror or e}") from None
     return 0
 

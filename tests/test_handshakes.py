@@ -346,4 +346,7 @@ def test_stdout_tty_is_refused() -> None:
         os.close(follower)
         os.close(leader)
     assert r.returncode == 8
-    assert r.stderr == b"ncfd: Cannot pass file descriptor to tty\n"
+    assert r.stderr == (
+        b"ncfd: -F needs stdout to be the unix socket ssh gives a ProxyCommand with ProxyUseFdpass yes; stdout is a"
+        b" terminal\n"
+    )
