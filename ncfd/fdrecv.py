@@ -51,7 +51,10 @@ on its stdin and stdout, stderr inherited. Receive the socket it passes (exactly
 SCM_RIGHTS descriptor, as ssh requires), wait for DIALER to exit, as ssh does, then:
 
   by default    relay the socket to stdin/stdout, as nc does: stdin's end of file half-closes
-                the socket, and the socket's end of file ends the run (exit 0)
+                the socket, and the socket's end of file ends the run (exit 0). So with stdin
+                </dev/null, an HTTP proxy (squid, tinyproxy) ends the tunnel before a server
+                slower than the proxy has said a word: nothing is printed, and the exit is 0.
+                Keep stdin open instead: sleep 5 | {PROG} ...
   with --exec   exec PROG with the socket as its stdin and stdout (made blocking, as a program
                 expects of them); PROG replaces {PROG}, so no process is left in between
 
@@ -81,7 +84,7 @@ exit status:
   127   DIALER or PROG not found
 
 examples:
-  {PROG} ncfd -F -x 127.0.0.1:1080 example.com 22 </dev/null
+  sleep 5 | {PROG} ncfd -F -X connect -x proxy.example:3128 example.com 22
   {PROG} -w 10 nc.openbsd -F -X connect -x proxy.example:3128 example.com 22
   {PROG} --exec sh -c 'read banner; echo "$banner"' -- ncfd -F -X connect -x proxy:3128 host 22"""
 

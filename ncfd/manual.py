@@ -195,6 +195,10 @@ EXAMPLES = (
      "Host *\n    ProxyCommand ncfd -F --proxy-env %h %p\n    ProxyUseFdpass yes"),
     ("On a corporate network, the proxy found as the desktop finds it (PAC, WPAD):",
      "Host *\n    ProxyCommand ncfd -F --proxy-auto %h %p\n    ProxyUseFdpass yes"),
+    ("A route tried from the shell, as ssh would take it, the server's first line printed; stdin kept open, "
+     "since its end of file half-closes the connection and an HTTP proxy then ends the tunnel, before a slow "
+     "server has said a word (</dev/null prints nothing):",
+     "sleep 5 | ncfd-fdrecv ncfd -F -X connect -x proxy.example.com:3128 example.com 22"),
 )  # fmt: skip
 
 
