@@ -138,9 +138,17 @@ class SocksRequest:
         password: PasswordSource | None = None,
         pac_entry: bool = False,
         greeting_bound: bool = True,
+        hint: str = "-P user",
     ) -> None:
         self.proxy, self.host, self.port, self.user = proxy, host, port, user
         self.password = password
+        # What a proxy that wants credentials we lack is told to want (how this face gives them).
+        if user is None:
+            self.wants = f"it wants a user and password ({hint})"
+        elif password is None and proxy.protocol == "5":
+            self.wants = f"it wants a password, and none was given for {user}"
+        else:
+            self.wants = ""
         self.pac_entry = pac_entry  # the proxy is a PAC's: the user has no -X to fix
         self.greeting_bound = greeting_bound
         self.literal = literal = _numeric(host)
@@ -196,7 +204,7 @@ class SocksRequest:
                 e = deadline.expired()
                 if silent and not self.pac_entry and isinstance(e, TimedOut):
                     e = TimedOut(f"{e} (an HTTP proxy never answers it: if it is one, use -X connect)")
-            raise _translate(e, self.proxy, self.host, self.port, self.user, received) from None
+            raise _translate(e, self.proxy, self.host, self.port, self.user, received, self.wants) from None
         sock = socket.socket(family, type_, proto, fileno=wrapped.detach())
         sock.settimeout(None)
         return sock
@@ -215,14 +223,13 @@ class SocksRequest:
                 f"resolving {self.host} for {self.proxy}",
             )
         except socket.gaierror as e:
-            raise _translate(e, self.proxy, self.host, self.port, self.user, b"") from None
+            raise _translate(e, self.proxy, self.host, self.port, self.user, b"", self.wants) from None
         return str(found[0][4][0])
 
     def _credentials(self) -> tuple[str | None, str | None]:
         """SOCKS4 sends the user as its userid; SOCKS5 does RFC 1929 username/password."""
-        if self.user is None or self.type == socks.SOCKS4:
-            return self.user, None
-        assert self.password is not None
+        if self.user is None or self.type == socks.SOCKS4 or self.password is None:
+            return self.user, None  # PySocks then offers SOCKS5 servers no authentication but none
         password = self.password()
         if not 1 <= len(self.user.encode()) <= 255 or not 1 <= len(password.encode()) <= 255:
             raise UsageError("SOCKS5 usernames and passwords are 1 to 255 bytes long (RFC 1929)")
@@ -238,17 +245,17 @@ class SocksRequest:
 
 
 def _translate(
-    e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes
+    e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes, wants: str = ""
 ) -> BaseException:
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if isinstance(e, TimedOut) and received:
         return TimedOut(f"{e}; it had sent {quote(received)}")
     if isinstance(e, socks.SOCKS5AuthError):
         if received[1:2] == b"\xff":
-            wants = ": it wants a user and password (-P user)" if user is None else ""
-            return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)}){wants}")
-        if user is None:
-            return AuthFailed(f"{proxy} requires authentication: give a user with -P")
+            why = f": {wants}" if wants else ""
+            return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)}){why}")
+        if wants:
+            return AuthFailed(f"{proxy} requires authentication: {wants}")
         return AuthFailed(f"proxy authentication failed for {user} at {proxy}")
     if isinstance(e, (socks.SOCKS5Error, socks.SOCKS4Error)):
         code = int(e.msg.split(":", 1)[0], 16)

@@ -42,9 +42,10 @@ class SocketOptions:
 class Credentials:
     """Who we are to the proxies that ask: the user for proxies without one of their own (-P), or
     else user_for's answer for that proxy; the password source for a user at a proxy; and the only
-    HTTP scheme to answer, if one is forced."""
+    HTTP scheme to answer, if one is forced; and how the face gives a user and password, for a
+    message saying a proxy wants them."""
 
-    __slots__ = ("password_for", "scheme", "user", "user_for")
+    __slots__ = ("hint", "password_for", "scheme", "user", "user_for")
 
     def __init__(
         self,
@@ -52,8 +53,10 @@ class Credentials:
         password_for: PasswordFor | None = None,
         scheme: str | None = None,
         user_for: Callable[[Proxy], str | None] | None = None,
+        hint: str = "-P user",
     ):
         self.user = user
+        self.hint = hint
         self.password_for = password_for
         self.scheme = scheme
         self.user_for = user_for

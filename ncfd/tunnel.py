@@ -106,7 +106,8 @@ class Chain:
                 from ncfd.socks_proxy import SocksRequest
 
                 bound = spec.greeting_bound or route.pac
-                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac, bound)
+                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac, bound,
+                                             spec.credentials.hint)  # fmt: skip
 
     def open(self) -> socket.socket:
         return self.through(len(self.hops) - 1)
@@ -239,7 +240,9 @@ class HttpTunnel:
         try:
             scheme = choose_scheme(self._challenges(reply), forced, self.name, self.password is not None)
         except NoUser:
-            raise AuthFailed(f"{refusal}: it wants authentication (-P user)") from None
+            if self.user is not None:  # and no password: the API's user= alone
+                raise AuthFailed(f"{refusal}: it wants a password, and none was given for {self.user}") from None
+            raise AuthFailed(f"{refusal}: it wants authentication ({self.chain.spec.credentials.hint})") from None
         if scheme == "negotiate":
             return self._kerberos()
         self.log(f"answering {self.name}'s {scheme} challenge as {self.user}")
