@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 
 SYNOPSIS = (
-    "[-46DdFhNnvz] [-I length] [-O length] [-P proxy_username] [-p source_port] [-q seconds] "
-    "[-s source] [-T keyword] [-w timeout] [-X proxy_protocol] [-x proxy] [--proxy-auth scheme] "
+    "[-46DdFhNnvz] [-I length] [-O length] [-P user] [-p port] [-q seconds] "
+    "[-s source] [-T keyword] [-w timeout] [-X protocol] [-x proxy] [--proxy-auth scheme] "
     "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-netrc file] [--proxy-pac location] "
     "[--proxy-password-file file] [--show-route] [--version] destination port"
 )
@@ -45,7 +45,7 @@ OPTIONS = (
     ("-X", "protocol", "Proxy protocol: connect (HTTP CONNECT), 4 (SOCKS4, destination resolved here), "
                        "4A (SOCKS4A, name sent to the proxy) or 5 (SOCKS5, the default; names sent to the proxy)."),
     ("-x", "proxy", "Proxy: host[:port] or [v6addr][:port] (default port 1080 for SOCKS, 3128 for connect), "
-                    "or a URL: http://, https://, socks4://, socks4a://, socks5:// (names resolved here), "
+                    "or a URL: http://, https:// (port 443), socks4://, socks4a://, socks5:// (names resolved here), "
                     "socks5h:// (names resolved by the proxy), with an optional user@. Given more than "
                     "once (URLs), a chain: each proxy is reached through the one before."),
     ("-z", "", "Connect and negotiate, then exit (with -F the socket is still passed)."),
@@ -189,6 +189,10 @@ ENVIRONMENT = (
 EXAMPLES = (
     ("Through a corporate HTTP proxy, in ~/.ssh/config:",
      "Host *.example.com\n    ProxyCommand ncfd -F -X connect -x proxy.example.com:3128 %h %p\n    ProxyUseFdpass yes"),
+    ("Through a proxy that wants a user and password: the password from a file private to its owner (or "
+     "$NCFD_PROXY_PASSWORD, or asked once):",
+     "Host *.example.com\n    ProxyCommand ncfd -F -P alice --proxy-password-file ~/.ssh/proxy-password "
+     "-X connect -x proxy.example.com:3128 %h %p\n    ProxyUseFdpass yes"),
     ("Through Tor, names resolved by Tor:",
      "Host *.onion\n    ProxyCommand ncfd -F -w 120 -x socks5h://127.0.0.1:9050 %h %p\n    ProxyUseFdpass yes"),
     ("Whatever proxy the environment names, direct for the hosts no_proxy lists:",

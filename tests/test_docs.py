@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.manual import EXIT_STATUS, OPTIONS, PASSWORD, help_text, man_page
+from ncfd.manual import EXIT_STATUS, OPTIONS, PASSWORD, SYNOPSIS, help_text, man_page
 from ncfd.options import _FLAGS, _WITH_VALUE, LONG_FLAGS, LONG_OPTIONS, parse_args
 
 from fdharness import run_ncfd
@@ -18,6 +18,12 @@ README = (ROOT / "README.md").read_text()
 
 def test_man_page_is_current() -> None:
     assert (ROOT / "ncfd.1").read_text() == man_page(), "run scripts/manpage and commit ncfd.1"
+
+
+def test_the_man_page_has_https_s_default_port_and_an_authentication_example() -> None:
+    page = man_page()
+    assert "https:// (port 443)" in page.replace("\\-", "-")
+    assert "ProxyCommand ncfd \\-F \\-P alice \\-\\-proxy\\-password\\-file ~/.ssh/proxy\\-password" in page
 
 
 def test_help_is_printed_from_the_same_tables() -> None:
@@ -42,6 +48,14 @@ def test_each_documented_option_parses(option: str, argument: str) -> None:
         chooses_the_route = ("-x", "--proxy-env", "--proxy-pac", "--proxy-auto")
         argv = [*argv, "-x", "p", "h", "22"] if option not in chooses_the_route else [*argv, "h", "22"]
     parse_args(argv)
+
+
+def test_the_synopsis_names_each_value_as_the_option_list_does() -> None:
+    listed = {option: argument for option, argument, _ in OPTIONS if argument}
+    assert dict(re.findall(r"\[(-[-\w]+) (\w+)\]", SYNOPSIS)) == listed
+    synopsis = README.split("\n## Options\n", 1)[1].strip().split("\n\n", 1)[0]
+    in_readme = re.findall(r"\[(-[-\w]+) (\w+)\]", synopsis)
+    assert len(in_readme) > 10 and [(o, a) for o, a in in_readme if listed.get(o) != a] == []
 
 
 def test_readme_options_table_lists_every_option() -> None:
