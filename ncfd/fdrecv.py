@@ -42,7 +42,7 @@ EXIT_TIMEOUT = 124
 EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
 
-USAGE = f"usage: {PROG} [-hv] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]"
+USAGE = f"usage: {PROG} [-hv] [--version] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]"
 
 HELP = f"""{USAGE}
 
@@ -64,6 +64,7 @@ socket draws a warning.
 
 options (all before DIALER):
   -h, --help    this help, on stdout
+  --version     the version (ncfd's), on stdout
   -v            narrate on stderr: the dialer's pid, the descriptor received (family, addresses,
                 blocking mode), how long the hand-off and the exit took
   -w seconds    deadline for DIALER to pass the descriptor and exit (default {DEFAULT_DEADLINE:g});
@@ -107,6 +108,7 @@ def _say(message: str) -> None:
 class Options:
     def __init__(self) -> None:
         self.help = False
+        self.version = False
         self.verbose = False
         self.deadline: float | None = DEFAULT_DEADLINE
         self.exec_argv: list[str] | None = None
@@ -123,6 +125,9 @@ def parse_args(argv: list[str]) -> Options:
             break
         if arg == "--help":
             opts.help = True
+            return opts
+        if arg == "--version":
+            opts.version = True
             return opts
         if arg == "--exec":
             try:
@@ -474,8 +479,10 @@ def _sanitise_stdfds() -> None:
 
 def _run(argv: list[str]) -> int:
     opts = parse_args(argv)
-    if opts.help:
-        sys.stdout.write(HELP + "\n")
+    if opts.help or opts.version:
+        from ncfd import __version__
+
+        sys.stdout.write((HELP if opts.help else f"{PROG} {__version__}") + "\n")
         sys.stdout.flush()
         return EXIT_OK
     log: Log = _say if opts.verbose else quiet

@@ -236,5 +236,29 @@ def man_page() -> str:
     out += [".SH EXAMPLES"]
     for text, config in EXAMPLES:
         out += [".PP", _roff(text), ".PP", ".nf", ".RS 4", _roff(config), ".RE", ".fi"]
-    out += [".SH SEE ALSO", "ssh(1), ssh_config(5), nc(1)"]
+    out += [".SH SEE ALSO", "ssh(1), ssh_config(5), nc(1), ncfd\\-fdrecv(1)"]
+    return "\n".join(out) + "\n"
+
+
+def fdrecv_man_page() -> str:
+    """ncfd-fdrecv.1, made from its -h text (ncfd.fdrecv.HELP): its paragraphs, reflowed, and its
+    indented blocks (options, exit statuses, examples) as they are."""
+    from ncfd import __version__
+    from ncfd.fdrecv import HELP, PROG, USAGE
+
+    out = [f'.TH NCFD\\-FDRECV 1 "" "ncfd {__version__}" "User Commands"', ".SH NAME",
+           f"{_roff(PROG)} \\- receive a socket from a dialer as ssh does (ProxyUseFdpass), then relay it or exec a "
+           "program on it", ".SH SYNOPSIS", ".B " + _roff(PROG), _roff(USAGE.split(PROG, 1)[1].strip()),
+           ".SH DESCRIPTION"]  # fmt: skip
+    headings = {"options (all before DIALER):": "OPTIONS", "exit status:": "EXIT STATUS", "examples:": "EXAMPLES"}
+    for paragraph in HELP.split("\n\n")[1:]:
+        lines = paragraph.split("\n")
+        if lines[0] in headings:
+            out.append(f".SH {headings[lines[0]]}")
+            lines = lines[1:]
+        if all(line.startswith("  ") for line in lines):
+            out += [".PP", ".nf", _roff("\n".join(line[2:] for line in lines)), ".fi"]
+        else:
+            out += [".PP", _roff(" ".join(lines))]
+    out += [".SH SEE ALSO", "ncfd(1), ssh(1), ssh_config(5)"]
     return "\n".join(out) + "\n"

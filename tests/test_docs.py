@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.manual import EXIT_STATUS, OPTIONS, PASSWORD, SYNOPSIS, help_text, man_page
+from ncfd.manual import EXIT_STATUS, OPTIONS, PASSWORD, SYNOPSIS, fdrecv_man_page, help_text, man_page
 from ncfd.options import _FLAGS, _WITH_VALUE, LONG_FLAGS, LONG_OPTIONS, parse_args
 
 from fdharness import run_ncfd
@@ -18,6 +18,7 @@ README = (ROOT / "README.md").read_text()
 
 def test_man_page_is_current() -> None:
     assert (ROOT / "ncfd.1").read_text() == man_page(), "run scripts/manpage and commit ncfd.1"
+    assert (ROOT / "ncfd-fdrecv.1").read_text() == fdrecv_man_page(), "run scripts/manpage, commit ncfd-fdrecv.1"
 
 
 def test_the_man_page_has_https_s_default_port_and_an_authentication_example() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import ncfd
 from ncfd.log import quiet
 
 import peers
@@ -126,9 +127,16 @@ def test_help_on_stdout_exit_0(flag: str) -> None:
     r = fdrecv([flag])
     assert r.returncode == 0 and r.stderr == b""
     out = r.stdout.decode()
-    assert out.startswith("usage: ncfd-fdrecv [-hv] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]\n")
+    assert out.startswith(
+        "usage: ncfd-fdrecv [-hv] [--version] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]\n"
+    )
     for code in ("0", "1", "2", "124", "126", "127"):
         assert f"\n  {code} " in out, f"exit status {code} is not documented"
+
+
+def test_version_on_stdout() -> None:
+    r = fdrecv(["--version"])
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"ncfd-fdrecv {ncfd.__version__}\n".encode(), b"")
 
 
 @pytest.mark.parametrize(
