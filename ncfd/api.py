@@ -149,7 +149,8 @@ def _request(
     options.family = socket.AddressFamily(family)
     return Request(
         host, port, proxies=_proxies(proxy, protocol), pac=pac, auto=auto, socket_options=options, cacert=cacert,
-        credentials=Credentials(user, _password_for(password) if password is not None else None),
+        credentials=Credentials(user, _password_for(password) if password is not None else None,
+                                hint="user= and password="),
         pac_optional=pac_optional,
     )  # fmt: skip
 

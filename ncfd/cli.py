@@ -15,6 +15,7 @@ from ncfd.log import quiet, stderr_line, verbose
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.deadline import Deadline
+    from ncfd.log import Log
     from ncfd.options import Options
     from ncfd.proxies import Proxy
     from ncfd.proxy_auth import PasswordSource
@@ -61,7 +62,7 @@ def _run(argv: list[str]) -> int:
     from ncfd.routes import choose
 
     deadline = Deadline(opts.deadline)
-    request = _request(opts)
+    request = _request(opts, log)
     plan = choose(request, deadline, log, _warn)
     if opts.show_route:
         from ncfd.routes import show
@@ -101,29 +102,38 @@ def _run(argv: list[str]) -> int:
             idle_timeout=opts.timeout or None,
         )
     except OSError as e:
+        from ncfd.fdpass import given_as_to_fdpass
+
+        if given_as_to_fdpass():
+            raise NcfdError(
+                f"relay to {opts.host} port {opts.port} failed: the other end closed stdin and stdout (one unix"
+                " socket, as ssh gives with ProxyUseFdpass yes, waiting for a socket, not bytes): add -F to the"
+                " ProxyCommand"
+            ) from None
         raise NcfdError(f"relay to {opts.host} port {opts.port} failed: {e.strerror or e}") from None
     return 0
 
 
-def _request(opts: Options) -> Request:
+def _request(opts: Options, log: Log) -> Request:
     """What the command line asks the core for."""
     from ncfd.spec import Credentials, Request
 
     def password_for(proxy: Proxy, user: str, deadline: Deadline) -> PasswordSource:
         from ncfd.password import Password  # only when a proxy has a user: start-up time
 
-        return Password(user, str(proxy), proxy.host, opts.password_file, deadline, opts.netrc)
+        return Password(user, proxy, opts.password_file, deadline, opts.netrc, log)
 
     def netrc_user(proxy: Proxy) -> str | None:
         from ncfd.password import netrc_entry
 
         assert opts.netrc is not None
-        return netrc_entry(opts.netrc, proxy.host)[0]
+        return netrc_entry(opts.netrc, proxy.host, log)[0]
 
     credentials = Credentials(opts.proxy_user, password_for, opts.proxy_auth, netrc_user if opts.netrc else None)
     return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
                    pac=opts.proxy_pac, auto=opts.proxy_auto, credentials=credentials, socket_options=opts.socket,
-                   cacert=opts.proxy_cacert, pac_optional=opts.proxy_pac_optional)  # fmt: skip
+                   cacert=opts.proxy_cacert, pac_optional=opts.proxy_pac_optional,
+                   greeting_bound=not opts.timeout)  # fmt: skip
 
 
 def _warn(message: str) -> None:

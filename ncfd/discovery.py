@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 from ncfd.errors import NcfdError
 from ncfd.spec import Route
@@ -59,8 +60,9 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
         ("the environment", _environment),
         ("GNOME's proxy settings (gsettings)", lambda host: _gnome(host, deadline)),
         ("KDE's proxy settings (kioslaverc)", _kde),
-        ("macOS's proxy settings (scutil --proxy)", lambda host: _macos(host, deadline)),
     ]
+    if sys.platform == "darwin":  # elsewhere no scutil is macOS's, and -v has no macOS to speak of
+        sources.append(("macOS's proxy settings (scutil --proxy)", lambda host: _macos(host, deadline)))
     for name, source in sources:
         found = source(host)
         if found is None:

@@ -16,7 +16,7 @@ def claim_stdout() -> socket.socket:
     """Take stdout for the hand-off, before any network work, and point fd 1 at stderr so that no
     stray write can reach ssh ahead of the descriptor."""
     if os.isatty(1):
-        raise FdPassError("Cannot pass file descriptor to tty")
+        raise FdPassError(f"{_NEEDS_SSH}; stdout is a terminal")
     try:
         fd = os.dup(1)
     except OSError:
@@ -32,6 +32,20 @@ def claim_stdout() -> socket.socket:
         raise FdPassError(f"{_NEEDS_SSH}; stdout is a network socket")
     os.dup2(2, 1)
     return out
+
+
+def given_as_to_fdpass() -> bool:
+    """Whether stdin and stdout are one unix stream socket, as ssh gives a ProxyCommand with
+    ProxyUseFdpass yes (a relaying ssh gives two pipes): for the relay's failure when -F is missing,
+    ssh having read our first bytes where it wanted a descriptor, and closed."""
+    try:
+        fd0, fd1 = os.fstat(0), os.fstat(1)
+        if not stat.S_ISSOCK(fd1.st_mode) or (fd0.st_dev, fd0.st_ino) != (fd1.st_dev, fd1.st_ino):
+            return False
+        with socket.socket(fileno=os.dup(1)) as out:
+            return out.family == socket.AF_UNIX and out.type == socket.SOCK_STREAM
+    except OSError:
+        return False
 
 
 def _describe(fd: int) -> str:

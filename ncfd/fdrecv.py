@@ -42,7 +42,7 @@ EXIT_TIMEOUT = 124
 EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
 
-USAGE = f"usage: {PROG} [-hv] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]"
+USAGE = f"usage: {PROG} [-hv] [--version] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]"
 
 HELP = f"""{USAGE}
 
@@ -51,7 +51,10 @@ on its stdin and stdout, stderr inherited. Receive the socket it passes (exactly
 SCM_RIGHTS descriptor, as ssh requires), wait for DIALER to exit, as ssh does, then:
 
   by default    relay the socket to stdin/stdout, as nc does: stdin's end of file half-closes
-                the socket, and the socket's end of file ends the run (exit 0)
+                the socket, and the socket's end of file ends the run (exit 0). So with stdin
+                </dev/null, an HTTP proxy (squid, tinyproxy) ends the tunnel before a server
+                slower than the proxy has said a word: nothing is printed, and the exit is 0.
+                Keep stdin open instead: sleep 5 | {PROG} ...
   with --exec   exec PROG with the socket as its stdin and stdout (made blocking, as a program
                 expects of them); PROG replaces {PROG}, so no process is left in between
 
@@ -61,6 +64,7 @@ socket draws a warning.
 
 options (all before DIALER):
   -h, --help    this help, on stdout
+  --version     the version (ncfd's), on stdout
   -v            narrate on stderr: the dialer's pid, the descriptor received (family, addresses,
                 blocking mode), how long the hand-off and the exit took
   -w seconds    deadline for DIALER to pass the descriptor and exit (default {DEFAULT_DEADLINE:g});
@@ -81,7 +85,7 @@ exit status:
   127   DIALER or PROG not found
 
 examples:
-  {PROG} ncfd -F -x 127.0.0.1:1080 example.com 22 </dev/null
+  sleep 5 | {PROG} ncfd -F -X connect -x proxy.example:3128 example.com 22
   {PROG} -w 10 nc.openbsd -F -X connect -x proxy.example:3128 example.com 22
   {PROG} --exec sh -c 'read banner; echo "$banner"' -- ncfd -F -X connect -x proxy:3128 host 22"""
 
@@ -104,6 +108,7 @@ def _say(message: str) -> None:
 class Options:
     def __init__(self) -> None:
         self.help = False
+        self.version = False
         self.verbose = False
         self.deadline: float | None = DEFAULT_DEADLINE
         self.exec_argv: list[str] | None = None
@@ -120,6 +125,9 @@ def parse_args(argv: list[str]) -> Options:
             break
         if arg == "--help":
             opts.help = True
+            return opts
+        if arg == "--version":
+            opts.version = True
             return opts
         if arg == "--exec":
             try:
@@ -471,8 +479,10 @@ def _sanitise_stdfds() -> None:
 
 def _run(argv: list[str]) -> int:
     opts = parse_args(argv)
-    if opts.help:
-        sys.stdout.write(HELP + "\n")
+    if opts.help or opts.version:
+        from ncfd import __version__
+
+        sys.stdout.write((HELP if opts.help else f"{PROG} {__version__}") + "\n")
         sys.stdout.flush()
         return EXIT_OK
     log: Log = _say if opts.verbose else quiet

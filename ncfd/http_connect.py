@@ -49,8 +49,10 @@ class HeaderBlock:
     and repeats until done. Limits keep memory small whatever the proxy sends.
     """
 
-    def __init__(self, proxy_name: str) -> None:
+    def __init__(self, proxy_name: str, socks_fix: str = "") -> None:
         self.proxy_name = proxy_name
+        # What to do if the proxy is a SOCKS server (-X 5 on the command line), if anything.
+        self.socks_fix = socks_fix
         self.data = b""
         self.done = False
 
@@ -66,6 +68,10 @@ class HeaderBlock:
 
     def _check(self) -> None:
         if not b"HTTP/".startswith(self.data[:5]):
+            # 05 ff: SOCKS5's "no acceptable method" (microsocks); 00 5b: SOCKS4's "rejected".
+            if self.data[:1] == b"\x05" or self.data[:2] in (b"\x00\x5a", b"\x00\x5b", b"\x00\x5c", b"\x00\x5d"):
+                fix = self.socks_fix or "it is not an HTTP proxy"
+                raise ProxyError(f"{self.proxy_name} answered like a SOCKS server ({self.data[:16].hex(' ')}): {fix}")
             raise self._error("did not answer like an HTTP proxy")
         lines = self.data.split(b"\n")
         if max(len(line) for line in lines) > MAX_LINE:
@@ -77,7 +83,9 @@ class HeaderBlock:
 
     def closed_error(self) -> ProxyError:
         if not self.data:
-            return DeadProxy(f"{self.proxy_name} closed the connection without answering")
+            # As dante does: a SOCKS server given an HTTP request line closes without a word.
+            socks = f", as a SOCKS server does when sent an HTTP request: {self.socks_fix}" if self.socks_fix else ""
+            return DeadProxy(f"{self.proxy_name} closed the connection without answering{socks}")
         return self._error("closed the connection in the middle of its reply")
 
     def _error(self, what: str) -> ProxyError:

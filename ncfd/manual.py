@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 
 SYNOPSIS = (
-    "[-46DdFhNnvz] [-I length] [-O length] [-P proxy_username] [-p source_port] [-q seconds] "
-    "[-s source] [-T keyword] [-w timeout] [-X proxy_protocol] [-x proxy] [--proxy-auth scheme] "
+    "[-46DdFhNnvz] [-I length] [-O length] [-P user] [-p port] [-q seconds] "
+    "[-s source] [-T keyword] [-w timeout] [-X protocol] [-x proxy] [--proxy-auth scheme] "
     "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-netrc file] [--proxy-pac location] "
     "[--proxy-pac-optional] [--proxy-password-file file] [--show-route] [--version] destination port"
 )
@@ -45,7 +45,7 @@ OPTIONS = (
     ("-X", "protocol", "Proxy protocol: connect (HTTP CONNECT), 4 (SOCKS4, destination resolved here), "
                        "4A (SOCKS4A, name sent to the proxy) or 5 (SOCKS5, the default; names sent to the proxy)."),
     ("-x", "proxy", "Proxy: host[:port] or [v6addr][:port] (default port 1080 for SOCKS, 3128 for connect), "
-                    "or a URL: http://, https://, socks4://, socks4a://, socks5:// (names resolved here), "
+                    "or a URL: http://, https:// (port 443), socks4://, socks4a://, socks5:// (names resolved here), "
                     "socks5h:// (names resolved by the proxy), with an optional user@. Given more than "
                     "once (URLs), a chain: each proxy is reached through the one before."),
     ("-z", "", "Connect and negotiate, then exit (with -F the socket is still passed)."),
@@ -80,7 +80,8 @@ OPTIONS = (
 PASSWORD = (
     "A proxy that asks for Negotiate gets the user's Kerberos ticket (kinit, or KRB5_CLIENT_KTNAME), "
     "through the system's GSSAPI library, for HTTP@ the proxy's name as given; no -P is needed and the "
-    "credentials are never delegated. With -P, the proxy password comes from $NCFD_PROXY_PASSWORD, then "
+    "credentials are never delegated. For a user (-P, user@ in a proxy URL, or a netrc entry's login), the "
+    "proxy password comes from the proxy's own entry in --proxy-netrc, then $NCFD_PROXY_PASSWORD, then "
     "--proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a display, or with "
     "SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
 )
@@ -177,7 +178,7 @@ def help_text() -> str:
 
 
 ENVIRONMENT = (
-    ("NCFD_PROXY_PASSWORD", "The proxy password, first of the sources -P uses."),
+    ("NCFD_PROXY_PASSWORD", "The proxy password, for a proxy that --proxy-netrc has no password for."),
     ("SSH_ASKPASS, SSH_ASKPASS_REQUIRE, DISPLAY, WAYLAND_DISPLAY",
      "Whether and how to ask for the proxy password with a program, as ssh(1) does."),
     ("https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY", "The proxy, with --proxy-env (first one set wins)."),
@@ -194,12 +195,20 @@ ENVIRONMENT = (
 EXAMPLES = (
     ("Through a corporate HTTP proxy, in ~/.ssh/config:",
      "Host *.example.com\n    ProxyCommand ncfd -F -X connect -x proxy.example.com:3128 %h %p\n    ProxyUseFdpass yes"),
+    ("Through a proxy that wants a user and password: the password from a file private to its owner (or "
+     "$NCFD_PROXY_PASSWORD, or asked once):",
+     "Host *.example.com\n    ProxyCommand ncfd -F -P alice --proxy-password-file ~/.ssh/proxy-password "
+     "-X connect -x proxy.example.com:3128 %h %p\n    ProxyUseFdpass yes"),
     ("Through Tor, names resolved by Tor:",
      "Host *.onion\n    ProxyCommand ncfd -F -w 120 -x socks5h://127.0.0.1:9050 %h %p\n    ProxyUseFdpass yes"),
     ("Whatever proxy the environment names, direct for the hosts no_proxy lists:",
      "Host *\n    ProxyCommand ncfd -F --proxy-env %h %p\n    ProxyUseFdpass yes"),
     ("On a corporate network, the proxy found as the desktop finds it (PAC, WPAD):",
      "Host *\n    ProxyCommand ncfd -F --proxy-auto %h %p\n    ProxyUseFdpass yes"),
+    ("A route tried from the shell, as ssh would take it, the server's first line printed; stdin kept open, "
+     "since its end of file half-closes the connection and an HTTP proxy then ends the tunnel, before a slow "
+     "server has said a word (</dev/null prints nothing):",
+     "sleep 5 | ncfd-fdrecv ncfd -F -X connect -x proxy.example.com:3128 example.com 22"),
 )  # fmt: skip
 
 
@@ -233,5 +242,29 @@ def man_page() -> str:
     out += [".SH EXAMPLES"]
     for text, config in EXAMPLES:
         out += [".PP", _roff(text), ".PP", ".nf", ".RS 4", _roff(config), ".RE", ".fi"]
-    out += [".SH SEE ALSO", "ssh(1), ssh_config(5), nc(1)"]
+    out += [".SH SEE ALSO", "ssh(1), ssh_config(5), nc(1), ncfd\\-fdrecv(1)"]
+    return "\n".join(out) + "\n"
+
+
+def fdrecv_man_page() -> str:
+    """ncfd-fdrecv.1, made from its -h text (ncfd.fdrecv.HELP): its paragraphs, reflowed, and its
+    indented blocks (options, exit statuses, examples) as they are."""
+    from ncfd import __version__
+    from ncfd.fdrecv import HELP, PROG, USAGE
+
+    out = [f'.TH NCFD\\-FDRECV 1 "" "ncfd {__version__}" "User Commands"', ".SH NAME",
+           f"{_roff(PROG)} \\- receive a socket from a dialer as ssh does (ProxyUseFdpass), then relay it or exec a "
+           "program on it", ".SH SYNOPSIS", ".B " + _roff(PROG), _roff(USAGE.split(PROG, 1)[1].strip()),
+           ".SH DESCRIPTION"]  # fmt: skip
+    headings = {"options (all before DIALER):": "OPTIONS", "exit status:": "EXIT STATUS", "examples:": "EXAMPLES"}
+    for paragraph in HELP.split("\n\n")[1:]:
+        lines = paragraph.split("\n")
+        if lines[0] in headings:
+            out.append(f".SH {headings[lines[0]]}")
+            lines = lines[1:]
+        if all(line.startswith("  ") for line in lines):
+            out += [".PP", ".nf", _roff("\n".join(line[2:] for line in lines)), ".fi"]
+        else:
+            out += [".PP", _roff(" ".join(lines))]
+    out += [".SH SEE ALSO", "ncfd(1), ssh(1), ssh_config(5)"]
     return "\n".join(out) + "\n"

@@ -99,7 +99,9 @@ def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
             continue
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
-            if name in LONG_FLAGS and not eq:
+            if name in LONG_FLAGS:
+                if eq:
+                    raise UsageError(f"option '--{name}' takes no value: write --{name} alone")
                 opts.append((name, ""))
                 continue
             if name not in LONG_OPTIONS:
@@ -134,6 +136,8 @@ def _getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def _suggestion(name: str) -> str:
+    if name == "proxy":  # curl's spelling
+        return " (the proxy is -x: -x host:port, or -x URL as curl's --proxy takes it)"
     import difflib
 
     close = difflib.get_close_matches(name, LONG_OPTIONS + LONG_FLAGS, n=1)

@@ -78,10 +78,24 @@ def _read_file(path: str, location: str) -> str:
         with open(path, "rb") as f:
             data = f.read(MAX_SIZE + 1)
     except OSError as e:
-        raise UsageError(f"cannot read PAC file {location}: {e.strerror}") from None
+        # Exit 9 as for a PAC server that cannot be reached: either way the PAC cannot be had.
+        raise PacError(f"cannot read PAC file {location}: {e.strerror}{_url_meant(path, e)}") from None
     if len(data) > MAX_SIZE:
         raise PacError(f"PAC {location} is larger than {MAX_SIZE >> 20} MiB")
     return decode(data, "")
+
+
+def _url_meant(path: str, e: OSError) -> str:
+    """The hint for a path that is not there and starts like a server (pac.corp:8080/proxy.pac):
+    the scheme was left out."""
+    import errno
+    import re
+
+    first, slash, _ = path.partition("/")
+    server = re.fullmatch(r"[\w-]+(\.[\w-]+)*(:\d+)?", first) and ("." in first or ":" in first)
+    if e.errno == errno.ENOENT and slash and server:
+        return f" (did you mean http://{printable(path)}?)"
+    return ""
 
 
 def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: Log, trust_cache: bool) -> Pac:

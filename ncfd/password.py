@@ -13,43 +13,50 @@ import os
 import stat
 
 from ncfd.errors import AuthFailed, UsageError
+from ncfd.log import quiet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ncfd.deadline import Deadline
+    from ncfd.log import Log
+    from ncfd.proxies import Proxy
 
 ENV = "NCFD_PROXY_PASSWORD"
 
 
 class Password:
-    """The password for user at proxy_name, fetched on first use and then kept."""
+    """The password for user at proxy, fetched on first use and then kept."""
 
     def __init__(
-        self, user: str, proxy_name: str, proxy_host: str, file: str | None, deadline: Deadline, netrc: str | None
+        self, user: str, proxy: Proxy, file: str | None, deadline: Deadline, netrc: str | None, log: Log = quiet
     ) -> None:
-        self.user, self.proxy_name, self.proxy_host = user, proxy_name, proxy_host
-        self.file, self.deadline, self.netrc = file, deadline, netrc
+        self.user, self.proxy = user, proxy
+        self.file, self.deadline, self.netrc, self.log = file, deadline, netrc, log
         self._value: str | None = None
 
     def __call__(self) -> str:
         if self._value is None:
             self._value = self._fetch()
             if not self._value:
-                raise AuthFailed(f"empty proxy password for {self.user} at {self.proxy_name}")
+                raise AuthFailed(f"empty proxy password for {self.user} at {self.proxy}")
         return self._value
 
     def _fetch(self) -> str:
         if self.netrc is not None:
-            login, password = netrc_entry(self.netrc, self.proxy_host)
+            login, password = netrc_entry(self.netrc, self.proxy.host, self.log)
             if password is not None and login in (None, self.user):
                 return password
+            if password is not None:
+                self.log(f"--proxy-netrc file {self.netrc}: machine {self.proxy.host} is for login {login}, not"
+                         f" {self.user}")  # fmt: skip
         if ENV in os.environ:
             return os.environ[ENV]
         if self.file is not None:
             return read_password_file(self.file)
-        prompt = f"Proxy password for {self.user}@{self.proxy_host}: "
+        host = f"[{self.proxy.host}]" if ":" in self.proxy.host else self.proxy.host
+        prompt = f"Proxy password for {self.user}@{host}:{self.proxy.port}: "
         self.deadline.pause()
         try:
             return ask(prompt)
@@ -57,11 +64,16 @@ class Password:
             self.deadline.resume()
 
 
-def netrc_entry(path: str, host: str) -> tuple[str | None, str | None]:
+def netrc_entry(path: str, host: str, log: Log = quiet) -> tuple[str | None, str | None]:
     """(login, password) of the machine entry for host in the netrc file at path ("default" is
-    not used: a proxy gets only what is meant for it)."""
-    entry = _netrc_hosts(path).get(host)
+    not used: a proxy gets only what is meant for it). log hears that none matched, and why not."""
+    hosts = _netrc_hosts(path)
+    entry = hosts.get(host)
     if entry is None:
+        # machine proxy:3128 is a natural mistake, and would never match.
+        ported = [name for name in hosts if name.rpartition(":")[0].strip("[]") == host]
+        why = f" (machine {ported[0]} has a port: write the host alone)" if ported else ""
+        log(f"--proxy-netrc file {path}: no machine {host} in it{why}")
         return None, None
     login, _, password = entry
     return login or None, password or None

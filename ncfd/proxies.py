@@ -110,6 +110,9 @@ def parse_proxy_address(value: str, protocol: str) -> Proxy:
         if rest and not rest.startswith(":"):
             raise UsageError(f'garbage proxy port delimiter in "{value}" (write [addr]:port)')
         port = rest[1:] if rest else None
+    elif ":/" in value or (value.count(":") > 1 and value.partition(":")[0].lower() in URL_SCHEMES):
+        # http:/host:port or http:host:port: a URL with a slash missing, not an address.
+        raise UsageError(f'malformed proxy URL "{redacted(value)}": write scheme://host:port, with two slashes')
     elif value.count(":") > 1:
         # nc splits "::1" into host ":" and port "1"; refuse instead of guessing.
         raise UsageError(f'ambiguous proxy address "{value}": write an IPv6 proxy as [addr] or [addr]:port')

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # A SOCKS5 server answers the greeting (the methods it takes) at once, from its own knowledge: Tor
 # does, and builds circuits only after the request. An HTTP proxy, given those three bytes, waits
 # silently for the rest of a request line; this bound turns a forgotten -X connect into seconds,
-# not the whole deadline.
+# not the whole deadline. A -w on the command line is the user's own bound, and replaces it.
 GREETING_LIMIT = 3.0
 # What an HTTP proxy's answer starts with.
 _HTTP = b"HTTP/"
@@ -56,13 +56,17 @@ class _Recording(socks.socksocket):  # type: ignore[misc]
     received = b""
     _mend: tuple[bytes, bytes] | None = None
     deadline: Deadline
-    greeting = False  # SOCKS5: the first answer, to our greeting, is bounded by GREETING_LIMIT
+    greeting = False  # SOCKS5: the first answer is to our greeting
+    bounded = False  # and is bounded by GREETING_LIMIT
+    phases = ("", "")  # the deadline's phase while waiting for the greeting's answer, and after it
 
     def _arm(self) -> None:
         # socksocket.settimeout only records the value until it believes it is connected.
         self.deadline.watch(self)
+        waiting = self.greeting and not self.received
+        self.deadline.phase = self.phases[0] if waiting else self.phases[1]
         left = self.deadline.remaining()
-        socket.socket.settimeout(self, min(left, GREETING_LIMIT) if self.greeting and not self.received else left)
+        socket.socket.settimeout(self, min(left, GREETING_LIMIT) if waiting and self.bounded else left)
 
     def fix_rfc1929(self, username: bytes, password: bytes) -> None:
         """PySocks writes RFC 1929 lengths as chr(n).encode(): two bytes of UTF-8 from 128 on,
@@ -133,10 +137,20 @@ class SocksRequest:
         user: str | None = None,
         password: PasswordSource | None = None,
         pac_entry: bool = False,
+        greeting_bound: bool = True,
+        hint: str = "-P user",
     ) -> None:
         self.proxy, self.host, self.port, self.user = proxy, host, port, user
         self.password = password
+        # What a proxy that wants credentials we lack is told to want (how this face gives them).
+        if user is None:
+            self.wants = f"it wants a user and password ({hint})"
+        elif password is None and proxy.protocol == "5":
+            self.wants = f"it wants a password, and none was given for {user}"
+        else:
+            self.wants = ""
         self.pac_entry = pac_entry  # the proxy is a PAC's: the user has no -X to fix
+        self.greeting_bound = greeting_bound
         self.literal = literal = _numeric(host)
         self.target = literal or host
         if proxy.protocol == "5":
@@ -161,6 +175,8 @@ class SocksRequest:
         wrapped = _Recording(family, type_, proto, fileno=sock.detach())
         wrapped.deadline = deadline
         wrapped.greeting = self.type == socks.SOCKS5
+        wrapped.bounded = self.greeting_bound
+        wrapped.phases = (f"waiting for the SOCKS5 greeting's answer from {self.proxy}", deadline.phase)
         # PySocks takes str and encodes to UTF-8, as _credentials() measured.
         wrapped.set_proxy(self.type, self.proxy.host, self.proxy.port, self.rdns, username, password)
         if username and password:
@@ -176,15 +192,19 @@ class SocksRequest:
             received = wrapped.received + _waiting(wrapped)
             wrapped.close()
             if isinstance(e, TimeoutError):
-                if wrapped.greeting and not received and deadline.at - time.monotonic() > 0:
-                    silent = f"{self.proxy} did not answer the SOCKS5 greeting within {GREETING_LIMIT:g}s"
+                silent = wrapped.greeting and not received
+                if silent and wrapped.bounded and deadline.at - time.monotonic() > 0:
+                    silent_for = f"{self.proxy} did not answer the SOCKS5 greeting within {GREETING_LIMIT:g}s"
                     if self.pac_entry:
-                        raise DeadProxy(f"{silent}: the PAC names a proxy that is stuck or not SOCKS5") from None
+                        raise DeadProxy(f"{silent_for}: the PAC names a proxy that is stuck or not SOCKS5") from None
                     raise DeadProxy(
-                        f"{silent}, as an HTTP proxy would not: if it is one, use -X connect (or an http:// proxy URL)"
+                        f"{silent_for}: a SOCKS5 server answers at once, an HTTP proxy never; if it is one, use -X"
+                        " connect (or an http:// proxy URL); a slow SOCKS5 server gets longer with -w"
                     ) from None
                 e = deadline.expired()
-            raise _translate(e, self.proxy, self.host, self.port, self.user, received) from None
+                if silent and not self.pac_entry and isinstance(e, TimedOut):
+                    e = TimedOut(f"{e} (an HTTP proxy never answers it: if it is one, use -X connect)")
+            raise _translate(e, self.proxy, self.host, self.port, self.user, received, self.wants) from None
         sock = socket.socket(family, type_, proto, fileno=wrapped.detach())
         sock.settimeout(None)
         return sock
@@ -203,14 +223,13 @@ class SocksRequest:
                 f"resolving {self.host} for {self.proxy}",
             )
         except socket.gaierror as e:
-            raise _translate(e, self.proxy, self.host, self.port, self.user, b"") from None
+            raise _translate(e, self.proxy, self.host, self.port, self.user, b"", self.wants) from None
         return str(found[0][4][0])
 
     def _credentials(self) -> tuple[str | None, str | None]:
         """SOCKS4 sends the user as its userid; SOCKS5 does RFC 1929 username/password."""
-        if self.user is None or self.type == socks.SOCKS4:
-            return self.user, None
-        assert self.password is not None
+        if self.user is None or self.type == socks.SOCKS4 or self.password is None:
+            return self.user, None  # PySocks then offers SOCKS5 servers no authentication but none
         password = self.password()
         if not 1 <= len(self.user.encode()) <= 255 or not 1 <= len(password.encode()) <= 255:
             raise UsageError("SOCKS5 usernames and passwords are 1 to 255 bytes long (RFC 1929)")
@@ -226,17 +245,17 @@ class SocksRequest:
 
 
 def _translate(
-    e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes
+    e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes, wants: str = ""
 ) -> BaseException:
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if isinstance(e, TimedOut) and received:
         return TimedOut(f"{e}; it had sent {quote(received)}")
     if isinstance(e, socks.SOCKS5AuthError):
         if received[1:2] == b"\xff":
-            wants = ": it wants a user and password (-P user)" if user is None else ""
-            return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)}){wants}")
-        if user is None:
-            return AuthFailed(f"{proxy} requires authentication: give a user with -P")
+            why = f": {wants}" if wants else ""
+            return AuthFailed(f"{proxy} accepts none of our authentication methods (answered {quote(received)}){why}")
+        if wants:
+            return AuthFailed(f"{proxy} requires authentication: {wants}")
         return AuthFailed(f"proxy authentication failed for {user} at {proxy}")
     if isinstance(e, (socks.SOCKS5Error, socks.SOCKS4Error)):
         code = int(e.msg.split(":", 1)[0], 16)

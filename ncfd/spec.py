@@ -42,9 +42,10 @@ class SocketOptions:
 class Credentials:
     """Who we are to the proxies that ask: the user for proxies without one of their own (-P), or
     else user_for's answer for that proxy; the password source for a user at a proxy; and the only
-    HTTP scheme to answer, if one is forced."""
+    HTTP scheme to answer, if one is forced; and how the face gives a user and password, for a
+    message saying a proxy wants them."""
 
-    __slots__ = ("password_for", "scheme", "user", "user_for")
+    __slots__ = ("hint", "password_for", "scheme", "user", "user_for")
 
     def __init__(
         self,
@@ -52,8 +53,10 @@ class Credentials:
         password_for: PasswordFor | None = None,
         scheme: str | None = None,
         user_for: Callable[[Proxy], str | None] | None = None,
+        hint: str = "-P user",
     ):
         self.user = user
+        self.hint = hint
         self.password_for = password_for
         self.scheme = scheme
         self.user_for = user_for
@@ -80,7 +83,7 @@ class Route:
 class ConnectSpec:
     """A connection to open: the destination, the routes to try in order, and how."""
 
-    __slots__ = ("cacert", "credentials", "host", "log", "on_route", "port", "routes", "socket")
+    __slots__ = ("cacert", "credentials", "greeting_bound", "host", "log", "on_route", "port", "routes", "socket")
 
     def __init__(
         self,
@@ -93,8 +96,12 @@ class ConnectSpec:
         cacert: str | None = None,
         log: Log | None = None,
         on_route: Callable[[Route, bool], None] | None = None,
+        greeting_bound: bool = True,
     ) -> None:
         self.host, self.port, self.routes = host, port, routes
+        # A SOCKS5 proxy silent after the greeting fails in seconds (ncfd.socks_proxy); off when the
+        # user chose the wait (-w), but for a PAC's entries, where silence means a dead proxy.
+        self.greeting_bound = greeting_bound
         self.credentials = credentials or Credentials()
         self.socket = socket_options or SocketOptions()
         self.cacert = cacert  # CA certificates also trusted for HTTPS proxies
@@ -107,9 +114,8 @@ class ConnectSpec:
 class Request:
     """A connection to open, as a face asks for it; exactly one route source at most."""
 
-    __slots__ = (
-        "auto", "cacert", "credentials", "env", "host", "pac", "pac_optional", "port", "proxies", "socket_options",
-    )  # fmt: skip
+    __slots__ = ("auto", "cacert", "credentials", "env", "greeting_bound", "host", "pac", "pac_optional", "port",
+                 "proxies", "socket_options")  # fmt: skip
 
     def __init__(
         self,
@@ -124,8 +130,10 @@ class Request:
         socket_options: SocketOptions,
         cacert: str | None = None,
         pac_optional: bool = False,
+        greeting_bound: bool = True,
     ) -> None:
         self.host, self.port = host, port
+        self.greeting_bound = greeting_bound  # as ConnectSpec's
         self.proxies, self.env, self.pac, self.auto = proxies or [], env, pac, auto
         # A PAC server whose name does not resolve or that refuses, with no copy cached: direct.
         self.pac_optional = pac_optional

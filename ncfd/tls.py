@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.log import Log
 
+# OpenSSL's X509_V_ERR_ codes that a CA given with --proxy-cacert can cure: unable to get the issuer
+# certificate, self-signed certificate, self-signed one in the chain, unable to get the local issuer.
+_UNKNOWN_ISSUER = (2, 18, 19, 20)
+
 
 def start_tls(
     sock: socket.socket, host: str, peer: str, cafile: str | None, deadline: Deadline, log: Log
@@ -47,7 +51,11 @@ def start_tls(
     # Dead: browsers try the next proxy after a TLS or certificate error of this one.
     except ssl.SSLCertVerificationError as e:
         sock.close()
-        raise DeadProxy(f"{peer}: TLS certificate verification failed: {e.verify_message}") from None
+        hint = ""
+        if e.verify_code in _UNKNOWN_ISSUER:
+            hint = (f" (signed by none of the system's CAs nor --proxy-cacert {cafile})" if cafile else
+                    " (if a CA of your own signed it, give its certificate with --proxy-cacert file)")  # fmt: skip
+        raise DeadProxy(f"{peer}: TLS certificate verification failed: {e.verify_message}{hint}") from None
     except (ssl.SSLError, OSError) as e:
         sock.close()
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e

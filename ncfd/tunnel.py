@@ -89,6 +89,7 @@ class Chain:
     def __init__(self, spec: ConnectSpec, route: Route, deadline: Deadline) -> None:
         self.spec, self.deadline, self.log = spec, deadline, spec.log
         self.hops = route.hops
+        self.pac = route.pac
         # Where each hop is asked to go: the next hop, or the destination.
         self.targets = [(h.host, h.port) for h in self.hops[1:]] + [(spec.host, spec.port)]
         self.users = [spec.credentials.user_of(hop) for hop in self.hops]
@@ -104,7 +105,9 @@ class Chain:
             else:
                 from ncfd.socks_proxy import SocksRequest
 
-                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac)
+                bound = spec.greeting_bound or route.pac
+                self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac, bound,
+                                             spec.credentials.hint)  # fmt: skip
 
     def open(self) -> socket.socket:
         return self.through(len(self.hops) - 1)
@@ -166,6 +169,8 @@ class HttpTunnel:
         self.log = chain.log
         self.name = str(self.proxy)
         self.target = authority(host, port)
+        # A SOCKS server named as a plain HTTP proxy on the command line: -X 5 is the fix.
+        self.socks_fix = "" if chain.pac or self.proxy.tls else "if it is one, use -X 5 (or a socks5h:// proxy URL)"
 
     def open(self) -> socket.socket:
         from ncfd.http_connect import ConnectExchange
@@ -217,7 +222,7 @@ class HttpTunnel:
         self.deadline.arm(sock)
         sock.sendall(exchange.request)
         while True:
-            reply = exchange.feed(read_header_block(sock, self.name, self.deadline))
+            reply = exchange.feed(read_header_block(sock, self.name, self.deadline, self.socks_fix))
             if reply is not None:
                 self.log(f'{self.name} answered "{reply.line}"')
                 return reply
@@ -235,7 +240,9 @@ class HttpTunnel:
         try:
             scheme = choose_scheme(self._challenges(reply), forced, self.name, self.password is not None)
         except NoUser:
-            raise AuthFailed(f"{refusal}: it wants authentication (-P user)") from None
+            if self.user is not None:  # and no password: the API's user= alone
+                raise AuthFailed(f"{refusal}: it wants a password, and none was given for {self.user}") from None
+            raise AuthFailed(f"{refusal}: it wants authentication ({self.chain.spec.credentials.hint})") from None
         if scheme == "negotiate":
             return self._kerberos()
         self.log(f"answering {self.name}'s {scheme} challenge as {self.user}")
@@ -342,11 +349,11 @@ def _kerberos_message(e: KerberosError, proxy: str, service: str) -> str:
     return f"Kerberos authentication at {proxy} failed: {e.detail}"
 
 
-def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline) -> bytes:
+def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline, socks_fix: str = "") -> bytes:
     """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that."""
     from ncfd.http_connect import HeaderBlock, first_line
 
-    block = HeaderBlock(proxy_name)
+    block = HeaderBlock(proxy_name, socks_fix)
     # A TLS stream (an HTTPS proxy) cannot be peeked at: byte by byte is as exact.
     tls = hasattr(sock, "pending")
     try:

@@ -204,6 +204,27 @@ def test_pac_optional_connects_directly_when_the_pac_server_refuses(
         ncfd.connect(peers.HOST, banner_target.port, pac_optional=True)
 
 
+def test_a_proxy_wanting_a_password_is_told_in_the_apis_words(
+    squid_auth: peers.ProxyFactory, microsocks_auth: peers.ProxyFactory, banner_target: peers.Target
+) -> None:
+    """Not -P, a command-line option: user= without password= says that no password was given."""
+    http = squid_auth("alice", "s3cret", schemes=("basic",))
+    socks5 = microsocks_auth("alice", "s3cret")
+    refusal = f'HTTP proxy {http.address} refused CONNECT 127.0.0.1:{banner_target.port}: "HTTP/1.1 407 Proxy'
+    refusal += ' Authentication Required"'
+    methods = f"SOCKS5 proxy {socks5.address} accepts none of our authentication methods (answered 05 ff)"
+    cases = [
+        (f"http://{http.address}", "alice", f"{refusal}: it wants a password, and none was given for alice"),
+        (f"http://{http.address}", None, f"{refusal}: it wants authentication (user= and password=)"),
+        (f"socks5h://{socks5.address}", "alice", f"{methods}: it wants a password, and none was given for alice"),
+        (f"socks5h://{socks5.address}", None, f"{methods}: it wants a user and password (user= and password=)"),
+    ]
+    for proxy, user, message in cases:
+        with pytest.raises(ncfd.AuthFailed) as failed:
+            ncfd.connect(peers.HOST, banner_target.port, proxy=proxy, user=user, timeout=20)
+        assert str(failed.value) == message
+
+
 def test_hostile_input_raises_an_ncfd_error_never_another_exception(tmp_path: Path) -> None:
     pac = tmp_path / "utf16.pac"
     pac.write_bytes('function FindProxyForURL(u, h) { return "DIRECT"; }'.encode("utf-16-le"))  # no BOM

@@ -304,7 +304,8 @@ def test_askpass_without_a_terminal(basic_proxy: FakeServer, tmp_path: Path) -> 
                                                      "DISPLAY": ":0"})  # fmt: skip
     assert r.returncode == 0, r.stderr
     r.close()
-    assert Path(f"{counter}.prompt").read_text() == f"Proxy password for {USER}@127.0.0.1: "
+    prompt = f"Proxy password for {USER}@127.0.0.1:{basic_proxy.port}: "
+    assert Path(f"{counter}.prompt").read_text() == prompt
 
 
 def test_no_terminal_and_no_askpass_is_a_clear_error(basic_proxy: FakeServer) -> None:

@@ -100,12 +100,22 @@ def test_https_proxy_by_address_checks_the_ip_in_the_certificate(
     r.assert_banner_and_echo(banner_target.banner)
 
 
-def test_https_proxy_with_an_unknown_ca_is_refused(https_proxy: peers.TlsProxy) -> None:
+def test_https_proxy_with_an_unknown_ca_is_refused(https_proxy: peers.TlsProxy, tmp_path: Path) -> None:
     r = run_fdpass([*NCFD, "-F", "-x", f"https://localhost:{https_proxy.port}", "h", "22"])
     assert r.returncode == 5 and r.sock is None
     assert r.stderr == (
         f"ncfd: HTTPS proxy localhost:{https_proxy.port}: TLS certificate verification failed: "
-        "unable to get local issuer certificate\n"
+        "unable to get local issuer certificate (if a CA of your own signed it, give its certificate with"
+        " --proxy-cacert file)\n"
+    )
+    peers._certificates(tmp_path)  # a CA, but not the one that signed the proxy's certificate
+    other = tmp_path / "ca.pem"
+    proxy = f"https://localhost:{https_proxy.port}"
+    r = run_fdpass([*NCFD, "-F", "-x", proxy, "--proxy-cacert", str(other), "h", "22"])
+    assert r.returncode == 5 and r.sock is None
+    assert r.stderr == (
+        f"ncfd: HTTPS proxy localhost:{https_proxy.port}: TLS certificate verification failed: "
+        f"unable to get local issuer certificate (signed by none of the system's CAs nor --proxy-cacert {other})\n"
     )
 
 

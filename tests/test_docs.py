@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.manual import EXIT_STATUS, OPTIONS, help_text, man_page
+from ncfd.manual import EXIT_STATUS, OPTIONS, PASSWORD, SYNOPSIS, fdrecv_man_page, help_text, man_page
 from ncfd.options import _FLAGS, _WITH_VALUE, LONG_FLAGS, LONG_OPTIONS, parse_args
 
 from fdharness import run_ncfd
@@ -18,6 +18,13 @@ README = (ROOT / "README.md").read_text()
 
 def test_man_page_is_current() -> None:
     assert (ROOT / "ncfd.1").read_text() == man_page(), "run scripts/manpage and commit ncfd.1"
+    assert (ROOT / "ncfd-fdrecv.1").read_text() == fdrecv_man_page(), "run scripts/manpage, commit ncfd-fdrecv.1"
+
+
+def test_the_man_page_has_https_s_default_port_and_an_authentication_example() -> None:
+    page = man_page()
+    assert "https:// (port 443)" in page.replace("\\-", "-")
+    assert "ProxyCommand ncfd \\-F \\-P alice \\-\\-proxy\\-password\\-file ~/.ssh/proxy\\-password" in page
 
 
 def test_help_is_printed_from_the_same_tables() -> None:
@@ -46,11 +53,36 @@ def test_each_documented_option_parses(option: str, argument: str) -> None:
     parse_args(argv)
 
 
+def test_the_synopsis_names_each_value_as_the_option_list_does() -> None:
+    listed = {option: argument for option, argument, _ in OPTIONS if argument}
+    assert dict(re.findall(r"\[(-[-\w]+) (\w+)\]", SYNOPSIS)) == listed
+    synopsis = README.split("\n## Options\n", 1)[1].strip().split("\n\n", 1)[0]
+    in_readme = re.findall(r"\[(-[-\w]+) (\w+)\]", synopsis)
+    assert len(in_readme) > 10 and [(o, a) for o, a in in_readme if listed.get(o) != a] == []
+
+
 def test_readme_options_table_lists_every_option() -> None:
     section = README.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
     first_cells = [row.split("|")[1] for row in section.splitlines() if row.startswith("| `")]
     listed = {token.split()[0] for cell in first_cells for token in re.findall(r"`([^`]+)`", cell)}
     assert listed == {option for option, _, _ in OPTIONS}
+
+
+def test_no_percent_escape_in_a_readme_proxycommand_is_left_for_ssh_to_expand() -> None:
+    """ssh expands % in a ProxyCommand (%h, %p): a URL's %5C must be written %%5C there."""
+    commands = [line for line in README.splitlines() if re.match(r"\s*ProxyCommand |.*-o ProxyCommand=", line)]
+    assert len(commands) > 10
+    assert [line for line in commands if re.search(r"(?<!%)%[0-9A-Fa-f]{2}", line.replace("%%", ""))] == []
+
+
+def test_the_password_sources_are_in_one_order_everywhere() -> None:
+    """-h and the man page (manual.PASSWORD), the README's list and the code's docstring."""
+    import ncfd.password
+
+    sources = ["--proxy-netrc", "NCFD_PROXY_PASSWORD", "--proxy-password-file", "SSH_ASKPASS", "/dev/tty"]
+    readme = README.split("The password comes from, in this order:", 1)[1].strip().split("\n\n", 1)[0]
+    for text in (PASSWORD, readme, ncfd.password.__doc__ or ""):
+        assert sorted(sources, key=text.index) == sources, text
 
 
 @pytest.mark.parametrize(("code", "meaning"), EXIT_STATUS)

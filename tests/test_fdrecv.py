@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import ncfd
 from ncfd.log import quiet
 
 import peers
@@ -126,9 +127,16 @@ def test_help_on_stdout_exit_0(flag: str) -> None:
     r = fdrecv([flag])
     assert r.returncode == 0 and r.stderr == b""
     out = r.stdout.decode()
-    assert out.startswith("usage: ncfd-fdrecv [-hv] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]\n")
+    assert out.startswith(
+        "usage: ncfd-fdrecv [-hv] [--version] [-w seconds] [--exec PROG [ARG ...] --] [--] DIALER [ARG ...]\n"
+    )
     for code in ("0", "1", "2", "124", "126", "127"):
         assert f"\n  {code} " in out, f"exit status {code} is not documented"
+
+
+def test_version_on_stdout() -> None:
+    r = fdrecv(["--version"])
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"ncfd-fdrecv {ncfd.__version__}\n".encode(), b"")
 
 
 @pytest.mark.parametrize(
@@ -210,6 +218,35 @@ def test_relay_half_closes_at_stdin_eof(banner_target: peers.Target) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout == banner_target.banner + b"ping\npong\n"
     assert r.stderr == b""
+
+
+def test_stdin_at_its_end_lets_an_http_proxy_end_the_tunnel_before_a_late_banner(squid: peers.Proxy) -> None:
+    """What the help warns of: </dev/null prints nothing, exit 0; stdin kept open prints the banner."""
+    late = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = late.accept()
+                time.sleep(1)  # a server farther away than the proxy
+                with conn, contextlib.suppress(OSError):
+                    conn.sendall(b"SSH-2.0-late\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    argv = [*FDRECV, *NCFD, "-F", "-X", "connect", "-x", squid.address, "127.0.0.1", str(late.getsockname()[1])]
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+        with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert proc.stdout.readline() == b"SSH-2.0-late\r\n"
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0
+    finally:
+        late.close()
+    help_lines = fdrecv(["-h"]).stdout.decode().splitlines()
+    assert "                </dev/null, an HTTP proxy (squid, tinyproxy) ends the tunnel before a server" in help_lines
+    assert "  sleep 5 | ncfd-fdrecv ncfd -F -X connect -x proxy.example:3128 example.com 22" in help_lines
 
 
 def test_relay_moves_megabytes_both_ways(banner_target: peers.Target) -> None:

@@ -52,6 +52,11 @@ def test_version_on_stdout() -> None:
                                                 " --proxy-password-file?)"),
         (["-Y", "h", "22"], "ncfd: invalid option -- 'Y' (ncfd -h lists the options)"),
         (["-x", "[::1", "h", "22"], 'ncfd: missing closing bracket in proxy "[::1" (write [addr] or [addr]:port)'),
+        (["--proxy-env=1", "h", "22"], "ncfd: option '--proxy-env' takes no value: write --proxy-env alone"),
+        (["-x", "http:/127.0.0.1:8888", "h", "22"], 'ncfd: malformed proxy URL "http:/127.0.0.1:8888": write'
+                                                    " scheme://host:port, with two slashes"),
+        (["--proxy", "p:3128", "h", "22"], "ncfd: unrecognized option '--proxy' (the proxy is -x: -x host:port, or -x"
+                                           " URL as curl's --proxy takes it)"),
     ],
 )  # fmt: skip
 def test_a_usage_error_names_the_bad_value_and_the_valid_ones(args: list[str], message: str) -> None:
@@ -60,13 +65,26 @@ def test_a_usage_error_names_the_bad_value_and_the_valid_ones(args: list[str], m
     assert one_line(r) == message
 
 
-@pytest.mark.parametrize("option", ["--proxy-cacert", "--proxy-password-file", "--proxy-netrc", "--proxy-pac"])
+@pytest.mark.parametrize("option", ["--proxy-cacert", "--proxy-password-file", "--proxy-netrc"])
 def test_a_missing_file_named_on_the_command_line_is_a_usage_error(option: str, tmp_path: Path) -> None:
     missing = tmp_path / "missing"
-    r = run_ncfd([option, str(missing), "-x", "https://p", "h", "22"] if option != "--proxy-pac"
-                 else [option, str(missing), "h", "22"])  # fmt: skip
+    r = run_ncfd([option, str(missing), "-x", "https://p", "h", "22"])
     assert r.returncode == 2
     assert one_line(r).endswith(f"{missing}: No such file or directory")
+
+
+def test_a_missing_pac_file_is_a_pac_that_cannot_be_had(tmp_path: Path) -> None:
+    """Exit 9, as for a PAC server that cannot be reached; a path that starts like a server lacks its http://."""
+    missing = tmp_path / "missing.pac"
+    r = run_ncfd(["--proxy-pac", str(missing), "h", "22"])
+    assert r.returncode == 9
+    assert one_line(r) == f"ncfd: cannot read PAC file {missing}: No such file or directory"
+    r = run_ncfd(["--proxy-pac", "127.0.0.1:7050/simple.pac", "h", "22"])
+    assert r.returncode == 9
+    assert one_line(r) == (
+        "ncfd: cannot read PAC file 127.0.0.1:7050/simple.pac: No such file or directory (did you mean"
+        " http://127.0.0.1:7050/simple.pac?)"
+    )
 
 
 @pytest.mark.parametrize("kind", ["squid", "tinyproxy"])
@@ -77,10 +95,37 @@ def test_a_forgotten_x_connect_costs_seconds_and_says_so(request: pytest.Fixture
     elapsed = time.monotonic() - start
     assert r.sock is None and r.returncode == 5
     assert one_line(r) == (
-        f"ncfd: SOCKS5 proxy {proxy.address} did not answer the SOCKS5 greeting within 3s, as an HTTP proxy would"
-        " not: if it is one, use -X connect (or an http:// proxy URL)"
+        f"ncfd: SOCKS5 proxy {proxy.address} did not answer the SOCKS5 greeting within 3s: a SOCKS5 server answers"
+        " at once, an HTTP proxy never; if it is one, use -X connect (or an http:// proxy URL); a slow SOCKS5 server"
+        " gets longer with -w"
     )
     assert elapsed < 3 + 7  # the greeting's bound, not the 60 s deadline
+
+
+def test_a_forgotten_x_connect_with_w_names_the_greeting(squid: peers.Proxy) -> None:
+    """-w replaces the greeting's bound; what timed out is still the greeting, not the tunnel."""
+    r = run_fdpass([*NCFD, "-F", "-w", "1", "-x", squid.address, "127.0.0.1", "22"])
+    assert r.sock is None and r.returncode == 7
+    assert one_line(r) == (
+        f"ncfd: timed out after 1s waiting for the SOCKS5 greeting's answer from SOCKS5 proxy {squid.address} (an"
+        " HTTP proxy never answers it: if it is one, use -X connect)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "answer"),
+    [
+        ("dante", "closed the connection without answering, as a SOCKS server does when sent an HTTP request"),
+        ("microsocks", "answered like a SOCKS server (05 ff)"),
+    ],
+)
+def test_an_http_request_to_a_socks_server_says_x_5(request: pytest.FixtureRequest, kind: str, answer: str) -> None:
+    """The opposite of the forgotten -X connect: each real SOCKS server answers a CONNECT line its own way."""
+    proxy: peers.Proxy = request.getfixturevalue(kind)
+    r = run_fdpass([*NCFD, "-F", "-X", "connect", "-x", proxy.address, "127.0.0.1", "22"])
+    assert r.sock is None and r.returncode == 5
+    fix = "if it is one, use -X 5 (or a socks5h:// proxy URL)"
+    assert one_line(r) == f"ncfd: HTTP proxy {proxy.address} {answer}: {fix}"
 
 
 def test_a_real_socks5_server_answers_its_greeting_at_once(dante: peers.Proxy, banner_target: peers.Target) -> None:
@@ -162,3 +207,17 @@ def test_the_netrc_file_is_not_read_through_a_symbolic_link(tmp_path: Path) -> N
     r = run_ncfd(["--proxy-netrc", str(link), "-x", "http://proxy.invalid:3128", "h", "22"])
     assert (r.returncode, r.stdout) == (2, b"")
     assert r.stderr == f"ncfd: cannot read --proxy-netrc file {link}: Too many levels of symbolic links\n".encode()
+
+
+def test_v_says_which_netrc_machine_was_looked_for(tmp_path: Path) -> None:
+    """A machine written with the proxy's port never matches: -v says so, rather than nothing."""
+    netrc = tmp_path / "proxies.netrc"
+    netrc.write_text("machine 127.0.0.1:3128 login alice password s3cret\n")
+    netrc.chmod(0o600)
+    port = peers.free_port()  # nothing listens: the lookup comes first
+    r = run_ncfd(["-v", "--proxy-netrc", str(netrc), "-x", f"http://127.0.0.1:{port}", "h", "22"])
+    assert r.returncode == 4
+    assert (
+        f"ncfd: --proxy-netrc file {netrc}: no machine 127.0.0.1 in it (machine 127.0.0.1:3128 has a port: write the"
+        " host alone)" in r.stderr.decode().splitlines()
+    )

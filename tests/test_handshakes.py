@@ -127,6 +127,17 @@ def test_only_the_socks5_greeting_is_bounded_by_the_greeting_limit() -> None:
         assert_passed_with_banner(handoff(p, "-w", "20", "example.com", "22"))
 
 
+def test_a_w_longer_than_the_greeting_limit_is_what_the_greeting_gets() -> None:
+    """-w is the user's own bound: a SOCKS5 server slow to answer even the greeting has it all."""
+
+    def slow_greeting(s: Session) -> None:
+        time.sleep(GREETING_LIMIT + 1.5)
+        socks5_proxy()(s)
+
+    with FakeServer(slow_greeting) as p:
+        assert_passed_with_banner(handoff(p, "-w", "20", "example.com", "22"))
+
+
 def test_socks5_host_name_too_long() -> None:
     with FakeServer(socks5_proxy()) as p:
         assert_failed(handoff(p, "a." * 127 + "com", "22"), 2, "host name too long for SOCKS5")
@@ -359,4 +370,7 @@ def test_stdout_tty_is_refused() -> None:
         os.close(follower)
         os.close(leader)
     assert r.returncode == 8
-    assert r.stderr == b"ncfd: Cannot pass file descriptor to tty\n"
+    assert r.stderr == (
+        b"ncfd: -F needs stdout to be the unix socket ssh gives a ProxyCommand with ProxyUseFdpass yes; stdout is a"
+        b" terminal\n"
+    )

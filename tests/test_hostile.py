@@ -88,7 +88,7 @@ def megabyte_of_headers(s: Session) -> None:
 CASES = [
     # name, -X, server, exit code, message
     ("silent-connect", "connect", stay_silent, 7, "timed out after 2s waiting for HTTP proxy"),
-    ("silent-socks5", "5", stay_silent, 7, "timed out after 2s waiting for SOCKS5 proxy"),
+    ("silent-socks5", "5", stay_silent, 7, "timed out after 2s waiting for the SOCKS5 greeting's answer from"),
     ("silent-socks4", "4", stay_silent, 7, "timed out after 2s waiting for SOCKS4 proxy"),
     ("silent-socks4a", "4A", stay_silent, 7, "timed out after 2s waiting for SOCKS4A proxy"),
     ("ssh-banner-connect", "connect", reply_with("connect", SSH_BANNER), 5,
@@ -100,7 +100,7 @@ CASES = [
     ("http-proxy-asked-socks5", "5", reply_with("5", b"HTTP/1.1 400 Bad Request\r\n\r\n"), 5,
      'answered like an HTTP proxy ("HTTP/1.1 400 Bad Request"): use -X connect (or an http:// URL)'),
     ("socks5-asked-connect", "connect", reply_with("connect", b"\x05\xff"), 5,
-     r'did not answer like an HTTP proxy: "\x05\xff"'),
+     "answered like a SOCKS server (05 ff): if it is one, use -X 5 (or a socks5h:// proxy URL)"),
     ("closes-connect", "connect", reply_with("connect", b""), 5, "closed the connection without answering"),
     ("closes-socks5", "5", reply_with("5", b""), 5, "closed the connection without answering"),
     ("closes-socks4", "4", reply_with("4", b""), 5, "closed the connection without answering"),

@@ -114,7 +114,7 @@ def test_header_block_incomplete_takes_everything_peeked() -> None:
     ("data", "message"),
     [
         (b"SSH-2.0-OpenSSH_9.2\r\n", 'did not answer like an HTTP proxy: "SSH-2.0-OpenSSH_9.2"'),
-        (b"\x05\x00", r'did not answer like an HTTP proxy: "\\x05\\x00"'),
+        (b"\x05\x00", r"answered like a SOCKS server \(05 00\): it is not an HTTP proxy"),
         (b"HTTP/1.1 200 " + b"x" * 9000, "sent a line longer than 8192 bytes"),
         (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "sent more than 100 header lines"),
         (b"HTTP/1.1 200 OK\r\n" + (b"X: " + b"y" * 7000 + b"\r\n") * 10, "more than 65536 bytes of headers"),

@@ -77,13 +77,14 @@ def test_a_plain_install_does_kerberos_with_the_systems_gssapi(
                                           text=True).stdout.lower()  # fmt: skip
 
 
-def test_the_wheel_installs_the_man_page_where_man_finds_it(installed: Installed) -> None:
-    page = installed.venv / "share" / "man" / "man1" / "ncfd.1"
-    assert page.read_text() == (ROOT / "ncfd.1").read_text()
+@pytest.mark.parametrize("program", ["ncfd", "ncfd-fdrecv"])
+def test_the_wheel_installs_the_man_page_where_man_finds_it(installed: Installed, program: str) -> None:
+    page = installed.venv / "share" / "man" / "man1" / f"{program}.1"
+    assert page.read_text() == (ROOT / f"{program}.1").read_text()
     peers.require("man")
     env = {k: v for k, v in os.environ.items() if k != "MANPATH"}
     env["PATH"] = f"{installed.venv / 'bin'}:/usr/bin:/bin"
-    r = subprocess.run(["man", "-w", "ncfd"], capture_output=True, text=True, env=env)
+    r = subprocess.run(["man", "-w", program], capture_output=True, text=True, env=env)
     assert r.stdout.strip() == str(page), r.stderr
 
 

@@ -293,7 +293,7 @@ def test_a_pac_on_disk_and_as_a_file_url(tmp_path: Path, env: dict[str, str], ba
     for location in (str(path), f"file://{path}"):
         handoff(location, banner_target, env).assert_banner_and_echo(banner_target.banner)
     r = handoff(str(tmp_path / "missing.pac"), banner_target, env)
-    assert_fails(r, 2, f"cannot read PAC file {tmp_path / 'missing.pac'}: No such file or directory")
+    assert_fails(r, 9, f"cannot read PAC file {tmp_path / 'missing.pac'}: No such file or directory")
 
 
 def test_an_https_pac_server_is_verified_with_the_proxy_cacert_trust(

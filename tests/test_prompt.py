@@ -28,7 +28,6 @@ from fdharness import NCFD
 
 USER = "alice"
 PASSWORD = "s3cret pass:word"
-PROMPT = f"Proxy password for {USER}@127.0.0.1: ".encode()
 JOBSHELL = str(Path(__file__).with_name("jobshell.py"))
 WAIT = 20.0  # seconds for anything to happen; on an idle machine it takes milliseconds
 
@@ -52,6 +51,7 @@ class Terminal:
 
     def __init__(self, proxy: FakeServer, tmp_path: Path, env: dict[str, str] | None = None) -> None:
         self.leader, self.follower = pty.openpty()
+        self.prompt = f"Proxy password for {USER}@127.0.0.1:{proxy.port}: ".encode()  # the proxy's port too
         pid_file = tmp_path / f"pid-{time.monotonic_ns()}"
         argv = [*NCFD, "-F", "-P", USER, "-X", "connect", "-x", f"127.0.0.1:{proxy.port}", "h", "22"]
         if env is None:
@@ -151,7 +151,7 @@ def test_an_answer_typed_the_instant_the_prompt_shows_is_taken_and_not_echoed(
     for run in range(runs):
         t = Terminal(basic_proxy, tmp_path)
         try:
-            t.wait_for_screen(PROMPT)
+            t.wait_for_screen(t.prompt)
             t.type(PASSWORD.encode() + b"\n")  # at once, as a password manager does
             passed = t.received_socket()
             status = t.exit_status()
@@ -167,7 +167,7 @@ def test_typeahead_from_before_the_prompt_is_not_taken_as_the_password(terminal:
     """What was typed (and echoed) before the prompt asked for it is discarded, as by
     readpassphrase(3); the answer typed at the prompt is what counts."""
     terminal.type(b"typed too early\n")
-    terminal.wait_for_screen(PROMPT)
+    terminal.wait_for_screen(terminal.prompt)
     terminal.type(PASSWORD.encode() + b"\n")
     assert terminal.received_socket()
     assert terminal.exit_status() == 0
@@ -175,7 +175,7 @@ def test_typeahead_from_before_the_prompt_is_not_taken_as_the_password(terminal:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=lambda s: s.name)
 def test_a_signal_at_the_prompt_leaves_echo_on_and_ends_ncfd_by_that_signal(terminal: Terminal, sig: int) -> None:
-    terminal.wait_for_screen(PROMPT)
+    terminal.wait_for_screen(terminal.prompt)
     terminal.wait_until("echo_off")
     os.kill(terminal.pid, sig)
     assert terminal.exit_status() == 128 + sig
@@ -184,7 +184,7 @@ def test_a_signal_at_the_prompt_leaves_echo_on_and_ends_ncfd_by_that_signal(term
 
 
 def test_ctrl_c_at_the_prompt_leaves_echo_on(terminal: Terminal) -> None:
-    terminal.wait_for_screen(PROMPT)
+    terminal.wait_for_screen(terminal.prompt)
     terminal.wait_until("echo_off")
     terminal.type(b"\x03")  # the terminal sends SIGINT to the foreground process group
     assert terminal.exit_status() == 128 + signal.SIGINT
@@ -192,15 +192,15 @@ def test_ctrl_c_at_the_prompt_leaves_echo_on(terminal: Terminal) -> None:
 
 
 def test_ctrl_z_at_the_prompt_restores_echo_while_stopped_and_hides_again_after(terminal: Terminal) -> None:
-    terminal.wait_for_screen(PROMPT)
+    terminal.wait_for_screen(terminal.prompt)
     terminal.wait_until("echo_off")
     terminal.type(b"\x1a")  # SIGTSTP: the shell's prompt comes back, with echo on
     terminal.wait_until("stopped")
     assert terminal.echo()
-    prompts = terminal.screen.count(PROMPT)
+    prompts = terminal.screen.count(terminal.prompt)
     os.kill(terminal.pid, signal.SIGCONT)  # fg
     terminal.wait_until("echo_off")
-    terminal.wait_for_screen(PROMPT, count=prompts + 1)  # asked again
+    terminal.wait_for_screen(terminal.prompt, count=prompts + 1)  # asked again
     terminal.type(PASSWORD.encode() + b"\n")
     assert terminal.received_socket()
     assert terminal.exit_status() == 0
@@ -208,7 +208,7 @@ def test_ctrl_z_at_the_prompt_restores_echo_while_stopped_and_hides_again_after(
 
 
 def test_ctrl_d_at_the_prompt_cancels(terminal: Terminal) -> None:
-    terminal.wait_for_screen(PROMPT)
+    terminal.wait_for_screen(terminal.prompt)
     terminal.type(b"\x04")
     assert terminal.exit_status() == 6
     assert terminal.echo()
@@ -217,7 +217,7 @@ def test_ctrl_d_at_the_prompt_cancels(terminal: Terminal) -> None:
 
 
 def test_an_empty_answer_at_the_prompt_is_refused(terminal: Terminal, basic_proxy: FakeServer) -> None:
-    terminal.wait_for_screen(PROMPT)
+    terminal.wait_for_screen(terminal.prompt)
     terminal.type(b"\n")
     assert terminal.exit_status() == 6
     assert terminal.echo()

@@ -72,6 +72,17 @@ def test_ssh_without_fdpass_uses_the_relay(sshd: peers.Sshd, squid: peers.Proxy)
     assert r.stdout == "relayed\n"
 
 
+def test_proxyusefdpass_without_f_says_f_is_missing(sshd: peers.Sshd) -> None:
+    """ssh reads the relayed banner where it waits for a descriptor, and closes: the fault is -F's absence."""
+    r = ssh(sshd, f"{ncfd_command()} %h %p")
+    assert r.returncode == 255
+    assert "proxy dialer did not pass back a connection" in r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        f"ncfd: relay to 127.0.0.1 port {sshd.port} failed: the other end closed stdin and stdout (one unix socket,"
+        " as ssh gives with ProxyUseFdpass yes, waiting for a socket, not bytes): add -F to the ProxyCommand"
+    )
+
+
 def test_ssh_reports_a_refusing_proxy_through_ncfd(sshd: peers.Sshd, dante: peers.Proxy) -> None:
     closed = peers.free_port()
     proxy_command = f"{ncfd_command()} -F -x {dante.address} 127.0.0.1 {closed}"
