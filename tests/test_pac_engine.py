@@ -234,6 +234,8 @@ def test_time_comes_from_the_global_date_at_call_time() -> None:
         ('isInNetEx("::ffff:10.1.2.3", "11.0.0.0/8")', "false"),
         ('isInNetEx("10.1.2.3", " 10.0.0.0 / 8 ")', "true"),
         ('isInNetEx("10.1.2.3", "10.0.0.0/8/8")', "false"),
+        ('isInNetEx("10.1.2.3", "0.0.0.0/0")', "true"),  # pacparser: false
+        ('isInNetEx("::", "::/128")', "true"),  # pacparser: false
         ("isInNetEx()", "null"),
         ('isInNetEx("10.1.2.3")', "null"),
         ('isInNetEx(167837955, "10.0.0.0/8")', "null"),
