@@ -203,6 +203,11 @@ def test_the_top_level_may_call_the_helpers_as_in_browsers() -> None:
         ('weekdayRange("SAT", "MON")', "false"),  # over the week's end
         ('timeRange(14, 1, 2, 3, "GMT")', "true"),  # 14:01:15 .. 02:03:59, over midnight
         ('dateRange("DEC", 2026, "JAN", 2026, "GMT")', "true"),  # months in the wrong order wrap
+        # Wrapping, where pacparser (an older Mozilla) answers false:
+        ('dateRange("DEC", "jan", "GMT")', "true"),  # "jan" is month -1: December last year, before the start
+        ('timeRange(15, 0, 14, 30, "GMT")', "true"),  # 15:00 .. 14:30:59 over midnight holds 14:30:15
+        ('timeRange(15, 0, 14, 0, "GMT")', "false"),
+        ('weekdayRange("THU", "WED", "GMT")', "true"),
     ],
 )
 def test_date_and_time_as_chrome(expression: str, expected: str) -> None:
