@@ -387,7 +387,7 @@ class Engine:
                            "UTF-16 without a byte-order mark")  # fmt: skip
         self.errors = (_quickjs.JSException,)
         self.new_context, self.text, self.cpu_seconds = _quickjs.Context, text, cpu_seconds
-        self._start()
+        self._start("loading ncfd's PAC functions")
         # A first load, to report a script that cannot load at all, and to learn whether its top
         # level asks for DNS answers, own addresses or the time: then each run loads it anew with
         # them (its error here may be one that the answers take away).
@@ -401,11 +401,11 @@ class Engine:
                 raise
         self.reload = self._used_env()
 
-    def _start(self) -> None:
+    def _start(self, doing: str) -> None:
         self.context = self.new_context()
         self.context.set_memory_limit(MEMORY_LIMIT)
         self.context.set_max_stack_size(STACK_LIMIT)
-        self._eval(HELPERS, "ncfd's PAC functions")
+        self._eval(HELPERS, doing)
 
     def _load(self) -> None:
         self.context.eval("__ncfd_loading = true")
@@ -446,7 +446,7 @@ class Engine:
         given = {"__ncfd_url": url, "__ncfd_host": host, "__ncfd_my_ips": ";".join(my_addresses), "__ncfd_now": now_ms}
         for rounds in range(1, MAX_ROUNDS + 1):
             if self.reload:
-                self._start()
+                self._start("loading it")
             for key, value in given.items():
                 self.context.set(key, value)
             self.context.set("__ncfd_dns_text", "\n".join(f"{n}={';'.join(a)}" for n, a in names.items()))
@@ -469,8 +469,10 @@ class Engine:
                 kind, asked, alerts, answer = parts
                 if kind == "none":
                     raise PacError(f"PAC {self.name} defines no FindProxyForURL function")
-            else:  # the names its top level asked for before it failed may be what it lacked
+            elif self.cpu_seconds > 0:  # the names its top level asked for before it failed may be what it lacked
                 asked = self._asked()
+            else:
+                raise failed
             wanted = [n for n in asked.split(",") if n and n not in names]
             new = wanted[: max(0, MAX_NAMES - len(names))]
             if not new or rounds == MAX_ROUNDS:

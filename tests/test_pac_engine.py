@@ -343,6 +343,9 @@ def test_the_sandbox_loads_no_modules(module: str, tmp_path: Path, monkeypatch: 
          "threw 'Error: boom' while running FindProxyForURL"),
         ("function FindProxyForURL(u, h) {\n  return 'DIRECT'\n", "cannot be loaded: SyntaxError"),
         ("var nothing = 1;", "defines no FindProxyForURL function"),
+        ("var me = myIpAddress(); while (true) {}", "still running after its CPU time limit while loading it"),
+        ('var a = dnsResolve("n" + Math.random() + ".example").length;',  # a new name each load, in vain
+         "threw 'TypeError: cannot read property 'length' of null' while loading it"),
         ("function FindProxyForURL(u, h) { return 42; }", "FindProxyForURL returned number, not a string"),
         ("function FindProxyForURL(u, h) { return null; }", "FindProxyForURL returned null, not a string"),
     ],
