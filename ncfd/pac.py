@@ -13,8 +13,10 @@ context is used by the one thread that made it.
 With a time limit set, the engine refuses calls back into Python, and the PAC's DNS helpers
 (dnsResolve, isResolvable, isInNet on a name, the Ex family) need answers: they read a table of
 answers handed in, note the names they did not find, and the script runs again once those names
-are resolved, until it asks nothing new. The helpers are the standard set with the semantics
-Mozilla and Chromium give them, written in JavaScript as those browsers do.
+are resolved (by their IDNA form), until it asks nothing new. A script whose top level asks (for
+DNS, its own addresses, the time) is loaded anew for each run. The helpers are the standard set
+answering as Chrome's do (its C++ bindings' argument checks and IPv6 literals; Mozilla's JavaScript,
+which Chrome runs, for the rest), written here in JavaScript.
 """
 
 from __future__ import annotations
