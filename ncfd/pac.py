@@ -13,8 +13,10 @@ context is used by the one thread that made it.
 With a time limit set, the engine refuses calls back into Python, and the PAC's DNS helpers
 (dnsResolve, isResolvable, isInNet on a name, the Ex family) need answers: they read a table of
 answers handed in, note the names they did not find, and the script runs again once those names
-are resolved, until it asks nothing new. The helpers are the standard set with the semantics
-Mozilla and Chromium give them, written in JavaScript as those browsers do.
+are resolved (by their IDNA form), until it asks nothing new. A script whose top level asks (for
+DNS, its own addresses, the time) is loaded anew for each run. The helpers are the standard set
+answering as Chrome's do (its C++ bindings' argument checks and IPv6 literals; Mozilla's JavaScript,
+which Chrome runs, for the rest), written here in JavaScript.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ MAX_ROUNDS = 8  # evaluations, each after resolving the names the previous one a
 
 HELPERS = r"""
 "use strict";
-var __ncfd_dns = {}, __ncfd_asked = [], __ncfd_alerts = [];
+var __ncfd_dns = {}, __ncfd_asked = [], __ncfd_alerts = [], __ncfd_my_ips = "", __ncfd_now = 0;
+var __ncfd_loading = false, __ncfd_load_used = false;
 
 function __ncfd_load(text) {
     __ncfd_dns = {};
@@ -50,20 +53,59 @@ function __ncfd_load(text) {
     }
 }
 
+function __ncfd_env() {
+    // The script's top level asked for what only a run knows (DNS, own addresses, the time): each
+    // run loads the script anew, with the answers in.
+    if (__ncfd_loading) __ncfd_load_used = true;
+}
+
+// The clock is the global Date, read when a helper is called (a script may replace it); its "now"
+// is the one the run was given.
+var __ncfd_Date = Date;
+Date = new Proxy(__ncfd_Date, {
+    construct: function (target, args, newTarget) {
+        if (args.length === 0) { __ncfd_env(); args = [__ncfd_now]; }
+        return Reflect.construct(target, args, newTarget);
+    },
+    apply: function () { __ncfd_env(); return new __ncfd_Date(__ncfd_now).toString(); }
+});
+__ncfd_Date.now = function () { __ncfd_env(); return __ncfd_now; };
+
 function __ncfd_isIPv4(s) {
+    // Netscape's dotted quad, as the JavaScript helpers (isInNet) take it.
     var m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
     return m !== null && m[1] < 256 && m[2] < 256 && m[3] < 256 && m[4] < 256;
 }
 
-function __ncfd_v6words(s) {
-    // The eight 16-bit words of an IPv6 address (brackets, a zone and an IPv4 tail allowed), or null.
-    if (typeof s !== "string" || s.indexOf(":") < 0) return null;
-    s = s.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-    var tail = [], m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+function __ncfd_v4bytes(s, quad) {
+    // An IPv4 literal as Chrome's URL parser reads it: one to four parts, each decimal, octal (0..)
+    // or hex (0x..), the last filling the bytes left, a trailing dot allowed (quad: exactly four
+    // parts, no trailing dot, as inside IPv6). Its four bytes, or null.
+    var parts = s.split(".");
+    if (!quad && parts.length > 1 && parts[parts.length - 1] === "") parts.pop();
+    if (parts.length > 4 || (quad && parts.length !== 4)) return null;
+    var value = 0;
+    for (var i = 0; i < parts.length; i++) {
+        var p = parts[i], n;
+        if (/^0[xX][0-9a-fA-F]*$/.test(p)) n = p.length === 2 ? 0 : parseInt(p.substring(2), 16);
+        else if (/^0[0-7]+$/.test(p)) n = parseInt(p, 8);
+        else if (/^(0|[1-9][0-9]*)$/.test(p)) n = Number(p);
+        else return null;
+        var last = i === parts.length - 1, room = last ? Math.pow(256, 5 - parts.length) : 256;
+        if (!(n < room)) return null;
+        value = last ? value * room + n : value * 256 + n;
+    }
+    return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255];
+}
+
+function __ncfd_v6bytes(s) {
+    // An IPv6 literal as Chrome reads one (no brackets, no zone; an IPv4 tail of four parts): its
+    // sixteen bytes, or null.
+    var tail = [], m = /^(.*:)([^:]*\.[^:]*)$/.exec(s);
     if (m !== null) {
-        if (!__ncfd_isIPv4(m[2])) return null;
-        var b = m[2].split(".").map(Number);
-        tail = [b[0] * 256 + b[1], b[2] * 256 + b[3]];
+        var v4 = __ncfd_v4bytes(m[2], true);
+        if (v4 === null) return null;
+        tail = [v4[0] * 256 + v4[1], v4[2] * 256 + v4[3]];
         s = m[1].slice(-2) === "::" ? m[1] : m[1].slice(0, -1);
     }
     var halves = s.split("::");
@@ -81,120 +123,134 @@ function __ncfd_v6words(s) {
     if (head === null || rest === null) return null;
     var count = head.length + rest.length + tail.length;
     if (halves.length === 1 ? count !== 8 : count > 7) return null;
-    var zeros = [];
-    while (zeros.length < 8 - count) zeros.push(0);
-    return head.concat(halves.length === 2 ? zeros : [], rest, tail);
+    var all = head.slice();
+    while (halves.length === 2 && all.length < 8 - rest.length - tail.length) all.push(0);
+    all = all.concat(rest, tail);
+    var bytes = [];
+    for (var i = 0; i < 8; i++) bytes.push(all[i] >> 8, all[i] & 255);
+    return bytes;
 }
 
+function __ncfd_address(s) {
+    // Chrome's IP literal (a colon makes it IPv6): 4 or 16 bytes, or null.
+    return s.indexOf(":") >= 0 ? __ncfd_v6bytes(s) : __ncfd_v4bytes(s, false);
+}
+
+function __ncfd_ascii(s) { return /^[\x00-\x7f]*$/.test(s); }
+
 function __ncfd_lookup(host) {
-    // All addresses of host (a literal is its own), or null when it does not resolve. A missing
-    // value (dnsResolve's null, before its answer is in) is not a name to ask about.
-    if (host === null || host === undefined) return null;
-    host = String(host);
-    if (__ncfd_isIPv4(host) || __ncfd_v6words(host) !== null) return [host];
+    // All addresses of host, a string (a literal is its own), or null when it does not resolve.
+    // Names are asked for as they are; ncfd converts them to their IDNA form before the lookup.
+    if (__ncfd_isIPv4(host) || (host.indexOf(":") >= 0 && __ncfd_v6bytes(host) !== null)) return [host];
+    __ncfd_env();
     host = host.toLowerCase();
     if (Object.prototype.hasOwnProperty.call(__ncfd_dns, host)) {
         return __ncfd_dns[host] === "" ? null : __ncfd_dns[host].split(";");
     }
-    if (/^[a-z0-9_.-]{1,253}$/.test(host) && __ncfd_asked.indexOf(host) < 0) __ncfd_asked.push(host);
+    if (/^[a-z0-9_.\-\u0080-\uffff]{1,253}$/.test(host) && host.isWellFormed() && __ncfd_asked.indexOf(host) < 0) {
+        __ncfd_asked.push(host);
+    }
     return null;
 }
 
-function __ncfd_v4(addresses) {
-    if (addresses === null) return null;
-    for (var i = 0; i < addresses.length; i++) if (__ncfd_isIPv4(addresses[i])) return addresses[i];
+// Chrome's bindings: a host name argument that is not a string gets null (undefined from
+// dnsResolveEx), extra arguments are ignored.
+
+function isPlainHostName(host) {
+    if (typeof host !== "string") throw new TypeError("Requires 1 string parameter");
+    return host.indexOf(".") < 0 && __ncfd_address(host) === null;
+}
+
+function dnsResolve(host) {
+    if (typeof host !== "string") return null;
+    var found = __ncfd_lookup(host);
+    if (found !== null) for (var i = 0; i < found.length; i++) if (__ncfd_isIPv4(found[i])) return found[i];
     return null;
 }
-
-function __ncfd_v4num(ip) {
-    var b = ip.split(".");
-    return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | +b[3]) >>> 0;
-}
-
-function isPlainHostName(host) { return String(host).search(/\.|:/) === -1; }
-
-function dnsDomainIs(host, domain) {
-    host = String(host); domain = String(domain);
-    return host.length >= domain.length && host.substring(host.length - domain.length) === domain;
-}
-
-function localHostOrDomainIs(host, hostdom) {
-    host = String(host); hostdom = String(hostdom);
-    return host === hostdom || hostdom.lastIndexOf(host + ".", 0) === 0;
-}
-
-function dnsDomainLevels(host) { return String(host).split(".").length - 1; }
-
-function shExpMatch(str, shexp) {
-    var pattern = String(shexp).replace(/\./g, "\\.").replace(/\*/g, ".*").replace(/\?/g, ".");
-    return new RegExp("^" + pattern + "$").test(String(str));
-}
-
-function dnsResolve(host) { return __ncfd_v4(__ncfd_lookup(host)); }
-
-function isResolvable(host) { return dnsResolve(host) !== null; }
-
-function isInNet(host, pattern, mask) {
-    if (!__ncfd_isIPv4(pattern) || !__ncfd_isIPv4(mask)) return false;
-    var ip = __ncfd_isIPv4(host) ? host : dnsResolve(host);
-    if (ip === null) return false;
-    var m = __ncfd_v4num(mask);
-    return ((__ncfd_v4num(ip) & m) >>> 0) === ((__ncfd_v4num(pattern) & m) >>> 0);
-}
-
-function myIpAddress() { return __ncfd_my_ips.split(";").filter(__ncfd_isIPv4)[0] || "127.0.0.1"; }
 
 function dnsResolveEx(host) {
-    var addresses = __ncfd_lookup(host);
-    return addresses === null ? "" : addresses.join(";");
+    if (typeof host !== "string") return undefined;
+    var found = __ncfd_lookup(host);
+    return found === null ? "" : found.join(";");
 }
 
-function isResolvableEx(host) { return __ncfd_lookup(host) !== null; }
+function myIpAddress() {
+    __ncfd_env();
+    return __ncfd_my_ips.split(";").filter(__ncfd_isIPv4)[0] || "127.0.0.1";
+}
 
-function myIpAddressEx() { return __ncfd_my_ips; }
+function myIpAddressEx() { __ncfd_env(); return __ncfd_my_ips; }
 
-function __ncfd_inPrefix(ip, prefix) {
-    var slash = prefix.indexOf("/");
-    if (slash < 0) return false;
-    var net = prefix.substring(0, slash), bits = +prefix.substring(slash + 1);
-    var a, b, width;
-    if (__ncfd_isIPv4(ip) && __ncfd_isIPv4(net)) {
-        a = ip.split("."); b = net.split("."); width = 8;
-    } else {
-        a = __ncfd_v6words(ip); b = __ncfd_v6words(net); width = 16;
-        if (a === null || b === null) return false;
-    }
-    if (!(bits >= 0 && bits <= a.length * width) || /\D/.test(prefix.substring(slash + 1))) return false;
-    for (var i = 0; i < a.length && bits > 0; i++, bits -= width) {
-        var keep = bits >= width ? width : bits, shift = width - keep;
-        if ((+a[i] >> shift) !== (+b[i] >> shift)) return false;
+function isInNetEx(ip, prefix) {
+    // One address inside "net/bits"; an IPv4 address and its IPv4-mapped IPv6 form are one.
+    if (typeof ip !== "string" || typeof prefix !== "string") return null;
+    if (!__ncfd_ascii(ip) || !__ncfd_ascii(prefix)) return false;
+    var address = __ncfd_address(ip), parts = prefix.split("/");
+    if (address === null || parts.length !== 2) return false;
+    var net = __ncfd_address(parts[0].trim()), bitsText = parts[1].trim();
+    if (net === null || !/^[0-9]+$/.test(bitsText) || Number(bitsText) > net.length * 8) return false;
+    var bits = Number(bitsText), mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255];
+    if (address.length === 4 && net.length === 16) address = mapped.concat(address);
+    else if (address.length === 16 && net.length === 4) { net = mapped.concat(net); bits += 96; }
+    for (var i = 0; bits > 0; i++, bits -= 8) {
+        var mask = bits >= 8 ? 255 : (0xff00 >> bits) & 255;
+        if ((address[i] & mask) !== (net[i] & mask)) return false;
     }
     return true;
 }
 
-function isInNetEx(ip, prefix) {
-    // An address, or a dnsResolveEx() list: true when one of them is inside prefix ("net/bits").
-    var addresses = String(ip).split(";");
-    for (var i = 0; i < addresses.length; i++) {
-        if (!__ncfd_isIPv4(addresses[i]) && __ncfd_v6words(addresses[i]) === null) return false;
-        if (__ncfd_inPrefix(addresses[i], String(prefix))) return true;
+function sortIpAddressList(list) {
+    // IPv6 before IPv4, each in numeric order, the order kept among equals (as Chrome); spaces and
+    // tabs dropped, empty items skipped; false when there is none or one is not an address.
+    if (typeof list !== "string" || !__ncfd_ascii(list)) return null;
+    var items = list.replace(/[ \t]/g, "").split(";").filter(function (s) { return s !== ""; });
+    var keyed = [];
+    for (var i = 0; i < items.length; i++) {
+        var bytes = __ncfd_address(items[i]);
+        if (bytes === null) return false;
+        keyed.push([bytes, items[i]]);
     }
-    return false;
+    if (keyed.length === 0) return false;
+    keyed.sort(function (x, y) {
+        if (x[0].length !== y[0].length) return y[0].length - x[0].length;
+        for (var i = 0; i < x[0].length; i++) if (x[0][i] !== y[0][i]) return x[0][i] - y[0][i];
+        return 0;
+    });
+    return keyed.map(function (k) { return k[1]; }).join(";");
 }
 
-function sortIpAddressList(list) {
-    // IPv6 before IPv4, each in numeric order (as Chromium); false for anything not an address.
-    if (typeof list !== "string" || list === "") return false;
-    var keyed = [], items = list.split(";");
-    for (var i = 0; i < items.length; i++) {
-        var ip = items[i].replace(/^\s+|\s+$/g, ""), words = __ncfd_v6words(ip), key;
-        if (words !== null) key = "0" + words.map(function (w) { return ("000" + w.toString(16)).slice(-4); }).join("");
-        else if (__ncfd_isIPv4(ip)) key = "1" + ("0000000" + __ncfd_v4num(ip).toString(16)).slice(-8);
-        else return false;
-        keyed.push([key, ip]);
-    }
-    keyed.sort(function (x, y) { return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0; });
-    return keyed.map(function (k) { return k[1]; }).join(";");
+// The rest is JavaScript in Chrome (Mozilla's helpers): the same answers for any argument,
+// properties read and comparisons made as they make them.
+
+function dnsDomainIs(host, domain) {
+    return host.length >= domain.length && host.substring(host.length - domain.length) == domain;
+}
+
+function localHostOrDomainIs(host, hostdom) {
+    return host == hostdom || hostdom.lastIndexOf(host + ".", 0) == 0;
+}
+
+function dnsDomainLevels(host) { return host.split(".").length - 1; }
+
+function shExpMatch(str, shexp) {
+    // Only ".", "*" and "?" are translated: other regular-expression characters stay what they are.
+    var pattern = shexp.replace(/\./g, "\\.").replace(/\*/g, ".*").replace(/\?/g, ".");
+    return new RegExp("^" + pattern + "$").test(str);
+}
+
+function isResolvable(host) { return dnsResolve(host) != null; }
+
+function isResolvableEx(host) { return dnsResolveEx(host) != ""; }
+
+function isInNet(host, pattern, mask) {
+    if (!__ncfd_isIPv4(pattern) || !__ncfd_isIPv4(mask)) return false;
+    var ip = __ncfd_isIPv4(host) ? host : dnsResolve(host);
+    if (ip == null) return false;
+    var number = function (s) {
+        var b = s.split(".");
+        return ((b[0] & 255) << 24) | ((b[1] & 255) << 16) | ((b[2] & 255) << 8) | (b[3] & 255);
+    };
+    return (number(ip) & number(mask)) == (number(pattern) & number(mask));
 }
 
 function getClientVersion() { return "1.0"; }
@@ -203,82 +259,91 @@ function alert(message) {
     if (__ncfd_alerts.length < 20) __ncfd_alerts.push(String(message).replace(/[\r\n\u0001]/g, " ").slice(0, 200));
 }
 
-var __ncfd_days = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-var __ncfd_months = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+var __ncfd_days = {SUN: 0, MON: 1, TUE: 2, WED: 3, THU: 4, FRI: 5, SAT: 6};
+var __ncfd_months = {JAN: 0, FEB: 1, MAR: 2, APR: 3, MAY: 4, JUN: 5, JUL: 6, AUG: 7, SEP: 8, OCT: 9, NOV: 10, DEC: 11};
 
-function __ncfd_args(args) {
-    // The arguments without a trailing "GMT", and whether it was there.
-    var list = Array.prototype.slice.call(args), gmt = list.length > 0 && list[list.length - 1] === "GMT";
-    if (gmt) list.pop();
-    return [list, gmt];
+function __ncfd_named(table, name) { return name in table ? table[name] : -1; }
+
+function __ncfd_gmt(args) {
+    // How many arguments count, a last "GMT" (exactly that) not among them.
+    return args.length > 0 && args[args.length - 1] == "GMT" ? args.length - 1 : args.length;
 }
 
-function __ncfd_clock(gmt) {
-    // Now as local (or UTC) fields: [year, month, day, hours, minutes, seconds, weekday].
-    var d = new Date(__ncfd_now);
-    return gmt ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(),
-                  d.getUTCSeconds(), d.getUTCDay()]
-               : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds(),
-                  d.getDay()];
+function __ncfd_between(now, from, to) {
+    // Inclusive; a range whose start comes after its end wraps around.
+    return from <= to ? from <= now && now <= to : to >= now || now >= from;
 }
 
-function __ncfd_within(now, from, to) {
-    // Inclusive range over comparable arrays; a range whose end comes first wraps around.
-    var le = function (a, b) {
-        for (var i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
-        return true;
-    };
-    return le(from, to) ? le(from, now) && le(now, to) : le(from, now) || le(now, to);
+function __ncfd_as_utc(date) {
+    // date moved so that its local fields read what its UTC fields did, one field at a time.
+    date.setFullYear(date.getUTCFullYear());
+    date.setMonth(date.getUTCMonth());
+    date.setDate(date.getUTCDate());
+    date.setHours(date.getUTCHours());
+    date.setMinutes(date.getUTCMinutes());
+    date.setSeconds(date.getUTCSeconds());
+    return date;
 }
 
 function weekdayRange() {
-    var a = __ncfd_args(arguments), list = a[0];
-    if (list.length < 1 || list.length > 2) return false;
-    var wd1 = __ncfd_days.indexOf(String(list[0]).toUpperCase());
-    var wd2 = list.length === 2 ? __ncfd_days.indexOf(String(list[1]).toUpperCase()) : wd1;
-    if (wd1 < 0 || wd2 < 0) return false;
-    return __ncfd_within([__ncfd_clock(a[1])[6]], [wd1], [wd2]);
+    var now = new Date(), count = __ncfd_gmt(arguments);
+    if (arguments.length < 1) return false;
+    var day = count < arguments.length ? now.getUTCDay() : now.getDay();
+    var from = __ncfd_named(__ncfd_days, arguments[0]);
+    var to = count == 2 ? __ncfd_named(__ncfd_days, arguments[1]) : from;
+    return from != -1 && to != -1 && __ncfd_between(day, from, to);
 }
 
 function dateRange() {
-    // Netscape's forms: day, month or year alone; pairs of them; day+month, month+year and
-    // day+month+year ranges. Days are 1..31, years have four digits, months are names.
-    var a = __ncfd_args(arguments), list = a[0], c = __ncfd_clock(a[1]);
-    var kind = function (v) {
-        if (__ncfd_months.indexOf(String(v).toUpperCase()) >= 0) return "m";
-        return +v > 31 ? "y" : +v >= 1 ? "d" : "?";
+    // One value alone is compared with its field of today; otherwise the first half of the
+    // arguments sets the fields of 1 January this year, the second half those of 31 December
+    // 23:59:59, a day alone taking this month (month names, days < 32, years).
+    var now = new Date(), count = __ncfd_gmt(arguments), gmt = count < arguments.length;
+    if (arguments.length < 1) return false;
+    if (count == 1) {
+        var only = parseInt(arguments[0]);
+        if (isNaN(only)) return (gmt ? now.getUTCMonth() : now.getMonth()) == __ncfd_named(__ncfd_months, arguments[0]);
+        if (only < 32) return (gmt ? now.getUTCDate() : now.getDate()) == only;
+        return (gmt ? now.getUTCFullYear() : now.getFullYear()) == only;
+    }
+    var half = count >> 1, days = false, args = arguments;
+    var ends = [new Date(now.getFullYear(), 0, 1, 0, 0, 0), new Date(now.getFullYear(), 11, 31, 23, 59, 59)];
+    var set = function (end, i) {
+        var n = parseInt(args[i]);
+        if (isNaN(n)) end.setMonth(__ncfd_named(__ncfd_months, args[i]));
+        else if (n < 32) end.setDate(n);
+        else end.setFullYear(n);
+        return n;
     };
-    var value = function (v, k) { return k === "m" ? __ncfd_months.indexOf(String(v).toUpperCase()) : +v; };
-    if (list.length < 1 || list.length > 6 || list.length === 5) return false;
-    var kinds = list.map(kind);
-    if (kinds.indexOf("?") >= 0) return false;
-    var half = list.length === 1 ? 1 : list.length / 2;
-    if (list.length === 3) return false;
-    if (list.length > 1 && kinds.slice(0, half).join() !== kinds.slice(half).join()) return false;
-    var order = kinds.slice(0, half).join("");
-    var field = { y: 0, m: 1, d: 2 }, now = [];
-    for (var i = 0; i < order.length; i++) now.push(c[field[order[i]]]);
-    var from = list.slice(0, half).map(function (v, i) { return value(v, kinds[i]); });
-    var to = list.length === 1 ? from : list.slice(half).map(function (v, i) { return value(v, kinds[half + i]); });
-    // Compare year, month, day in that order, whatever order they were written in.
-    var sorted = order.split("").map(function (k, i) { return [field[k], i]; });
-    sorted.sort(function (x, y) { return x[0] - y[0]; });
-    var pick = function (arr) { return sorted.map(function (s) { return arr[s[1]]; }); };
-    return __ncfd_within(pick(now), pick(from), pick(to));
+    for (var i = 0; i < half; i++) if (set(ends[0], i) < 32) days = count <= 2;
+    for (var i = half; i < count; i++) set(ends[1], i);
+    if (days) {
+        ends[0].setMonth(now.getMonth());
+        ends[1].setMonth(now.getMonth());
+    }
+    return __ncfd_between(gmt ? __ncfd_as_utc(now) : now, ends[0], ends[1]);
 }
 
 function timeRange() {
-    // hour; hour1, hour2 (hour1 <= hour < hour2, as Mozilla); hour1, min1, hour2, min2; and with
-    // seconds. A range whose end comes before its start wraps past midnight.
-    var a = __ncfd_args(arguments), list = a[0].map(Number), c = __ncfd_clock(a[1]);
-    for (var i = 0; i < list.length; i++) if (isNaN(list[i])) return false;
-    switch (list.length) {
-        case 1: return c[3] === list[0];
-        case 2: return list[0] <= c[3] && c[3] < list[1];
-        case 4: return __ncfd_within([c[3], c[4]], list.slice(0, 2), list.slice(2));
-        case 6: return __ncfd_within([c[3], c[4], c[5]], list.slice(0, 3), list.slice(3));
-        default: return false;
+    // hour; hour1, hour2 (both inclusive, never past midnight); hour1, min1, hour2, min2 (to the
+    // end of min2) and with seconds: today's clock set to them, a range ending first wrapping.
+    var now = new Date(), count = __ncfd_gmt(arguments), gmt = count < arguments.length;
+    if (arguments.length < 1) return false;
+    var hour = gmt ? now.getUTCHours() : now.getHours();
+    if (count == 1) return hour == arguments[0];
+    if (count == 2) return arguments[0] <= hour && hour <= arguments[1];
+    if (count != 4 && count != 6) throw "timeRange: bad number of arguments";
+    var from = new Date(), to = new Date(), mid = count >> 1;
+    if (count == 6) {
+        from.setSeconds(arguments[2]);
+        to.setSeconds(arguments[5]);
     }
+    from.setHours(arguments[0]);
+    from.setMinutes(arguments[1]);
+    to.setHours(arguments[mid]);
+    to.setMinutes(arguments[mid + 1]);
+    if (count == 4) to.setSeconds(59);
+    return __ncfd_between(gmt ? __ncfd_as_utc(now) : now, from, to);
 }
 
 function __ncfd_run() {
@@ -323,12 +388,44 @@ class Engine:
             raise PacError(f"PAC {name} contains a NUL character (at offset {text.index(chr(0))}): not a PAC file, or "
                            "UTF-16 without a byte-order mark")  # fmt: skip
         self.errors = (_quickjs.JSException,)
-        self.context = _quickjs.Context()
+        self.new_context, self.text, self.cpu_seconds = _quickjs.Context, text, cpu_seconds
+        self._start("loading ncfd's PAC functions")
+        # A first load, to report a script that cannot load at all, and to learn whether its top
+        # level asks for DNS answers, own addresses or the time: then each run loads it anew with
+        # them (its error here may be one that the answers take away).
+        import time
+
+        self.context.set("__ncfd_now", time.time() * 1000)
+        try:
+            self._load()
+        except PacError:
+            if not self._used_env():
+                raise
+        self.reload = self._used_env()
+
+    def _start(self, doing: str) -> None:
+        self.context = self.new_context()
         self.context.set_memory_limit(MEMORY_LIMIT)
         self.context.set_max_stack_size(STACK_LIMIT)
-        self.cpu_seconds = cpu_seconds
-        self._eval(HELPERS, "ncfd's PAC functions")
-        self._eval(text, "loading it")
+        self._eval(HELPERS, doing)
+
+    def _load(self) -> None:
+        self.context.eval("__ncfd_loading = true")
+        self._eval(self.text, "loading it")
+        self._eval("__ncfd_loading = false", "loading it")
+
+    def _used_env(self) -> bool:
+        try:
+            return self._eval("__ncfd_load_used === true", "loading it") is True
+        except PacError:
+            return False
+
+    def _asked(self) -> str:
+        try:
+            asked = self._eval("__ncfd_asked.join(',')", "loading it")
+        except PacError:
+            return ""
+        return asked if isinstance(asked, str) else ""
 
     def _eval(self, code: str, doing: str) -> object:
         import time
@@ -353,31 +450,58 @@ class Engine:
         """FindProxyForURLEx (where defined) or FindProxyForURL, with DNS answers from resolve()
         (a name's addresses, none when it does not resolve)."""
         names: dict[str, list[str]] = {}
-        self.context.set("__ncfd_url", url)
-        self.context.set("__ncfd_host", host)
-        self.context.set("__ncfd_my_ips", ";".join(my_addresses))
-        self.context.set("__ncfd_now", now_ms)
+        given = {"__ncfd_url": url, "__ncfd_host": host, "__ncfd_my_ips": ";".join(my_addresses), "__ncfd_now": now_ms}
         for rounds in range(1, MAX_ROUNDS + 1):
+            if self.reload:
+                self._start("loading it")
+            for key, value in given.items():
+                self.context.set(key, value)
             self.context.set("__ncfd_dns_text", "\n".join(f"{n}={';'.join(a)}" for n, a in names.items()))
-            out = self._eval("__ncfd_load(__ncfd_dns_text); __ncfd_run()", "running FindProxyForURL")
-            parts = out.split("\n", 3) if isinstance(out, str) else []
-            if len(parts) != 4:
-                raise PacError(
-                    f"PAC {self.name}: its answer cannot be read: it redefines what ncfd's PAC functions use (a "
-                    "built-in such as Array.prototype.join, or the functions themselves)"
-                )
-            kind, asked, alerts, answer = parts
-            if kind == "none":
-                raise PacError(f"PAC {self.name} defines no FindProxyForURL function")
+            failed = None
+            if self.reload:
+                self._eval("__ncfd_load(__ncfd_dns_text)", "running FindProxyForURL")
+                try:
+                    self._load()
+                except PacError as e:
+                    failed = e
+            if failed is None:
+                load = "" if self.reload else "__ncfd_load(__ncfd_dns_text); "
+                out = self._eval(load + "__ncfd_run()", "running FindProxyForURL")
+                parts = out.split("\n", 3) if isinstance(out, str) else []
+                if len(parts) != 4:
+                    raise PacError(
+                        f"PAC {self.name}: its answer cannot be read: it redefines what ncfd's PAC functions use (a "
+                        "built-in such as Array.prototype.join, or the functions themselves)"
+                    )
+                kind, asked, alerts, answer = parts
+                if kind == "none":
+                    raise PacError(f"PAC {self.name} defines no FindProxyForURL function")
+            elif self.cpu_seconds > 0:  # the names its top level asked for before it failed may be what it lacked
+                asked = self._asked()
+            else:
+                raise failed
             wanted = [n for n in asked.split(",") if n and n not in names]
             new = wanted[: max(0, MAX_NAMES - len(names))]
             if not new or rounds == MAX_ROUNDS:
                 break
             for name in new:
-                names[name] = resolve(name)
+                names[name] = _resolve(resolve, name)
+        if failed is not None:
+            raise failed
         if kind != "string":
             raise PacError(f"PAC {self.name}: FindProxyForURL returned {kind}, not a string")
         return Evaluation(answer, names, alerts.split("\x01") if alerts else [], rounds, wanted)
+
+
+def _resolve(resolve: Resolver, name: str) -> list[str]:
+    """A name's addresses, looked up by its IDNA form as browsers do (Bücher.ch as
+    xn--bcher-kva.ch); a name that has none does not resolve."""
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return []
+    return resolve(name)
 
 
 def _describe(e: BaseException, doing: str) -> str:

@@ -87,7 +87,7 @@ def value(expression: str, **kw: object) -> str:
         ('isInNetEx("2001:db9::3", "2001:db8::/32")', "false"),
         ('isInNetEx("10.1.2.3", "10.0.0.0/8")', "true"),
         ('isInNetEx("10.1.2.3", "10.0.0.0/33")', "false"),
-        ('isInNetEx(dnsResolveEx("intranet.corp.example"), "2001:db8::/48")', "true"),
+        ('isInNetEx(dnsResolveEx("intranet.corp.example"), "2001:db8::/48")', "false"),  # one address, as Chrome
         ('isInNetEx("::ffff:10.1.2.3", "::ffff:10.0.0.0/104")', "true"),
         ('sortIpAddressList("10.0.0.2;2001:db8::1;10.0.0.1;::1")', "::1;2001:db8::1;10.0.0.1;10.0.0.2"),
         ('sortIpAddressList("not an address")', "false"),
@@ -119,7 +119,7 @@ def test_helper(expression: str, expected: str) -> None:
         ('dateRange(2, "DEC", 2026, 2, "DEC", 2026, "GMT")', "true"),
         ('timeRange(14, "GMT")', "true"),
         ('timeRange(9, 17, "GMT")', "true"),
-        ('timeRange(14, 14, "GMT")', "false"),  # [hour1, hour2), as Mozilla
+        ('timeRange(14, 14, "GMT")', "true"),  # both hours included, as Chrome and Firefox
         ('timeRange(14, 30, 14, 31, "GMT")', "true"),
         ('timeRange(14, 31, 15, 0, "GMT")', "false"),
         ('timeRange(22, 0, 15, 0, "GMT")', "true"),  # wraps past midnight
@@ -165,6 +165,116 @@ def test_dns_answers_come_by_rerunning_and_each_name_is_asked_once() -> None:
     assert found.answer == "PROXY proxy.corp.example:8080"
     assert resolver.asked == ["intranet.corp.example", "proxy.corp.example"]
     assert found.rounds == 3  # each answer lets the script get one condition further
+
+
+def test_the_top_level_may_call_the_helpers_as_in_browsers() -> None:
+    """Corporate PACs compute their own address and resolve names before FindProxyForURL: the
+    script's top level gets the same answers, by loading it anew each run."""
+    pac = """
+        var myip = myIpAddress();
+        var proxy = dnsResolve("proxy.corp.example").split(".");  // null on a first, unanswered load
+        var inside = isInNet(myip, "192.0.2.0", "255.255.255.0");
+        function FindProxyForURL(url, host) {
+            return (inside ? "PROXY " + proxy.join(".") + ":8080; " : "") + dnsResolveEx(host);
+        }
+    """
+    resolver = Resolver()
+    found = run(pac, "intranet.corp.example", resolver=resolver)
+    assert found.answer == "PROXY 10.0.0.8:8080; 10.1.2.3;2001:db8::3"
+    assert resolver.asked == ["proxy.corp.example", "intranet.corp.example"]
+    late = 'var late = timeRange(14, "GMT"); function FindProxyForURL(u, h) { return String(late); }'
+    assert run(late).answer == "true"
+    assert run(late, now_ms=NOW_MS + 3600_000).answer == "false"  # the run's own time, not the first load's
+    with pytest.raises(PacError, match="threw 'TypeError: cannot read property 'split' of null' while loading it"):
+        run('var a = dnsResolve("nowhere.example").split("."); function FindProxyForURL(u, h) { return "DIRECT"; }')
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('timeRange(13, 14, "GMT")', "true"),  # 14:30 is in 13..14: the end hour included
+        ('timeRange(14, 13, "GMT")', "false"),  # an hour range never wraps past midnight
+        ('dateRange(2, "DEC", "GMT")', "true"),  # day1, month2: 2 December to the end of the year
+        ('dateRange(2, "DEC", 2026, "GMT")', "true"),  # 2 January 2026 to 31 December 2026
+        ('dateRange(3, "DEC", "GMT")', "false"),
+        ('dateRange(3, "NOV", 2026, "GMT")', "false"),  # 3 January to "31 November" (1 December)
+        ('weekdayRange("wed")', "false"),  # names are upper case
+        ('weekdayRange("WED", "gmt")', "false"),  # "gmt" is no GMT but a day that is none
+        ('weekdayRange("SAT", "MON")', "false"),  # over the week's end
+        ('timeRange(14, 1, 2, 3, "GMT")', "true"),  # 14:01:15 .. 02:03:59, over midnight
+        ('dateRange("DEC", 2026, "JAN", 2026, "GMT")', "true"),  # months in the wrong order wrap
+        # Wrapping, where pacparser (an older Mozilla) answers false:
+        ('dateRange("DEC", "jan", "GMT")', "true"),  # "jan" is month -1: December last year, before the start
+        ('timeRange(15, 0, 14, 30, "GMT")', "true"),  # 15:00 .. 14:30:59 over midnight holds 14:30:15
+        ('timeRange(15, 0, 14, 0, "GMT")', "false"),
+        ('weekdayRange("THU", "WED", "GMT")', "true"),
+    ],
+)
+def test_date_and_time_as_chrome(expression: str, expected: str) -> None:
+    assert value(expression) == expected
+
+
+def test_time_comes_from_the_global_date_at_call_time() -> None:
+    pac = """
+        var RealDate = Date;
+        Date = function () { return arguments.length ? new RealDate(arguments[0]) : new RealDate(2027, 0, 1, 3); };
+        function FindProxyForURL(url, host) { return [timeRange(3), dateRange("JAN"), weekdayRange("FRI")].join(); }
+    """
+    assert run(pac).answer == "true,true,true"
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('isPlainHostName("::1")', "false"),  # an IPv6 literal
+        ('isPlainHostName("2001:db8::1")', "false"),
+        ('isPlainHostName("foo:112")', "true"),  # a colon that is no literal
+        ('isPlainHostName("[::1]")', "true"),
+        ('isPlainHostName("fe80::1%eth0")', "true"),
+        ('isPlainHostName("2130706433")', "false"),  # an IPv4 literal, as a URL reads one
+        ('isPlainHostName("0x7f")', "false"),
+        ('isPlainHostName("www", "extra")', "true"),
+        ('isInNetEx("10.1.2.3", "::ffff:10.0.0.0/104")', "true"),  # IPv4 and its mapped form are one
+        ('isInNetEx("::ffff:10.1.2.3", "10.0.0.0/8")', "true"),
+        ('isInNetEx("::ffff:10.1.2.3", "11.0.0.0/8")', "false"),
+        ('isInNetEx("10.1.2.3", " 10.0.0.0 / 8 ")', "true"),
+        ('isInNetEx("10.1.2.3", "10.0.0.0/8/8")', "false"),
+        ('isInNetEx("10.1.2.3", "0.0.0.0/0")', "true"),  # pacparser: false
+        ('isInNetEx("::", "::/128")', "true"),  # pacparser: false
+        ("isInNetEx()", "null"),
+        ('isInNetEx("10.1.2.3")', "null"),
+        ('isInNetEx(167837955, "10.0.0.0/8")', "null"),
+        ("sortIpAddressList()", "null"),
+        ("sortIpAddressList(42)", "null"),
+        ('sortIpAddressList(" ; ")', "false"),
+        ('sortIpAddressList("10.0.0.2; 10.0.0.1;;::ffff:1.2.3.4")', "::ffff:1.2.3.4;10.0.0.1;10.0.0.2"),
+        ("dnsResolve()", "null"),
+        ("dnsResolve(42)", "null"),
+        ("dnsResolveEx(42)", "undefined"),
+        ("isResolvable(null)", "false"),
+        ('dnsResolve("intranet.corp.example", "extra")', "10.1.2.3"),
+    ],
+)
+def test_ipv6_aware_helpers_and_arguments_as_chrome(expression: str, expected: str) -> None:
+    assert value(expression) == expected
+
+
+@pytest.mark.parametrize("argument", ["", "42", "null", "undefined"])
+def test_is_plain_host_name_wants_a_string(argument: str) -> None:
+    with pytest.raises(PacError, match="threw 'TypeError: Requires 1 string parameter' while running"):
+        run(f"function FindProxyForURL(u, h) {{ return String(isPlainHostName({argument})); }}")
+
+
+def test_a_non_ascii_name_is_looked_up_by_its_idna_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(DNS, "xn--bcher-kva.ch", ["10.7.7.7", "2001:db8::7"])
+    resolver = Resolver()
+    found = value(
+        '[dnsResolve("Bücher.ch"), isResolvable("bücher.ch"), isInNet("Bücher.ch", "10.7.0.0", "255.255.0.0"),'
+        ' dnsResolveEx("BÜCHER.ch"), isResolvableEx("Bücher.ch"), dnsResolve("' + "ü" * 64 + '.ch")].join()',
+        resolver=resolver,
+    )
+    assert found == "10.7.7.7,true,true,10.7.7.7;2001:db8::7,true,"
+    assert resolver.asked == ["xn--bcher-kva.ch"]  # once, in any case; a label too long for IDNA: not asked
 
 
 def test_a_pac_that_asks_for_endless_names_gets_a_bounded_number_answered() -> None:
@@ -233,6 +343,9 @@ def test_the_sandbox_loads_no_modules(module: str, tmp_path: Path, monkeypatch: 
          "threw 'Error: boom' while running FindProxyForURL"),
         ("function FindProxyForURL(u, h) {\n  return 'DIRECT'\n", "cannot be loaded: SyntaxError"),
         ("var nothing = 1;", "defines no FindProxyForURL function"),
+        ("var me = myIpAddress(); while (true) {}", "still running after its CPU time limit while loading it"),
+        ('var a = dnsResolve("n" + Math.random() + ".example").length;',  # a new name each load, in vain
+         "threw 'TypeError: cannot read property 'length' of null' while loading it"),
         ("function FindProxyForURL(u, h) { return 42; }", "FindProxyForURL returned number, not a string"),
         ("function FindProxyForURL(u, h) { return null; }", "FindProxyForURL returned null, not a string"),
     ],
