@@ -257,6 +257,12 @@ def test_wpad_by_dhcp_as_the_real_networkmanager_received_it(
     assert f"ncfd: --proxy-auto: {discovery.DHCP_WPAD} on {device} names the PAC {url}" in stderr
     assert f"ncfd: --proxy-auto: WPAD found {url} by DHCP on {device}" in stderr
     assert "wpad/wpad.dat" not in r.stderr.decode()  # DNS is not asked
+    # The desktop saying "discover" means WPAD, DHCP's first.
+    gsettings(env, "org.gnome.system.proxy", "mode", "'auto'")
+    r = dhcp_network.run([*NCFD, "--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env)
+    assert r.returncode == 0, (r.stderr, dhcp_network.logs())
+    assert r.stdout.decode().splitlines()[1] == f"source: WPAD {url}"
+    assert "ncfd: --proxy-auto: GNOME's proxy settings (gsettings) say to discover the proxy\n" in r.stderr.decode()
 
 
 # What `nmcli --terse --fields GENERAL.DEVICE,DHCP4 device show` printed on the network above.
