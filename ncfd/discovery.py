@@ -4,11 +4,13 @@ small function that answers with a plan, a PAC location, or nothing:
 1. the environment (https_proxy, all_proxy, no_proxy: what --proxy-env reads);
 2. the desktop's settings, where present: GNOME (gsettings, org.gnome.system.proxy), KDE
    (kioslaverc), macOS (scutil --proxy); manual proxies, a PAC URL, or "discover";
-3. WPAD by DNS: http://wpad/wpad.dat, the bare name resolved through the resolver's search list
+3. WPAD by DHCP: the URL the DHCP server gave in option 252, where NetworkManager received it,
+   on the device of the default route (nmcli);
+4. WPAD by DNS: http://wpad/wpad.dat, the bare name resolved through the resolver's search list
    (as Chrome and libproxy do), then wpad.<suffix> for each suffix of this host's domain down to
    its registrable domain (WinHTTP's devolution; never wpad. under a public suffix). What answers
    counts only when it is a PAC: a captive portal's login page is nothing found;
-4. nothing found: direct, the one case where ncfd connects directly on its own.
+5. nothing found: direct, the one case where ncfd connects directly on its own.
 
 Discovery that finds nothing must cost little: each WPAD probe is bounded (PROBE_LIMIT), and what
 it found, or that it found nothing, is remembered for this network (ncfd.cache).
@@ -80,7 +82,7 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
             return from_pac(named, f"PAC {redacted(found.location)} from {name}", host, port, deadline, log)
         log(f"--proxy-auto: using {name}: {Route(found)}")
         return Plan([Route(found)], name)
-    pac = _wpad(deadline, cacert, log, warn)
+    pac = _dhcp_wpad(deadline, cacert, log, warn) or _wpad(deadline, cacert, log, warn)
     if pac is None:
         log("--proxy-auto: no proxy found; connecting directly")
         return Plan([Route([])], "nothing found (environment, desktop settings, WPAD): direct")
@@ -300,6 +302,86 @@ def macos_settings(text: str, host: str) -> Finding:
     if keys.get("ProxyAutoDiscoveryEnable") == "1":
         return Wpad()
     return None
+
+
+# --- WPAD by DHCP -------------------------------------------------------------------------------
+
+DHCP_WPAD = "the WPAD option NetworkManager received by DHCP (nmcli)"
+
+
+def _dhcp_wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | None:
+    """The PAC that DHCP's option 252 names on the device of the default route, fetched as a WPAD
+    candidate found by DNS is: an unauthenticated answer from the network too. None, and a -v line,
+    when there is no nmcli or NetworkManager, no such option, or it cannot be fetched."""
+    import shutil
+
+    from ncfd import pac_fetch
+    from ncfd.deadline import Deadline
+    from ncfd.render import printable, redacted
+
+    nmcli, listing = shutil.which("nmcli"), None
+    if nmcli is not None:  # else no NetworkManager here; not running: nmcli fails at once
+        argv = [nmcli, "--terse", "--fields", "GENERAL.DEVICE,DHCP4", "device", "show"]
+        listing = _settings(argv, deadline, f"reading {DHCP_WPAD}")
+    found = {} if listing is None else nmcli_wpad(listing)
+    routed = [device for device in default_route_devices() if device in found]
+    if not routed:
+        # A network the default route does not lead to names no proxy for where we go.
+        unused = "".join(f" ({printable(device)}'s: not the default route's device)" for device in found)
+        log(f"--proxy-auto: nothing in {DHCP_WPAD}{unused}")
+        return None
+    device, url = printable(routed[0]), found[routed[0]]
+    # Never a file:// URL or a path the network would have us read; nothing a message could not show.
+    if not url.lower().startswith(("http://", "https://")) or not (url.isascii() and url.isprintable()) or " " in url:
+        log(f"--proxy-auto: {DHCP_WPAD} on {device} is not an http:// or https:// URL: {redacted(url)}")
+        return None
+    log(f"--proxy-auto: {DHCP_WPAD} on {device} names the PAC {redacted(url)}")
+    probe = Deadline(min(deadline.remaining(), PROBE_LIMIT), deadline)
+    try:
+        # Not from the cache without asking: DHCP servers name private addresses that other
+        # networks use too, so a copy fetched elsewhere proves nothing here.
+        pac = pac_fetch.load(url, probe, cacert, log, warn, trust_cache=False)
+        instead = _not_a_pac(pac, probe)
+    except NcfdError as e:
+        log(f"--proxy-auto: WPAD {redacted(url)} (DHCP, {device}): {e}")
+        return None
+    if instead is not None:
+        log(f"--proxy-auto: WPAD {redacted(url)} (DHCP, {device}) answered {instead}: not a PAC, asking DNS")
+        return None
+    log(f"--proxy-auto: WPAD found {redacted(url)} by DHCP on {device}")
+    return pac
+
+
+def nmcli_wpad(listing: str) -> dict[str, str]:
+    """Each device's WPAD URL in what `nmcli --terse --fields GENERAL.DEVICE,DHCP4 device show`
+    prints: "GENERAL.DEVICE:eth0", then "DHCP4.OPTION[28]:wpad = http://..." (no escaping: that is
+    for tabular output)."""
+    found: dict[str, str] = {}
+    device = ""
+    for line in listing.splitlines():
+        field, _, value = line.partition(":")
+        if field == "GENERAL.DEVICE":
+            device = value
+        elif field.startswith("DHCP4.OPTION[") and device:
+            name, sep, url = value.partition(" = ")
+            if sep and name == "wpad" and url.strip():
+                found[device] = url.strip()
+    return found
+
+
+def default_route_devices() -> list[str]:
+    """The devices of IPv4 default routes, the one the kernel uses (lowest metric) first."""
+    routes: list[tuple[int, str]] = []
+    try:
+        with open("/proc/net/route", encoding="ascii", errors="replace") as f:
+            for line in f.read(1 << 20).splitlines()[1:]:
+                fields = line.split()
+                # Iface Destination Gateway Flags RefCnt Use Metric Mask ...; flag 1: up
+                if len(fields) > 7 and fields[1] == fields[7] == "00000000" and int(fields[3], 16) & 1:
+                    routes.append((int(fields[6]), fields[0]))
+    except (OSError, ValueError):
+        return []
+    return [device for _, device in sorted(routes)]
 
 
 # --- WPAD ---------------------------------------------------------------------------------------

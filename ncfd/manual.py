@@ -52,9 +52,10 @@ OPTIONS = (
     ("--proxy-auth", "scheme", "Answer only this HTTP proxy scheme: basic, digest, ntlm or negotiate "
                                "(default: the strongest the proxy offers)."),
     ("--proxy-auto", "", "Find the proxy as the desktop would: the environment (as --proxy-env), then GNOME, KDE "
-                         "or macOS proxy settings, then WPAD (http://wpad/wpad.dat, then wpad. under each "
-                         "suffix of this host's domain down to its registrable domain, never under a public "
-                         "suffix; only an answer that is a PAC counts); direct when nothing is found."),
+                         "or macOS proxy settings, then WPAD: by DHCP (option 252, as NetworkManager received "
+                         "it on the default route's device), then by DNS (http://wpad/wpad.dat, then wpad. "
+                         "under each suffix of this host's domain down to its registrable domain, never under "
+                         "a public suffix); only an answer that is a PAC counts; direct when nothing is found."),
     ("--proxy-cacert", "file", "Also trust the CA certificates in file for HTTPS proxies and https:// PAC servers."),
     ("--proxy-env", "", "Take the proxy from https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY (curl's order), "
                         "connecting directly to hosts that no_proxy or NO_PROXY names."),

@@ -1,7 +1,8 @@
 """--proxy-auto: the environment, GNOME's settings (the real gsettings, keyfile backend), KDE's
-kioslaverc, macOS's scutil (its output only: no macOS here), and WPAD through the real resolver
-(the names .ci/run maps in /etc/hosts, nginx on port 80 of their addresses), with the real ssh
-logging in through what was found, and what nothing found costs."""
+kioslaverc, macOS's scutil (its output only: no macOS here), WPAD by DHCP (the real NetworkManager
+in a network of its own, tests/networkmanager.py; and nmcli's output, recorded from it), and WPAD
+through the real resolver (the names .ci/run maps in /etc/hosts, nginx on port 80 of their
+addresses), with the real ssh logging in through what was found, and what nothing found costs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from ncfd import cache, discovery
 from ncfd.proxies import Proxy
 
+import networkmanager
 import peers
 from fakeservers import FakeServer, silent
 from fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
@@ -190,13 +192,19 @@ def hanging(env: dict[str, str], tmp_path: Path, program: str) -> None:
     env["PATH"] = f"{folder}:{env['PATH']}"
 
 
-def test_a_settings_program_that_hangs_is_bounded_by_w_and_named(env: dict[str, str], tmp_path: Path) -> None:
-    hanging(env, tmp_path, "gsettings")
+@pytest.mark.parametrize(
+    ("program", "what"),
+    [
+        ("gsettings", "the GNOME proxy settings (gsettings)"),
+        ("nmcli", "the WPAD option NetworkManager received by DHCP (nmcli)"),
+    ],
+)
+def test_a_settings_program_that_hangs_is_bounded_by_w_and_named(
+    env: dict[str, str], tmp_path: Path, program: str, what: str
+) -> None:
+    hanging(env, tmp_path, program)
     r = run_ncfd(["-w", "1", "--proxy-auto", "127.0.0.1", "9"], env=env)
-    assert (r.returncode, r.stderr.decode()) == (
-        7,
-        "ncfd: timed out after 1s reading the GNOME proxy settings (gsettings)\n",
-    )
+    assert (r.returncode, r.stderr.decode()) == (7, f"ncfd: timed out after 1s reading {what}\n")
 
 
 def test_scutil_is_macos_s_alone(env: dict[str, str], tmp_path: Path) -> None:
@@ -244,6 +252,131 @@ def test_wpad_names_devolve_down_to_the_registrable_domain(monkeypatch: pytest.M
     for domain in ("example", "co.uk", "dyndns.org", "a..b"):
         monkeypatch.setenv("LOCALDOMAIN", domain)
         assert discovery.wpad_candidates() == ["http://wpad/wpad.dat"], domain
+
+
+# --- WPAD by DHCP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dhcp_network() -> Iterator[networkmanager.Network]:
+    with networkmanager.network() as network:
+        yield network
+
+
+def test_wpad_by_dhcp_as_the_real_networkmanager_received_it(
+    env: dict[str, str], dhcp_network: networkmanager.Network
+) -> None:
+    (dhcp_network.www / "wpad.dat").write_text(pac_text("PROXY from.dhcp.pac:3128"))
+    r = dhcp_network.run([*NCFD, "--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env)
+    assert r.returncode == 0, (r.stderr, dhcp_network.logs())
+    url, device = networkmanager.WPAD_URL, networkmanager.DEVICE
+    assert r.stdout.decode().splitlines()[1:] == [
+        f"source: WPAD {url}",
+        "PAC answer: PROXY from.dhcp.pac:3128",
+        "route 1: HTTP proxy from.dhcp.pac:3128",
+    ]
+    stderr = r.stderr.decode().splitlines()
+    assert f"ncfd: --proxy-auto: {discovery.DHCP_WPAD} on {device} names the PAC {url}" in stderr
+    assert f"ncfd: --proxy-auto: WPAD found {url} by DHCP on {device}" in stderr
+    assert "wpad/wpad.dat" not in r.stderr.decode()  # DNS is not asked
+    # The desktop saying "discover" means WPAD, DHCP's first.
+    gsettings(env, "org.gnome.system.proxy", "mode", "'auto'")
+    r = dhcp_network.run([*NCFD, "--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env)
+    assert r.returncode == 0, (r.stderr, dhcp_network.logs())
+    assert r.stdout.decode().splitlines()[1] == f"source: WPAD {url}"
+    assert "ncfd: --proxy-auto: GNOME's proxy settings (gsettings) say to discover the proxy\n" in r.stderr.decode()
+
+
+# What `nmcli --terse --fields GENERAL.DEVICE,DHCP4 device show` printed on the network above.
+NMCLI = """GENERAL.DEVICE:ncfdveth0
+DHCP4.OPTION[1]:broadcast_address = 10.213.0.255
+DHCP4.OPTION[2]:dhcp_client_identifier = 01:d6:d3:63:bb:78:28
+DHCP4.OPTION[3]:dhcp_lease_time = 3600
+DHCP4.OPTION[4]:dhcp_server_identifier = 10.213.0.1
+DHCP4.OPTION[7]:ip_address = 10.213.0.57
+DHCP4.OPTION[25]:requested_wpad = 1
+DHCP4.OPTION[26]:routers = 10.213.0.1
+DHCP4.OPTION[27]:subnet_mask = 255.255.255.0
+DHCP4.OPTION[28]:wpad = http://10.213.0.1/wpad.dat
+
+GENERAL.DEVICE:ncfdveth1
+
+GENERAL.DEVICE:lo
+"""
+
+
+def test_nmcli_output() -> None:
+    assert discovery.nmcli_wpad(NMCLI) == {"ncfdveth0": "http://10.213.0.1/wpad.dat"}
+    wlan = "GENERAL.DEVICE:wlan0\nDHCP4.OPTION[9]:wpad = http://p/w.dat \n"
+    other = NMCLI.replace("GENERAL.DEVICE:ncfdveth1\n", wlan)
+    assert discovery.nmcli_wpad(other) == {"ncfdveth0": "http://10.213.0.1/wpad.dat", "wlan0": "http://p/w.dat"}
+    assert discovery.nmcli_wpad(NMCLI.replace("wpad = ", "wpad_x = ")) == {}
+
+
+def fake_nmcli(env: dict[str, str], tmp_path: Path, device: str, wpad: str) -> None:
+    """An nmcli first on env's PATH, printing what NetworkManager would with wpad on device."""
+    folder = tmp_path / "nmcli"
+    folder.mkdir()
+    listing = NMCLI.replace("ncfdveth0", device).replace("http://10.213.0.1/wpad.dat", wpad)
+    (folder / "listing").write_text(listing)
+    (folder / "nmcli").write_text(f"#!/bin/sh\nexec cat {folder / 'listing'}\n")
+    (folder / "nmcli").chmod(0o755)
+    env["PATH"] = f"{folder}:{env['PATH']}"
+
+
+def default_route_device() -> str:
+    devices = discovery.default_route_devices()
+    if not devices:
+        peers.unavailable("these tests take the device of this host's default route: there is none")
+    return devices[0]
+
+
+def test_a_dhcp_wpad_that_cannot_be_fetched_leaves_it_to_dns(
+    env: dict[str, str], tmp_path: Path, web: peers.WebServer
+) -> None:
+    require_wpad_names()
+    device = default_route_device()
+    fake_nmcli(env, tmp_path, device, web.url("dhcp-missing.dat"))
+    r = run_ncfd(["--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    stderr = r.stderr.decode().splitlines()
+    shown = web.url("dhcp-missing.dat")
+    assert (f'ncfd: --proxy-auto: WPAD {shown} (DHCP, {device}): cannot fetch PAC {shown}: the server answered'
+            ' "404 Not Found"') in stderr  # fmt: skip
+    assert any(line.startswith("ncfd: --proxy-auto: WPAD http://wpad/wpad.dat: ") for line in stderr), stderr
+
+
+@pytest.mark.parametrize(
+    ("wpad", "said"),
+    [
+        ("http://alice:s3cret@{web}/dhcp.pac", ": ncfd sends no user or password to a PAC server"),
+        ("file:///etc/passwd", " is not an http:// or https:// URL: file:///etc/passwd"),
+        ("http://{web}/\x1b[2Jdhcp.pac", " is not an http:// or https:// URL: http://{web}/\\x1b[2Jdhcp.pac"),
+    ],
+)
+def test_a_dhcp_wpad_that_is_no_pac_url_is_not_used_nor_its_secret_shown(
+    env: dict[str, str], tmp_path: Path, web: peers.WebServer, wpad: str, said: str
+) -> None:
+    require_wpad_names()
+    device = default_route_device()
+    fake_nmcli(env, tmp_path, device, wpad.format(web=web.address))
+    r = run_ncfd(["--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert said.format(web=web.address) in r.stderr.decode()
+    assert b"s3cret" not in r.stderr + r.stdout and b"\x1b" not in r.stderr + r.stdout
+    assert "WPAD found" not in r.stderr.decode()
+    assert r.stdout.decode().splitlines()[1] == "source: nothing found (environment, desktop settings, WPAD): direct"
+
+
+def test_a_dhcp_wpad_on_a_device_without_the_default_route_is_not_used(
+    env: dict[str, str], tmp_path: Path, web: peers.WebServer
+) -> None:
+    require_wpad_names()
+    fake_nmcli(env, tmp_path, "ncfdnotrouted0", web.url("dhcp.pac"))
+    r = run_ncfd(["--show-route", "-v", "--proxy-auto", "ssh.example", "22"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert (f"ncfd: --proxy-auto: nothing in {discovery.DHCP_WPAD} (ncfdnotrouted0's: not the default route's"
+            " device)") in r.stderr.decode().splitlines()  # fmt: skip
 
 
 # --- WPAD through the resolver -----------------------------------------------------------------------
