@@ -7,6 +7,7 @@ takes 1-2 s to stop, and the tests only need a server that is up.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import re
 from collections.abc import Callable, Generator, Iterator
@@ -182,16 +183,20 @@ def _flat(value: object) -> Iterator[object]:
         yield value
 
 
+@functools.cache
+def _calls_peers(module: Any, function: Any, fixtures: frozenset[str]) -> bool:
+    roots = [function, *(vars(module)[name] for name in fixtures if name in vars(module))]
+    return any(_PEER_CALL.search(source) for source in _module_sources(module, roots))
+
+
 def _starts_peers(item: pytest.Item) -> bool:
-    names = set(getattr(item, "fixturenames", ()))
+    fixtures = frozenset(getattr(item, "fixturenames", ()))
     callspec = getattr(item, "callspec", None)
-    if callspec is not None:
-        names.update(value for value in _flat(list(callspec.params.values())) if isinstance(value, str))
-    if PEER_FIXTURES & names:
+    params = _flat(list(callspec.params.values())) if callspec is not None else ()
+    if PEER_FIXTURES & {*fixtures, *(value for value in params if isinstance(value, str))}:
         return True
-    module = getattr(item, "module", None)
-    roots = [getattr(item, "function", None), *(vars(module).get(name) for name in names if module)]
-    return any(_PEER_CALL.search(source) for source in _module_sources(module, [r for r in roots if r is not None]))
+    module, function = getattr(item, "module", None), getattr(item, "function", None)
+    return module is not None and _calls_peers(module, function, fixtures)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
