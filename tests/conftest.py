@@ -7,7 +7,11 @@ takes 1-2 s to stop, and the tests only need a server that is up.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import functools
+import inspect
+import re
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, NoReturn
 
 import pytest
 
@@ -144,3 +148,84 @@ def squid_negotiate_ntlm(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
     require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_wrapper_auth", f"{peers.SQUID_HELPERS}/ntlm_fake_auth")
     with peers.squid_negotiate(kdc, ntlm=True) as proxy:
         yield proxy
+
+
+# --- levels: `peers` marks the tests that start a real server or tool -----------------------------
+# CI runs the whole suite on one Python and `-m "not peers"` (in-process, and ncfd as a process against
+# the scripted servers of fakeservers.py) on the others. A test gets the marker from a fixture that
+# starts a peer, a parameter naming one (for getfixturevalue), or a call to a launcher or require() in
+# its source or that of the test module's functions and fixtures it uses. Over-marking only costs
+# coverage on the other versions; a test the marker misses fails (pytest_runtest_protocol below).
+
+PEER_FIXTURES = frozenset(
+    {
+        "sshd", "ssh_socks", "squid", "squid_auth", "tinyproxy", "tinyproxy_auth", "https_proxy", "dante",
+        "microsocks", "microsocks_auth", "web", "kdc", "squid_kerberos", "squid_negotiate_ntlm",
+    }
+)  # fmt: skip
+_PEER_CALL = re.compile(
+    r"\b(?:require|require_names|peers\.(?:sshd|squid\w*|tinyproxy|dante|microsocks|stunnel|nginx|kdc))\("
+    rf"|getfixturevalue\([\"'](?:{'|'.join(PEER_FIXTURES)})[\"']\)"
+)
+
+
+def _module_sources(module: Any, roots: list[Any]) -> Iterator[str]:
+    """The source of roots and of the functions of module they name, transitively."""
+    todo, seen = [inspect.unwrap(root) for root in roots], set()
+    while todo:
+        function = todo.pop()
+        if not inspect.isfunction(function) or function.__module__ != module.__name__ or function in seen:
+            continue
+        seen.add(function)
+        yield inspect.getsource(function)
+        codes = [function.__code__]
+        while codes:
+            code = codes.pop()
+            codes += [const for const in code.co_consts if inspect.iscode(const)]
+            todo += [inspect.unwrap(vars(module)[name]) for name in code.co_names if name in vars(module)]
+
+
+def _flat(value: object) -> Iterator[object]:
+    if isinstance(value, (tuple, list)):
+        for part in value:
+            yield from _flat(part)
+    else:
+        yield value
+
+
+@functools.cache
+def _calls_peers(module: Any, function: Any, fixtures: frozenset[str]) -> bool:
+    roots = [function, *(vars(module)[name] for name in fixtures if name in vars(module))]
+    return any(_PEER_CALL.search(source) for source in _module_sources(module, roots))
+
+
+def _starts_peers(item: pytest.Item) -> bool:
+    fixtures = frozenset(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    params = _flat(list(callspec.params.values())) if callspec is not None else ()
+    if PEER_FIXTURES & {*fixtures, *(value for value in params if isinstance(value, str))}:
+        return True
+    module, function = getattr(item, "module", None), getattr(item, "function", None)
+    return module is not None and _calls_peers(module, function, fixtures)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _starts_peers(item):
+            item.add_marker(pytest.mark.peers)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """A test not marked `peers` that looks for a peer's binary fails: the marker stays true."""
+    if item.get_closest_marker("peers") is not None:
+        return (yield)
+
+    def refuse(name: str) -> NoReturn:
+        pytest.fail(f"needs {name} but is not marked peers (see PEER_FIXTURES in tests/conftest.py)")
+
+    found, peers.which = peers.which, refuse
+    try:
+        return (yield)
+    finally:
+        peers.which = found
