@@ -64,6 +64,10 @@ class Deadline:
         if self._cancel.cancelled:
             _shut(sock)
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.cancelled
+
     def cancel(self) -> None:
         """From another thread: end every wait on this deadline now. The sockets it watches are
         shut down (whoever opened them closes them on the way out), bounded() stops waiting, and

@@ -58,6 +58,8 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
         try:
             sock = open_route(spec, route, share)
         except (TimedOut, ResolveError, ConnectFailed, DeadProxy) as e:
+            if deadline.cancelled:  # cancel() shut the socket down: no verdict on the route
+                raise deadline.expired() from None
             spec.log(f"{route} failed: {e}; {'trying the next route' if left > 1 else 'no route left'}")
             failures.append((route, e))
             if spec.on_route is not None and route.hops:

@@ -468,6 +468,8 @@ def test_a_cancelled_call_tries_no_other_route(tmp_path: Path, monkeypatch: pyte
         time.sleep(2 + 1)  # past the first route's share of the 4 s
         assert len(first.settled()) == 1
         assert second.settled() == []
+    # Nor is the first route dead: it was cut off by the cancellation, not found wanting.
+    assert not (tmp_path / "cache" / "ncfd" / "dead-proxies").exists()
 
 
 def test_concurrent_connect_async_calls_each_have_their_own_deadline() -> None:
