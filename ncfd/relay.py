@@ -253,11 +253,18 @@ def _run(
     while down is not None or up is not None:
         waits = [w for w in (idle_timeout, None if quit_at is None else quit_at - time.monotonic()) if w is not None]
         pumps = [p for p in (down, up) if p is not None]
-        ready = poller.wait(pumps, None if not waits else min(waits))
+        # Past the network's EOF, the connection is still watched while stdin goes on: a reset (or a
+        # close of both ways) after it means that the rest of stdin can never be delivered.
+        watch = (sock.fileno(),) if down is None else ()
+        ready = poller.wait(pumps, None if not waits else min(waits), watch)
         if not ready and not any(p.ready_now() for p in pumps):
             if up is not None and up.holds():
                 raise OSError(errno.ETIMEDOUT, "timed out with bytes from stdin not yet taken by the network")
             return
+        if watch and ready.get(watch[0], 0) & (select.POLLHUP | select.POLLERR):
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNRESET:
+                raise OSError(errno.ECONNRESET, "the connection was reset before the end of stdin")
+            raise OSError(errno.EPIPE, "the connection was closed before all of stdin was sent")
         if down is not None and _ready(down, ready):
             try:
                 ended = not down.step()

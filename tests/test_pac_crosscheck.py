@@ -224,7 +224,7 @@ def test_weekday_range(zone: str, data: st.DataObject) -> None:
         wd1 = DAYS.index(names[0]) if names[0] in DAYS else -1
         wd2 = (DAYS.index(names[1]) if names[1] in DAYS else -1) if len(names) == 2 else wd1
         if -1 < wd2 < wd1:  # over the week's end: pacparser never wraps; Chrome's rule, from Python's clock
-            moment = datetime.datetime.fromtimestamp(now / 1000, datetime.UTC if "GMT" in args else None)
+            moment = datetime.datetime.fromtimestamp(now / 1000, datetime.timezone.utc if "GMT" in args else None)
             today = (moment.weekday() + 1) % 7
             other = f"boolean:{str(wd2 >= today or today >= wd1).lower()}"
         assert mine == other, f"weekdayRange{tuple(args)} at {now} in {zone}: ncfd {mine}, expected {other}"
