@@ -262,9 +262,7 @@ def _run(
                 raise OSError(errno.ETIMEDOUT, "timed out with bytes from stdin not yet taken by the network")
             return
         if watch and ready.get(watch[0], 0) & (select.POLLHUP | select.POLLERR):
-            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNRESET:
-                raise OSError(errno.ECONNRESET, "the connection was reset before the end of stdin")
-            raise OSError(errno.EPIPE, "the connection was closed before all of stdin was sent")
+            raise _stdin_lost(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNRESET)
         if down is not None and _ready(down, ready):
             try:
                 ended = not down.step()
@@ -272,7 +270,7 @@ def _run(
                 return
             except ConnectionResetError:  # nothing more goes either way: fine once stdin has ended
                 if up is not None:
-                    raise OSError(errno.ECONNRESET, "the connection was reset before the end of stdin") from None
+                    raise _stdin_lost(reset=True) from None
                 return
             if ended:  # the network's EOF: stdout's too, while stdin goes on
                 down.close()
@@ -282,7 +280,7 @@ def _run(
             try:
                 ended = not up.step()
             except up.closed_errors:
-                raise OSError(errno.EPIPE, "the connection was closed before all of stdin was sent") from None
+                raise _stdin_lost(reset=False) from None
             if ended:
                 up.close()
                 up = None
@@ -290,6 +288,13 @@ def _run(
                     sock.shutdown(socket.SHUT_WR)
                 if quit_after is not None:
                     quit_at = time.monotonic() + quit_after
+
+
+def _stdin_lost(reset: bool) -> OSError:
+    """The error that ends a relay whose stdin can no longer be delivered: never a success."""
+    if reset:
+        return OSError(errno.ECONNRESET, "the connection was reset before the end of stdin")
+    return OSError(errno.EPIPE, "the connection was closed before all of stdin was sent")
 
 
 def _close_stdout() -> None:

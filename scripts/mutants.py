@@ -5,9 +5,6 @@ time to a scratch copy and runs those tests: every mutant must be caught (the te
 A mutant whose old text is no longer in its function (the code moved, was renamed or redesigned)
 is reported as an error: update the entry with the code, or drop it with the behaviour.
 
-The entries marked "pending" wait for tests being written alongside (issue 18): until those land,
-"survived" is the expected verdict for them.
-
 Left out, as no test can tell them from the code: the principal for -v asked without -v (it and
 the first leg wait on the same KDC, and fail with the same line); gsettings given its full 2 s past
 a shorter deadline (the same message, a second later); the dead-proxy file rewritten after each
@@ -85,14 +82,14 @@ MUTANTS = [
       "                _close_stdout()\n", "                pass\n",
       "stdout sees no EOF until stdin ends",
       "tests/test_relay.py::test_the_network_eof_reaches_stdout_at_once_and_stdin_ends_the_relay"),
-    M("relay-closed-before-stdin-is-quiet", "ncfd/relay.py", "_run",
-      'raise OSError(errno.EPIPE, "the connection was closed before all of stdin was sent") from None', "return",
-      "stdin that could not be delivered (closed) exits 0",
-      "tests/test_relay.py::test_a_server_that_closes_before_stdin_is_sent_fails_the_relay"),
-    M("relay-reset-before-stdin-is-quiet", "ncfd/relay.py", "_run",
-      'raise OSError(errno.ECONNRESET, "the connection was reset before the end of stdin") from None', "return",
-      "stdin that could not be delivered (reset) exits 0",
-      "tests/test_relay.py::test_a_reset_before_the_end_of_stdin_fails_the_relay"),
+    M("relay-undelivered-stdin-is-success", "ncfd/relay.py", "_stdin_lost",
+      "    if reset:\n", "    raise SystemExit(0)\n    if reset:\n",
+      "stdin that could not be delivered (closed or reset) exits 0",
+      "tests/test_relay.py -k 'closes_before_stdin or reset_before_the_end or reset_after_the_networks_eof'"),
+    M("relay-hangup-past-eof-unwatched", "ncfd/relay.py", "_run",
+      "watch = (sock.fileno(),) if down is None else ()", "watch = ()",
+      "past the network's EOF, a reset waits for stdin's EOF instead of ending the relay",
+      "tests/test_relay.py::test_a_reset_after_the_networks_eof_fails_the_relay_while_stdin_is_open"),
     M("relay-reset-drops-queued-data", "ncfd/relay.py", "_run",
       "        if down is not None and _ready(down, ready):\n",
       "        if down is not None and ready.get(sock.fileno(), 0) & (select.POLLERR | select.POLLHUP):\n"
@@ -121,8 +118,8 @@ MUTANTS = [
       "a pipe larger than PIPE_SIZE is shrunk",
       f"{RELAY_MODES}::test_pipes_are_enlarged_and_other_descriptors_left_alone"),
     # --- secrets --------------------------------------------------------------------------------
-    M("url-password-shown", "ncfd/proxies.py", "_redacted",
-      "return f\"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}\"", "return value",
+    M("url-password-shown", "ncfd/render.py", "redacted",
+      "url = f\"{scheme}{sep}{secret.split(':', 1)[0]}:***@{rest[len(secret) + 1 :]}\"", "pass",
       "a proxy URL's password appears in messages",
       "tests/test_proxy_urls.py::test_url_usage_errors"),
     # --- deadlines ------------------------------------------------------------------------------
@@ -181,11 +178,11 @@ MUTANTS = [
       "a bug of ours ends in a traceback, not one line and 70",
       "tests/test_options.py::test_internal_error_is_one_line_saying_how_to_report"),
     # --- PAC limits -----------------------------------------------------------------------------
-    M("pac-no-memory-limit", "ncfd/pac.py", "Engine.__init__",
+    M("pac-no-memory-limit", "ncfd/pac.py", "Engine._start",
       "self.context.set_memory_limit(MEMORY_LIMIT)", "pass",
       "a PAC may take all the memory it wants (until its CPU limit)",
       "tests/test_pac_engine.py::test_a_bad_pac_is_one_clear_error -k memory"),
-    M("pac-no-stack-limit", "ncfd/pac.py", "Engine.__init__",
+    M("pac-no-stack-limit", "ncfd/pac.py", "Engine._start",
       "self.context.set_max_stack_size(STACK_LIMIT)", "self.context.set_max_stack_size(0)",
       "a recursing PAC overflows the native stack (a crash)",
       "'tests/test_pac.py::test_a_hostile_pac_is_one_clear_line[deep-recursion]'"),
@@ -308,32 +305,32 @@ MUTANTS = [
       "entries = entries[:MAX_ROUTES]", "pass",
       "a PAC's 20,000 entries are all tried",
       "tests/test_pac.py::test_twenty_thousand_dead_entries_end_in_one_short_line_well_within_w"),
-    # --- pending: tests being added alongside (issue 18) ------------------------------------------
-    # pending: TLS hostname verification
+    # --- issue 18: behaviours no test noticed breaking -------------------------------------------
+    # TLS hostname verification
     M("tls-hostname-unchecked", "ncfd/tls.py", "start_tls",
       "        tls = context.wrap_socket(sock, server_hostname=host)",
       "        context.check_hostname = False\n        tls = context.wrap_socket(sock, server_hostname=host)",
       "an HTTPS proxy's certificate for another name is accepted",
       "tests/test_chains_tls.py"),
-    # pending: --proxy-cacert also trusts the system's CAs
-    M("cacert-replaces-the-system-cas", "ncfd/tls.py", "start_tls",
-      "context = ssl.create_default_context(cafile=cafile)",
-      "context = ssl.create_default_context(cafile=cafile)\n"
-      "        if cafile is not None:\n"
-      "            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
-      "            context.load_verify_locations(cafile)",
+    # --proxy-cacert also trusts the system's CAs
+    M("cacert-replaces-the-system-cas", "ncfd/tls.py", "trusting",
+      "context = ssl.create_default_context()\n", "context = ssl.create_default_context(cafile=cafile)\n",
       "--proxy-cacert trusts its file only, not the system's CAs as well",
       "tests/test_chains_tls.py tests/test_pac.py -k 'cacert or https'"),
-    # pending: PAC SOCKS means SOCKS4
+    # PAC SOCKS means SOCKS4
     M("pac-socks-is-socks5", "ncfd/pac.py", "KEYWORDS",
       '"socks": ("4", False, 1080)', '"socks": ("5", False, 1080)',
       "a PAC's SOCKS entry speaks SOCKS5, not SOCKS4 as browsers do",
       "tests/test_pac.py -k 'kind_of_entry or socks'"),
-    M("pac-socks4-sends-the-name", "ncfd/routes.py", "_hops",
-      'remote_dns=protocol != "4"', "remote_dns=True",
-      "a PAC's SOCKS4 entry is sent the name (SOCKS4A), not an address",
-      "tests/test_pac.py -k 'kind_of_entry or socks'"),
-    # pending: a refusal does not mark the proxy dead
+    M("pac-socks-is-socks4a", "ncfd/pac.py", "KEYWORDS",
+      '"socks": ("4", False, 1080)', '"socks": ("4a", False, 1080)',
+      "a PAC's SOCKS entry sends the name (SOCKS4A), where browsers resolve it and send the address",
+      "tests/test_pac.py -k socks_entry_speaks_its_version"),
+    M("pac-socks5-resolves-here", "ncfd/routes.py", "_hops",
+      'remote_dns=protocol != "4"', "remote_dns=False",
+      "a PAC's SOCKS5 entry resolves the name here, where browsers leave it to the proxy",
+      "tests/test_pac.py -k socks_entry_speaks_its_version"),
+    # a refusal does not mark the proxy dead
     M("a-refusal-marks-the-proxy-dead", "ncfd/tunnel.py", "open_tunnel",
       "            sock = open_route(spec, route, share)\n",
       "            try:\n"
@@ -344,18 +341,18 @@ MUTANTS = [
       "                raise\n",
       "a proxy that refused (it is alive) is tried last by the next runs",
       "tests/test_pac.py -k 'dead or answer'"),
-    # pending: deadline shares
+    # deadline shares
     M("deadline-share-of-the-whole", "ncfd/deadline.py", "Deadline.share",
       "Deadline(self.remaining() / max(entries, 1), self)", "Deadline(self.seconds / max(entries, 1), self)",
       "a route's share is of the whole deadline, not of what is left",
       "tests/test_pac.py -k 'share or deadline'"),
-    # pending: Basic is sent once, not again on every 407
+    # Basic is sent once, not again on every 407
     M("basic-resent-on-every-407", "ncfd/proxy_auth.py", "Basic.respond",
       "        if self.sent:\n            return None\n", "",
       "Basic credentials are sent again after the proxy refused them",
       "tests/test_auth.py -k 'basic or tinyproxy'"),
-    # pending: the password file
-    M("password-file-follows-links", "ncfd/password.py", "read_password_file",
+    # the password file
+    M("password-file-follows-links", "ncfd/password.py", "_read_private",
       "os.O_RDONLY | os.O_NOFOLLOW", "os.O_RDONLY",
       "--proxy-password-file follows a symbolic link",
       "tests/test_auth.py -k password_file"),
@@ -366,29 +363,38 @@ MUTANTS = [
     M("password-asked-each-time", "ncfd/password.py", "Password.__call__",
       "if self._value is None:", "if True:",
       "the password is fetched (the prompt shown) on every use",
-      "tests/test_auth.py -k 'password or prompt'"),
-    # pending: MAX_REFUSAL_BODY
+      "tests/test_auth.py -k 'second_prompt or askpass_runs_once'"),
+    # MAX_REFUSAL_BODY
     M("refusal-body-unbounded", "ncfd/http_connect.py", "ConnectExchange.feed_body",
       "if self._body > MAX_REFUSAL_BODY:", "if False:",
       "a refusal's body is read however long it is",
       "tests/test_http_connect.py tests/test_hostile.py -k 'body or refusal'"),
-    # pending: SOCKS usage errors come before any connection
+    # SOCKS usage errors come before any connection
     M("socks5-long-name-unchecked", "ncfd/socks_proxy.py", "SocksRequest.__init__",
       "if literal is None and len(_idna(host)) > 255:", "if False:",
       "a name too long for SOCKS5 is found out only at the proxy",
       f"{HANDSHAKES}::test_socks5_host_name_too_long tests/test_first_contact.py -k socks"),
-    # pending: the SOCKS5 greeting's 3 s bound
+    # the SOCKS5 greeting's 3 s bound
     M("socks5-greeting-unbounded", "ncfd/socks_proxy.py", "_Recording._arm",
-      "min(left, GREETING_LIMIT) if self.greeting and not self.received else left", "left",
-      "a silent SOCKS5 greeting costs the whole deadline",
+      "min(left, GREETING_LIMIT) if waiting and self.bounded else left", "left",
+      "without -w, a silent SOCKS5 greeting costs the whole default deadline",
       "tests/test_first_contact.py::test_a_forgotten_x_connect_costs_seconds_and_says_so"),
-    # pending: the SOCKS fuzz
+    M("socks5-greeting-bound-on-every-read", "ncfd/socks_proxy.py", "_Recording._arm",
+      "min(left, GREETING_LIMIT) if waiting and self.bounded else left",
+      "min(left, GREETING_LIMIT) if self.bounded else left",
+      "the SOCKS5 request's answer, too, is cut at the greeting's 3 s",
+      f"{HANDSHAKES}::test_only_the_socks5_greeting_is_bounded_by_the_greeting_limit"),
+    M("socks5-greeting-bound-despite-w", "ncfd/cli.py", "_request",
+      "greeting_bound=not opts.timeout", "greeting_bound=True",
+      "-w longer than 3 s does not reach the SOCKS5 greeting",
+      f"{HANDSHAKES}::test_a_w_longer_than_the_greeting_limit_is_what_the_greeting_gets"),
+    # the SOCKS fuzz
     M("socks-invalid-reply-escapes", "ncfd/socks_proxy.py", "_translate",
       'return ProxyError(f"{proxy} sent an invalid reply ({quote(received)}): is it a {proxy.kind} proxy?")',
       "return e",
       "PySocks's error for a malformed reply escapes as is, not an NcfdError",
       "tests/test_fuzz.py::test_socks_garbage_only_ever_raises_ncfd_errors"),
-    # pending: the QuickJS module sandbox
+    # the QuickJS module sandbox
     M("pac-pending-jobs-run", "ncfd/pac.py", "Engine._eval",
       "            return self.context.eval(code)\n",
       "            result = self.context.eval(code)\n"
@@ -397,9 +403,31 @@ MUTANTS = [
       "            return result\n",
       "a PAC's dynamic import() settles, its callbacks run",
       "tests/test_pac_engine.py::test_the_sandbox_loads_no_modules"),
-    # pending: URL redaction
+    # URL redaction
     M("proxy-url-error-unredacted", "ncfd/proxies.py", "parse_proxy_url",
-      "shown = _redacted(value)", "shown = value",
+      "shown = redacted(value)", "shown = value",
       "an invalid proxy URL's message shows its password",
       "tests/test_proxy_urls.py"),
+    # --- issue 19: PAC and WPAD as browsers ---------------------------------------------------------
+    M("pac-time-range-excludes-the-end-hour", "ncfd/pac.py", "HELPERS",
+      "return arguments[0] <= hour && hour <= arguments[1];", "return arguments[0] <= hour && hour < arguments[1];",
+      "timeRange(h1, h2) is false during h2, where Chrome and Firefox say true",
+      "tests/test_pac_engine.py::test_time_helpers tests/test_pac_crosscheck.py::test_time_range"),
+    M("wpad-asks-under-a-public-suffix", "ncfd/discovery.py", "wpad_candidates",
+      "range(len(labels) - registrable.count(\".\"))", "range(len(labels) - 1)",
+      "WPAD devolution asks wpad.co.uk, a name anyone may register",
+      "tests/test_discovery.py -k 'registrable or public_suffix'"),
+    M("wpad-private-suffixes-not-public", "ncfd/discovery.py", "_registrable",
+      "PublicSuffixList(accept_unknown=True, only_icann=False)",
+      "PublicSuffixList(accept_unknown=True, only_icann=True)",
+      "WPAD asks wpad.dyndns.org, under a suffix handed to unrelated customers",
+      "tests/test_discovery.py::test_wpad_names_devolve_down_to_the_registrable_domain"),
+    M("wpad-captive-portal-found", "ncfd/discovery.py", "_wpad",
+      "        if instead is not None:\n", "        if False:\n",
+      "a captive portal's login page answering wpad.dat is taken for the PAC",
+      "tests/test_discovery.py -k not_a_pac"),
+    M("pac-optional-past-any-failure", "ncfd/pac_fetch.py", "_load_url",
+      "absent = isinstance(e, (ResolveError, Refused))", "absent = True",
+      "--proxy-pac-optional goes direct after a PAC server's timeout, where the network is there",
+      "tests/test_pac.py -k optional"),
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,11 @@ def test_install_peers_starts_stops_and_kills_nothing() -> None:
     installs = re.findall(r"apt-get install .*", code)
     assert installs and all("--no-upgrade" in line for line in installs), installs
     assert "policy-rc.d" in code
+
+
+def test_no_file_holds_a_merge_conflict() -> None:
+    """A merge once committed its conflict markers into the README, and no other test noticed."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    marker = re.compile(rb"^(<{7}|>{7}) ", re.MULTILINE)
+    conflicted = [name for name in tracked.decode().split("\0") if name and marker.search((ROOT / name).read_bytes())]
+    assert conflicted == []

@@ -112,9 +112,9 @@ def test_socks5_proxy_wanting_a_password_says_so() -> None:
 
 
 def test_only_the_socks5_greeting_is_bounded_by_the_greeting_limit() -> None:
-    """A SOCKS5 server answers the greeting from its own knowledge, at once; its answer to the
-    request waits on the far end (Tor builds a circuit) and may take longer: it has what is left
-    of -w."""
+    """Without -w: a SOCKS5 server answers the greeting from its own knowledge, at once; its answer
+    to the request waits on the far end (Tor builds a circuit) and may take longer: it has what is
+    left of the default deadline."""
 
     def slow_to_connect(s: Session) -> None:
         _, n = s.recv_exactly(2)
@@ -124,7 +124,7 @@ def test_only_the_socks5_greeting_is_bounded_by_the_greeting_limit() -> None:
         socks5_proxy(method_reply=b"")(s)
 
     with FakeServer(slow_to_connect) as p:
-        assert_passed_with_banner(handoff(p, "-w", "20", "example.com", "22"))
+        assert_passed_with_banner(handoff(p, "example.com", "22"))
 
 
 def test_a_w_longer_than_the_greeting_limit_is_what_the_greeting_gets() -> None:

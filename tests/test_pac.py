@@ -134,18 +134,21 @@ def speaks_socks4_or_5(s: Session) -> None:
 
 @pytest.mark.parametrize(("keyword", "version"), [("SOCKS", 4), ("SOCKS4", 4), ("SOCKS5", 5)])
 def test_a_socks_entry_speaks_its_version(tmp_path: Path, env: dict[str, str], keyword: str, version: int) -> None:
+    """A name, so that who resolves it shows: SOCKS4 cannot carry one (browsers resolve it
+    themselves, not SOCKS4A), SOCKS5 passes it to the proxy."""
     pac = tmp_path / "proxy.pac"
     with FakeServer(speaks_socks4_or_5) as proxy:
         pac.write_text(returns(f"{keyword} 127.0.0.1:{proxy.port}"))
-        r = run_fdpass([*NCFD, "-F", "--proxy-pac", str(pac), "127.0.0.1", "2222"], env=env)
+        r = run_fdpass([*NCFD, "-F", "--proxy-pac", str(pac), "localhost", "2222"], env=env)
         r.assert_banner_and_echo(BANNER)
         [session] = proxy.settled()
-    destination = struct.pack("!H", 2222) + socket.inet_aton("127.0.0.1")
-    if version == 4:  # CONNECT, the address (SOCKS4 resolves here, as browsers), no user id
-        assert session.received.startswith(b"\x04\x01" + destination + b"\x00"), session.received
-    else:  # the greeting, then CONNECT to the address
+    port = struct.pack("!H", 2222)
+    if version == 4:  # CONNECT, the address resolved here, no user id
+        request = b"\x04\x01" + port + socket.inet_aton("127.0.0.1") + b"\x00"
+        assert session.received.startswith(request), session.received
+    else:  # the greeting, then CONNECT to the name
         assert session.received.startswith(b"\x05"), session.received
-        assert b"\x05\x01\x00\x01" + destination[2:] + destination[:2] in session.received, session.received
+        assert b"\x05\x01\x00\x03\x09localhost" + port in session.received, session.received
 
 
 def test_no_direct_in_the_answer_means_no_direct_connection(pacs: Pacs, env: dict[str, str]) -> None:
