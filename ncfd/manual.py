@@ -95,10 +95,10 @@ OPTIONS = (
 PASSWORD = (
     "A proxy that asks for Negotiate gets the user's Kerberos ticket (kinit, or KRB5_CLIENT_KTNAME), "
     "through the system's GSSAPI library, for HTTP@ the proxy's name as given (or --proxy-service-name); no "
-    "-P is needed and the credentials are never delegated. For a user (-P, user@ in a proxy URL, or a netrc entry's login), the "
-    "proxy password comes from the proxy's own entry in --proxy-netrc, then $NCFD_PROXY_PASSWORD, then "
-    "--proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a display, or with "
-    "SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
+    "-P is needed and the credentials are never delegated. For a user (-P, user@ in a proxy URL, or a netrc "
+    "entry's login), the proxy password comes from the proxy's own entry in --proxy-netrc, then "
+    "$NCFD_PROXY_PASSWORD, then --proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a "
+    "display, or with SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
 )
 
 PAC = (
