@@ -16,7 +16,7 @@ import socket
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
@@ -37,6 +37,8 @@ def connect(
     cacert: str | None = None,
     family: int = 0,
     pac_optional: bool = False,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    service_name: str | None = None,
 ) -> socket.socket:
     """A connected, blocking TCP socket to host:port, positioned exactly after the last proxy's
     reply: nothing the server sent first (an SSH banner) has been read from it.
@@ -49,7 +51,11 @@ def connect(
     (--proxy-auto). None of them: direct. timeout: the seconds for all of it (routes, connecting,
     every handshake). user, password: for proxies that ask (user also for those without a user@ of
     their own); Kerberos needs neither. cacert: CA certificates also trusted for HTTPS proxies and
-    PAC servers. family: socket.AF_INET or AF_INET6 to use only that family.
+    PAC servers. family: socket.AF_INET or AF_INET6 to use only that family. headers: extra headers
+    for every CONNECT to an HTTP or HTTPS proxy, (name, value) pairs or a mapping (--proxy-header);
+    never sent to SOCKS proxies. service_name: the Kerberos service a Negotiate proxy's ticket is
+    asked for, "HTTP" (the default) at the proxy's name, or a "service@host" of its own
+    (--proxy-service-name).
 
     Through an HTTPS proxy the TLS session cannot be a plain socket: the socket returned is one end
     of a socketpair, and a daemon thread relays between its other end and the TLS session until
@@ -60,7 +66,8 @@ def connect(
     """
     from ncfd.deadline import Deadline
 
-    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional)
+    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
+                       headers, service_name)  # fmt: skip
     return _open(request, Deadline(timeout))
 
 
@@ -131,10 +138,12 @@ def _request(
     cacert: str | None,
     family: int,
     pac_optional: bool = False,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    service_name: str | None = None,
 ) -> Request:
     """connect()'s arguments, checked, as a Request for the core."""
     from ncfd.errors import UsageError
-    from ncfd.spec import Credentials, Request, SocketOptions
+    from ncfd.spec import Credentials, Request, SocketOptions, check_service_name
 
     sources = [name for name, given in (("proxy", proxy), ("pac", pac), ("auto", auto)) if given]
     if len(sources) > 1:
@@ -147,11 +156,22 @@ def _request(
         raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
     options = SocketOptions()
     options.family = socket.AddressFamily(family)
+    proxies = _proxies(proxy, protocol)
+    extra: list[tuple[str, str]] = []
+    if headers is not None:
+        from ncfd.proxy_headers import check_authorization, from_pairs
+
+        extra = from_pairs(headers)
+        authenticating = user is not None or password is not None or any(p.user for p in proxies
+                                                                          if p.protocol == "connect")  # fmt: skip
+        check_authorization(extra, authenticating, "user=, password= or a user@ in a proxy URL")
+    if service_name is not None:
+        service_name = check_service_name(service_name, "service_name=")
     return Request(
-        host, port, proxies=_proxies(proxy, protocol), pac=pac, auto=auto, socket_options=options, cacert=cacert,
+        host, port, proxies=proxies, pac=pac, auto=auto, socket_options=options, cacert=cacert,
         credentials=Credentials(user, _password_for(password) if password is not None else None,
-                                hint="user= and password="),
-        pac_optional=pac_optional,
+                                hint="user= and password=", service_name=service_name, service_hint="service_name="),
+        pac_optional=pac_optional, headers=extra,
     )  # fmt: skip
 
 

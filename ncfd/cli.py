@@ -129,11 +129,12 @@ def _request(opts: Options, log: Log) -> Request:
         assert opts.netrc is not None
         return netrc_entry(opts.netrc, proxy.host, log)[0]
 
-    credentials = Credentials(opts.proxy_user, password_for, opts.proxy_auth, netrc_user if opts.netrc else None)
+    credentials = Credentials(opts.proxy_user, password_for, opts.proxy_auth, netrc_user if opts.netrc else None,
+                              service_name=opts.service_name)  # fmt: skip
     return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
                    pac=opts.proxy_pac, auto=opts.proxy_auto, credentials=credentials, socket_options=opts.socket,
                    cacert=opts.proxy_cacert, pac_optional=opts.proxy_pac_optional,
-                   greeting_bound=not opts.timeout)  # fmt: skip
+                   greeting_bound=not opts.timeout, headers=opts.proxy_headers)  # fmt: skip
 
 
 def _warn(message: str) -> None:

@@ -16,6 +16,10 @@ from ncfd import __version__
 from ncfd.errors import DeadProxy, ProxyError, UsageError
 from ncfd.render import printable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 # h11's own end-of-headers rule (h11/_receivebuffer.py): a blank line, CRLF or bare LF.
 _BLOCK_END = re.compile(rb"\n\r?\n")
 # RFC 9112 authority-form: no whitespace, no brackets inside a host (we add them for IPv6).
@@ -118,12 +122,24 @@ MAX_REFUSAL_BODY = 1024 * 1024
 class ConnectExchange:
     """One CONNECT request and its reply, driven by h11."""
 
-    def __init__(self, host: str, port: int, proxy_name: str, headers: list[tuple[str, str]] | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        proxy_name: str,
+        headers: list[tuple[str, str]] | None = None,
+        extra: Sequence[tuple[str, str]] = (),
+    ):
+        """headers: ncfd's own (Proxy-Authorization); extra: the caller's, checked already
+        (ncfd.proxy_headers), a User-Agent among them replacing ncfd's."""
         self.target = authority(host, port)
         self.proxy_name = proxy_name
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BLOCK)
         self._body = 0
-        fields = [("Host", self.target), ("User-Agent", f"ncfd/{__version__}")] + (headers or [])
+        if not any(n.lower() == "user-agent" for n, _ in extra):
+            extra = [("User-Agent", f"ncfd/{__version__}"), *extra]
+        # As bytes, values in UTF-8: HTTP's obs-text, which h11 sends as given (a str it takes as ASCII only).
+        fields = [(n.encode(), v.encode()) for n, v in [("Host", self.target), *extra, *(headers or [])]]
         try:
             self.request = self._conn.send(h11.Request(method="CONNECT", target=self.target, headers=fields))
         except h11.LocalProtocolError as e:

@@ -9,8 +9,9 @@ import functools
 SYNOPSIS = (
     "[-46DdFhNnvz] [-I length] [-O length] [-P user] [-p port] [-q seconds] "
     "[-s source] [-T keyword] [-w timeout] [-X protocol] [-x proxy] [--proxy-auth scheme] "
-    "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-netrc file] [--proxy-pac location] "
-    "[--proxy-pac-optional] [--proxy-password-file file] [--show-route] [--version] destination port"
+    "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-header header] [--proxy-netrc file] "
+    "[--proxy-pac location] [--proxy-pac-optional] [--proxy-password-file file] [--proxy-service-name name] "
+    "[--show-route] [--version] destination port"
 )
 
 SUMMARY = (
@@ -59,6 +60,15 @@ OPTIONS = (
     ("--proxy-cacert", "file", "Also trust the CA certificates in file for HTTPS proxies and https:// PAC servers."),
     ("--proxy-env", "", "Take the proxy from https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY (curl's order), "
                         "connecting directly to hosts that no_proxy or NO_PROXY names."),
+    ("--proxy-header", "header", "Send header, \"Name: value\", with every CONNECT to an HTTP or HTTPS proxy "
+                                 "(each hop of a chain, each a PAC names; never to SOCKS proxies); more than once, "
+                                 "more headers. @file reads header lines from file (blank lines skipped), which "
+                                 "must be private as --proxy-password-file's, so that tokens stay out of the "
+                                 "process list. A User-Agent replaces ncfd's. Host, Content-Length, "
+                                 "Transfer-Encoding, a control character in a value, and Proxy-Authorization when "
+                                 "ncfd authenticates (-P, --proxy-netrc, user@) are usage errors. -v shows the "
+                                 "value of Authorization, Cookie and names containing token, key, secret, auth or "
+                                 "password as ***."),
     ("--proxy-pac", "location", "Route as the PAC file at location (an http://, https:// or file:// URL, or a "
                                 "path) says: FindProxyForURL(\"https://host:port/\", \"host\") for the "
                                 "destination as given, its entries tried in order. A PAC that cannot be had "
@@ -73,6 +83,10 @@ OPTIONS = (
     ("--proxy-netrc", "file", "Take each proxy's user and password from file, in netrc(5) form: machine "
                               "proxy-host login user password secret. Private to its owner, as "
                               "--proxy-password-file."),
+    ("--proxy-service-name", "name", "The Kerberos service a Negotiate proxy's ticket is asked for: a service "
+                                     "(HTTP, the default) at the proxy's name as given, or service@host for a "
+                                     "proxy whose principal has another name (a load balancer's, a name the KDC "
+                                     "knows): HTTP@lb.example.com asks for HTTP/lb.example.com@REALM."),
     ("--show-route", "", "Print the route ncfd would take (its source, the PAC's answer, the routes in "
                          "order), connect nothing, exit 0."),
     ("--version", "", "Print ncfd's version, the Python's, and the optional pieces found; exit 0."),
@@ -80,11 +94,11 @@ OPTIONS = (
 
 PASSWORD = (
     "A proxy that asks for Negotiate gets the user's Kerberos ticket (kinit, or KRB5_CLIENT_KTNAME), "
-    "through the system's GSSAPI library, for HTTP@ the proxy's name as given; no -P is needed and the "
-    "credentials are never delegated. For a user (-P, user@ in a proxy URL, or a netrc entry's login), the "
-    "proxy password comes from the proxy's own entry in --proxy-netrc, then $NCFD_PROXY_PASSWORD, then "
-    "--proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a display, or with "
-    "SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
+    "through the system's GSSAPI library, for HTTP@ the proxy's name as given (or --proxy-service-name); no "
+    "-P is needed and the credentials are never delegated. For a user (-P, user@ in a proxy URL, or a netrc "
+    "entry's login), the proxy password comes from the proxy's own entry in --proxy-netrc, then "
+    "$NCFD_PROXY_PASSWORD, then --proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a "
+    "display, or with SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
 )
 
 PAC = (

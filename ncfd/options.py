@@ -40,7 +40,8 @@ TOS_KEYWORDS = {
     "reliability": 0x04, "throughput": 0x08, "va": 0xB0,
 }  # fmt: skip
 
-LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-netrc", "proxy-cacert", "proxy-pac")
+LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-netrc", "proxy-cacert", "proxy-pac", "proxy-header",
+                "proxy-service-name")  # fmt: skip
 LONG_FLAGS = ("proxy-env", "proxy-auto", "proxy-pac-optional", "show-route", "version")
 AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
 
@@ -60,6 +61,9 @@ class Options:
         self.password_file: str | None = None
         self.netrc: str | None = None
         self.proxy_cacert: str | None = None
+        # Sent with every CONNECT (ncfd.proxy_headers), and the Kerberos service of Negotiate proxies.
+        self.proxy_headers: list[tuple[str, str]] = []
+        self.service_name: str | None = None
         # Said on stderr before anything else is done.
         self.warnings: list[str] = []
         self.quit_after: float | None = None
@@ -213,6 +217,14 @@ def parse_args(argv: list[str]) -> Options:
             o.proxy_auto = True
         elif letter == "show-route":
             o.show_route = True
+        elif letter == "proxy-header":
+            from ncfd.proxy_headers import from_option
+
+            o.proxy_headers += from_option(value)
+        elif letter == "proxy-service-name":
+            from ncfd.spec import check_service_name
+
+            o.service_name = check_service_name(value, "--proxy-service-name")
         elif letter == "proxy-cacert":
             o.proxy_cacert = _readable(value, "--proxy-cacert file")
         elif letter == "version":
@@ -251,6 +263,12 @@ def parse_args(argv: list[str]) -> Options:
                 "use NCFD_PROXY_PASSWORD or --proxy-password-file"
             )
     check_chain(o.proxies)
+    if o.proxy_headers:
+        from ncfd.proxy_headers import check_authorization
+
+        users = [p.user for p in o.proxies if p.protocol == "connect"]
+        authenticating = o.proxy_user is not None or o.netrc is not None or any(users)
+        check_authorization(o.proxy_headers, authenticating, "-P, --proxy-netrc or a user@ in a proxy URL")
     return o
 
 

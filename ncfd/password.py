@@ -87,7 +87,7 @@ def _netrc_hosts(path: str) -> dict[str, tuple[str, str, str]]:
     file must be private to its owner."""
     if path not in _netrc_read:
         try:
-            text = _read_private(path, "--proxy-netrc file").decode()
+            text = read_private(path, "--proxy-netrc file").decode()
         except UnicodeDecodeError:
             raise UsageError(f"--proxy-netrc file {path} is not UTF-8 text") from None
         _netrc_read[path] = parse_netrc(text, f"--proxy-netrc file {path}")
@@ -167,7 +167,7 @@ class _Words:
         self.at = stop
 
 
-def _read_private(path: str, what: str, limit: int = -1) -> bytes:
+def read_private(path: str, what: str, limit: int = -1) -> bytes:
     """The file at path (up to limit bytes), which must be private to its owner, as ssh insists for
     keys: opened once, not through a symbolic link, its mode checked on the descriptor read."""
     try:
@@ -185,7 +185,7 @@ def _private(mode: int, path: str, what: str) -> None:
 
 def read_password_file(path: str) -> str:
     """The first line of path, which must be private to its owner."""
-    line = _read_private(path, "proxy password file", 4096).split(b"\n", 1)[0]
+    line = read_private(path, "proxy password file", 4096).split(b"\n", 1)[0]
     return line.rstrip(b"\r").decode()
 
 

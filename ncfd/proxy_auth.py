@@ -232,18 +232,28 @@ class Ntlm(Authenticator):
 
 class Kerberos(Authenticator):
     """Negotiate with the user's Kerberos ticket (or client keytab): SPNEGO through the system's
-    GSSAPI (ncfd.gss), for HTTP@<the proxy's name as given>; legs on one connection. Its first
-    leg fails with KerberosError("no-ticket") when there is no ticket, before anything is sent."""
+    GSSAPI (ncfd.gss), for a host-based service, HTTP@<the proxy's name as given> unless told
+    otherwise; legs on one connection. Its first leg fails with KerberosError("no-ticket") when
+    there is no ticket, before anything is sent."""
 
     scheme = "negotiate"
     blocking = True
 
-    def __init__(self, proxy_host: str) -> None:
+    def __init__(self, service: str) -> None:
         from ncfd import gss
 
-        self.service = f"HTTP@{proxy_host}"
-        self.initiator = gss.Initiator("HTTP", proxy_host)
+        self.service = service
+        name, _, host = service.partition("@")
+        self.initiator = gss.Initiator(name, host)
         self.legs = 0
+
+    @staticmethod
+    def service_for(proxy_host: str, service_name: str | None) -> str:
+        """service@host for a proxy: service_name when it names a host (a load balancer's, a name
+        the KDC knows), else that service (HTTP by default) at the proxy's name as given."""
+        if service_name is not None and "@" in service_name:
+            return service_name
+        return f"{service_name or 'HTTP'}@{proxy_host}"
 
     def connection_bound(self) -> bool:
         # The first token (the ticket) stands on its own, on any connection; what answers the
@@ -294,7 +304,7 @@ def authenticator(
 ) -> Authenticator:
     """The answerer for scheme; "ntlm-in-negotiate" is Negotiate answered with NTLM (a password)."""
     if scheme == "negotiate":
-        return Kerberos(proxy_host)
+        return Kerberos(Kerberos.service_for(proxy_host, None))
     assert user is not None and password is not None
     if scheme == "basic":
         return Basic(user, password)

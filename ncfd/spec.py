@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 
+from ncfd.errors import UsageError
 from ncfd.log import quiet
 
 TYPE_CHECKING = False
@@ -43,9 +44,10 @@ class Credentials:
     """Who we are to the proxies that ask: the user for proxies without one of their own (-P), or
     else user_for's answer for that proxy; the password source for a user at a proxy; and the only
     HTTP scheme to answer, if one is forced; and how the face gives a user and password, for a
-    message saying a proxy wants them."""
+    message saying a proxy wants them. service_name: the Kerberos service a Negotiate proxy is
+    asked a ticket for, "service" (at the proxy's name) or "service@host"; HTTP when None."""
 
-    __slots__ = ("hint", "password_for", "scheme", "user", "user_for")
+    __slots__ = ("hint", "password_for", "scheme", "service_hint", "service_name", "user", "user_for")
 
     def __init__(
         self,
@@ -54,9 +56,13 @@ class Credentials:
         scheme: str | None = None,
         user_for: Callable[[Proxy], str | None] | None = None,
         hint: str = "-P user",
+        service_name: str | None = None,
+        service_hint: str = "--proxy-service-name",
     ):
         self.user = user
         self.hint = hint
+        self.service_name = service_name
+        self.service_hint = service_hint  # how the face names service_name, for a message
         self.password_for = password_for
         self.scheme = scheme
         self.user_for = user_for
@@ -65,6 +71,18 @@ class Credentials:
         if proxy.user is not None or self.user is not None:
             return proxy.user or self.user
         return self.user_for(proxy) if self.user_for is not None else None
+
+
+def check_service_name(value: str, where: str) -> str:
+    """A Kerberos service name as --proxy-service-name and service_name= take it: "service", or
+    "service@host"; not a principal (HTTP/host@REALM), which GSSAPI would read as another name."""
+    service, at, host = value.partition("@")
+    if "/" in value or not service or (at and not host) or any(c.isspace() or not c.isprintable() for c in value):
+        raise UsageError(
+            f"{where}: invalid Kerberos service name {value!r}: write service (HTTP) or service@host"
+            " (HTTP@proxy.example), not a principal (HTTP/proxy.example@REALM)"
+        )
+    return value
 
 
 class Route:
@@ -83,7 +101,8 @@ class Route:
 class ConnectSpec:
     """A connection to open: the destination, the routes to try in order, and how."""
 
-    __slots__ = ("cacert", "credentials", "greeting_bound", "host", "log", "on_route", "port", "routes", "socket")
+    __slots__ = ("cacert", "credentials", "greeting_bound", "headers", "host", "log", "on_route", "port", "routes",
+                 "socket")  # fmt: skip
 
     def __init__(
         self,
@@ -97,8 +116,11 @@ class ConnectSpec:
         log: Log | None = None,
         on_route: Callable[[Route, bool], None] | None = None,
         greeting_bound: bool = True,
+        headers: list[tuple[str, str]] | None = None,
     ) -> None:
         self.host, self.port, self.routes = host, port, routes
+        # Sent with every CONNECT, to each HTTP hop (checked by ncfd.proxy_headers).
+        self.headers = headers or []
         # A SOCKS5 proxy silent after the greeting fails in seconds (ncfd.socks_proxy); off when the
         # user chose the wait (-w), but for a PAC's entries, where silence means a dead proxy.
         self.greeting_bound = greeting_bound
@@ -114,8 +136,8 @@ class ConnectSpec:
 class Request:
     """A connection to open, as a face asks for it; exactly one route source at most."""
 
-    __slots__ = ("auto", "cacert", "credentials", "env", "greeting_bound", "host", "pac", "pac_optional", "port",
-                 "proxies", "socket_options")  # fmt: skip
+    __slots__ = ("auto", "cacert", "credentials", "env", "greeting_bound", "headers", "host", "pac", "pac_optional",
+                 "port", "proxies", "socket_options")  # fmt: skip
 
     def __init__(
         self,
@@ -131,9 +153,11 @@ class Request:
         cacert: str | None = None,
         pac_optional: bool = False,
         greeting_bound: bool = True,
+        headers: list[tuple[str, str]] | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.greeting_bound = greeting_bound  # as ConnectSpec's
+        self.headers = headers or []  # as ConnectSpec's
         self.proxies, self.env, self.pac, self.auto = proxies or [], env, pac, auto
         # A PAC server whose name does not resolve or that refuses, with no copy cached: direct.
         self.pac_optional = pac_optional

@@ -12,6 +12,7 @@ import socket
 from ncfd import dial
 from ncfd.deadline import shown
 from ncfd.errors import AuthFailed, ConnectFailed, DeadProxy, ProxyError, ResolveError, TimedOut, broken_handshake
+from ncfd.log import enabled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -173,6 +174,9 @@ class HttpTunnel:
         self.target = authority(host, port)
         # A SOCKS server named as a plain HTTP proxy on the command line: -X 5 is the fix.
         self.socks_fix = "" if chain.pac or self.proxy.tls else "if it is one, use -X 5 (or a socks5h:// proxy URL)"
+        self.extra = chain.spec.headers
+        # The caller's own Proxy-Authorization: ncfd adds none of its own.
+        self.authorized = any(name.lower() == "proxy-authorization" for name, _ in self.extra)
 
     def open(self) -> socket.socket:
         from ncfd.http_connect import ConnectExchange
@@ -187,7 +191,7 @@ class HttpTunnel:
                     sock = self.chain.reach(self.i)
                     self.deadline.phase = f"waiting for {self.name} to open the tunnel to {self.target}"
                 headers = [("Proxy-Authorization", credentials)] if credentials else None
-                exchange = ConnectExchange(self.host, self.port, self.name, headers)
+                exchange = ConnectExchange(self.host, self.port, self.name, headers, self.extra)
                 reply = self._ask(sock, exchange, auth)
                 answered = True
                 if 200 <= reply.status < 300:
@@ -220,6 +224,10 @@ class HttpTunnel:
 
     def _ask(self, sock: socket.socket, exchange: ConnectExchange, auth: Authenticator | None) -> Reply:
         what = f" with {auth.scheme} credentials" if auth else ""
+        if self.extra and enabled(self.log):
+            from ncfd.proxy_headers import shown
+
+            what += f" and the headers {shown(self.extra)}" if auth else f" with the headers {shown(self.extra)}"
         self.log(f"sending CONNECT {exchange.target}{what}")
         self.deadline.arm(sock)
         sock.sendall(exchange.request)
@@ -236,6 +244,8 @@ class HttpTunnel:
             raise ProxyError(refusal)
         if auth is not None:
             return auth
+        if self.authorized:
+            raise AuthFailed(f"{refusal}: it did not take the Proxy-Authorization header given")
         from ncfd.proxy_auth import NoUser, authenticator, choose_scheme
 
         forced = self.chain.spec.credentials.scheme
@@ -255,13 +265,12 @@ class HttpTunnel:
         password at hand, NTLM inside Negotiate."""
         from ncfd import gss
         from ncfd.deadline import bounded
-        from ncfd.log import enabled
         from ncfd.proxy_auth import Kerberos
 
-        host = self.proxy.host
+        service = Kerberos.service_for(self.proxy.host, self.chain.spec.credentials.service_name)
         try:
             # Naming the proxy's principal may ask DNS (krb5.conf's dns_canonicalize_hostname).
-            auth = bounded(self.deadline, lambda: Kerberos(host), f"naming the Kerberos principal HTTP@{host}")
+            auth = bounded(self.deadline, lambda: Kerberos(service), f"naming the Kerberos principal {service}")
         except gss.Unavailable:
             if self.password is None:
                 raise
@@ -296,7 +305,8 @@ class HttpTunnel:
             if e.kind == "no-ticket" and self.password is not None:
                 fallback = self._ntlm_instead("no Kerberos ticket")
                 return fallback, fallback.respond(challenges)
-            raise AuthFailed(_kerberos_message(e, self.name, service)) from None
+            hint = self.chain.spec.credentials.service_hint
+            raise AuthFailed(_kerberos_message(e, self.name, service, hint)) from None
 
     def _from_kdc(self, call: Callable[[], T], service: str) -> T:
         """call(), which may wait for the KDC, in a helper thread bounded by the deadline (the
@@ -337,7 +347,7 @@ class HttpTunnel:
             data = sock.recv(65536)
 
 
-def _kerberos_message(e: KerberosError, proxy: str, service: str) -> str:
+def _kerberos_message(e: KerberosError, proxy: str, service: str, service_hint: str) -> str:
     if e.kind == "no-ticket":
         return (f"{proxy} wants Kerberos (Negotiate) and there is no Kerberos ticket: run kinit (the proxy's "
                 f"principal is {service}), or give -P user for NTLM")  # fmt: skip
@@ -345,7 +355,8 @@ def _kerberos_message(e: KerberosError, proxy: str, service: str) -> str:
         return f"the Kerberos ticket has expired ({e.detail}): run kinit (for {service} at {proxy})"
     if e.kind == "unknown-service":
         return (f"the Kerberos KDC does not know {proxy}'s principal {service} ({e.detail}): name the proxy as "
-                "it is registered, or let krb5.conf canonicalize names (dns_canonicalize_hostname)")  # fmt: skip
+                "it is registered, let krb5.conf canonicalize names (dns_canonicalize_hostname), or give the "
+                f"principal's service@host ({service_hint})")  # fmt: skip
     if e.kind == "kdc-unreachable":
         return f"cannot reach the Kerberos KDC for a ticket for {service} (for {proxy}): {e.detail}"
     return f"Kerberos authentication at {proxy} failed: {e.detail}"

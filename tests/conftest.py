@@ -144,6 +144,15 @@ def squid_kerberos(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
 
 
 @pytest.fixture(scope="session")
+def squid_kerberos_elsewhere(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
+    """squid reached as PROXY_NAME whose principals are another service there (proxy/PROXY_NAME) and
+    HTTP at a load balancer's name (HTTP/LB_NAME), not HTTP/PROXY_NAME."""
+    require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_kerberos_auth")
+    with peers.squid_negotiate(kdc, principals=(f"proxy/{peers.PROXY_NAME}", f"HTTP/{peers.LB_NAME}")) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
 def squid_negotiate_ntlm(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
     require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_wrapper_auth", f"{peers.SQUID_HELPERS}/ntlm_fake_auth")
     with peers.squid_negotiate(kdc, ntlm=True) as proxy:
@@ -161,6 +170,7 @@ PEER_FIXTURES = frozenset(
     {
         "sshd", "ssh_socks", "squid", "squid_auth", "tinyproxy", "tinyproxy_auth", "https_proxy", "dante",
         "microsocks", "microsocks_auth", "web", "kdc", "squid_kerberos", "squid_negotiate_ntlm",
+        "squid_kerberos_elsewhere",
     }
 )  # fmt: skip
 _PEER_CALL = re.compile(

@@ -367,9 +367,11 @@ def squid(
     schemes: Sequence[str] = ("basic",),
     auth_lines: Sequence[str] = (),
     workdir: Path | None = None,
+    access_lines: Sequence[str] = (),
 ) -> Iterator[Proxy]:
     """Squid allowing CONNECT to any port; with a user, it requires one of schemes; with auth_lines
-    (auth_param lines of the caller's), it requires what they configure."""
+    (auth_param lines of the caller's), it requires what they configure; access_lines (acl and
+    http_access lines) come before the rest: "http_access deny !h" makes what acl h says a must."""
     with contextlib.ExitStack() as stack:
         tmp = workdir or stack.enter_context(_workdir("squid", owner="proxy"))
         port = free_port()
@@ -388,6 +390,7 @@ def squid(
         config.write_text(
             _lines(
                 f"http_port {HOST}:{port}",
+                *access_lines,
                 *access,
                 "http_access deny all",
                 "cache deny all",
@@ -653,6 +656,7 @@ def nginx(host: str = HOST, port: int | None = None, server_name: str | None = N
 REALM = "NCFD.TEST"
 PROXY_NAME = "proxy.ncfd.test"  # .ci/run: 127.0.0.1, with proxy-alias.ncfd.test as an alias
 PROXY_ALIAS = "proxy-alias.ncfd.test"
+LB_NAME = "lb.ncfd.test"  # a load balancer's name, known to the KDC, in no DNS and no /etc/hosts
 KRB_USER = "alice"
 
 
@@ -748,11 +752,13 @@ def kdc() -> Iterator[Kdc]:
             yield server
 
 
-def _negotiate_helper(tmp: Path, kdc_server: Kdc) -> str:
+def _negotiate_helper(tmp: Path, kdc_server: Kdc, keytab_of: Path | None = None, principal: str = "") -> str:
     """squid passes its helpers no environment of ours: a wrapper exports the realm's files and
-    execs the real helper, logging (-d) into the workdir's negotiate.log."""
+    execs the real helper, logging (-d) into the workdir's negotiate.log. It accepts HTTP/PROXY_NAME,
+    or the principal given (GSS_C_NO_NAME: any in keytab_of)."""
     keytab, conf = tmp / "http.keytab", tmp / "krb5.conf"
-    shutil.copy(kdc_server.http_keytab, keytab)
+    principal = principal or f"HTTP/{PROXY_NAME}@{REALM}"
+    shutil.copy(keytab_of or kdc_server.http_keytab, keytab)
     shutil.copy(kdc_server.krb5_conf, conf)
     if os.geteuid() == 0:  # squid runs its helpers as its own user
         proxy_user = pwd.getpwnam("proxy")
@@ -764,8 +770,7 @@ def _negotiate_helper(tmp: Path, kdc_server: Kdc) -> str:
             "#!/bin/sh",
             f"export KRB5_CONFIG={conf}",
             f"export KRB5_KTNAME=FILE:{keytab}",
-            f"exec {SQUID_HELPERS}/negotiate_kerberos_auth -k {keytab} -s HTTP/{PROXY_NAME}@{REALM} -d"
-            f" 2>>{tmp / 'negotiate.log'}",
+            f"exec {SQUID_HELPERS}/negotiate_kerberos_auth -k {keytab} -s {principal} -d 2>>{tmp / 'negotiate.log'}",
         )
     )
     wrapper.chmod(0o755)
@@ -773,15 +778,23 @@ def _negotiate_helper(tmp: Path, kdc_server: Kdc) -> str:
 
 
 @contextlib.contextmanager
-def squid_negotiate(kdc_server: Kdc, ntlm: bool = False) -> Iterator[Proxy]:
+def squid_negotiate(kdc_server: Kdc, ntlm: bool = False, principals: Sequence[str] = ()) -> Iterator[Proxy]:
     """squid that wants Negotiate and checks it with negotiate_kerberos_auth against kdc_server
     (reached as PROXY_NAME: the address 127.0.0.1 has no principal); with ntlm, through
-    negotiate_wrapper_auth, which gives raw NTLM tokens to ntlm_fake_auth instead.
+    negotiate_wrapper_auth, which gives raw NTLM tokens to ntlm_fake_auth instead. With principals
+    (service/host, made in the realm now), it has those and not HTTP/PROXY_NAME: the first is
+    another service at PROXY_NAME, which curl --proxy-service-name can ask for.
 
     Before any test uses it, an independent client (curl --proxy-negotiate, with a ticket of its
     own) must get through it: a broken fixture cannot pass for a broken ncfd."""
     with _workdir("squid-negotiate", owner="proxy") as tmp:
-        helper = _negotiate_helper(tmp, kdc_server)
+        keytab = None
+        if principals:
+            keytab = tmp / "other.keytab"
+            for principal in principals:
+                kdc_server.admin(f"addprinc -randkey {principal}@{REALM}")
+                kdc_server.admin(f"ktadd -k {keytab} {principal}")
+        helper = _negotiate_helper(tmp, kdc_server, keytab, "GSS_C_NO_NAME" if principals else "")
         if ntlm:
             helper = f"{SQUID_HELPERS}/negotiate_wrapper_auth --ntlm {SQUID_HELPERS}/ntlm_fake_auth --kerberos {helper}"
         lines = [f"auth_param negotiate program {helper}", "auth_param negotiate children 2",
@@ -789,7 +802,8 @@ def squid_negotiate(kdc_server: Kdc, ntlm: bool = False) -> Iterator[Proxy]:
         with squid(auth_lines=lines, workdir=tmp) as proxy, banner_target() as target:
             env = kdc_server.env(ccache=tmp / "self-check-ccache")
             kdc_server.kinit(env)
-            curl = [_binary("curl"), "-s", "--max-time", "5", "--proxy-negotiate", "-U", ":",
+            service = ["--proxy-service-name", principals[0].split("/")[0]] if principals else []
+            curl = [_binary("curl"), "-s", "--max-time", "5", "--proxy-negotiate", "-U", ":", *service,
                     "-x", f"http://{PROXY_NAME}:{proxy.port}", "-p", f"telnet://127.0.0.1:{target.port}"]  # fmt: skip
             r = subprocess.run(curl, env={**os.environ, **env}, capture_output=True, stdin=subprocess.DEVNULL)
             if not r.stdout.startswith(BANNER):

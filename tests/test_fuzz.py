@@ -243,7 +243,7 @@ def test_a_negotiate_token_of_any_kind_is_refused_with_an_ncfd_error(tokens: lis
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KRB5CCNAME", "FILE:/nonexistent/ncfd-fuzz-ccache")
-        auth = Kerberos("proxy.example")
+        auth = Kerberos("HTTP@proxy.example")
         for token in tokens:
             with contextlib.suppress(NcfdError):
                 auth.respond([Challenge("negotiate", {}, token)])

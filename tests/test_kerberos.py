@@ -7,6 +7,8 @@ own acceptor in a scripted proxy."""
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from krb_acceptor import GSS_C_DELEG_FLAG, Accepted, negotiate_proxy
 import peers
 from fakeservers import BANNER, FakeServer, silent
 from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
-from peers import PROXY_ALIAS, PROXY_NAME, REALM
+from peers import LB_NAME, PROXY_ALIAS, PROXY_NAME, REALM
 
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "NCFD_PROXY_PASSWORD", "KRB5_CLIENT_KTNAME")
 SERVICE = f"HTTP@{PROXY_NAME}"
@@ -283,3 +285,72 @@ def test_no_ticket_and_a_password_answers_negotiate_with_ntlm(
     )
     assert "no Kerberos ticket: answering" in r.stderr and "negotiate challenge with NTLM as CORP\\alice" in r.stderr
     r.assert_banner_and_echo(banner_target.banner)
+
+
+# --- a proxy whose principal is not HTTP@ its name: --proxy-service-name ---------------------------------
+
+
+def test_ssh_logs_in_through_a_proxy_whose_principal_is_a_load_balancers(
+    kdc: peers.Kdc, squid_kerberos_elsewhere: peers.Proxy, sshd: peers.Sshd, env: dict[str, str]
+) -> None:
+    kdc.kinit(env)
+    proxy = f"{PROXY_NAME}:{squid_kerberos_elsewhere.port}"
+    command = f"{ncfd_command()} -F -v --proxy-service-name HTTP@{LB_NAME} -X connect -x {proxy} %h %p"
+    r = subprocess.run(["setsid", *sshd.ssh_argv(command, "echo", "in")], capture_output=True, text=True, timeout=60,
+                       env=env, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
+    assert f"with Kerberos for HTTP@{LB_NAME}: alice@{REALM}" in r.stderr
+    assert f"alice@{REALM}" in (squid_kerberos_elsewhere.workdir / "access.log").read_text()
+
+
+def test_a_service_alone_is_that_service_at_the_proxys_name(
+    kdc: peers.Kdc, squid_kerberos_elsewhere: peers.Proxy, banner_target: peers.Target, env: dict[str, str]
+) -> None:
+    kdc.kinit(env)
+    r = through(squid_kerberos_elsewhere.port, banner_target, env, "-v", "--proxy-service-name", "proxy")
+    r.assert_banner_and_echo(banner_target.banner)
+    assert f"with Kerberos for proxy@{PROXY_NAME}: alice@{REALM}" in r.stderr
+
+
+def test_without_the_service_name_the_proxy_rejects_the_ticket_for_its_name(
+    kdc: peers.Kdc, squid_kerberos_elsewhere: peers.Proxy, banner_target: peers.Target, env: dict[str, str]
+) -> None:
+    kdc.kinit(env)
+    r = through(squid_kerberos_elsewhere.port, banner_target, env)
+    assert_fails(
+        r,
+        f"HTTP proxy {PROXY_NAME}:{squid_kerberos_elsewhere.port} rejected the Kerberos ticket of alice@{REALM}"
+        f" for {SERVICE}",
+    )
+
+
+def test_a_service_name_the_kdc_does_not_know_is_named(
+    kdc: peers.Kdc, squid_kerberos_elsewhere: peers.Proxy, banner_target: peers.Target, env: dict[str, str]
+) -> None:
+    kdc.kinit(env)
+    r = through(squid_kerberos_elsewhere.port, banner_target, env, "--proxy-service-name", "HTTP@nowhere.ncfd.test")
+    assert_fails(
+        r,
+        f"the Kerberos KDC does not know HTTP proxy {PROXY_NAME}:{squid_kerberos_elsewhere.port}'s principal"
+        f" HTTP@nowhere.ncfd.test (Server HTTP/nowhere.ncfd.test@{REALM} not found in Kerberos database)",
+    )
+
+
+def test_the_api_takes_the_service_name(
+    kdc: peers.Kdc, squid_kerberos_elsewhere: peers.Proxy, banner_target: peers.Target, env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import ncfd
+
+    kdc.kinit(env)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    proxy = f"http://{PROXY_NAME}:{squid_kerberos_elsewhere.port}"
+    with ncfd.connect("127.0.0.1", banner_target.port, proxy=proxy, service_name=f"HTTP@{LB_NAME}", timeout=20) as s:
+        s.settimeout(10)
+        assert s.recv(len(banner_target.banner), socket.MSG_WAITALL) == banner_target.banner
+    rejected = re.escape(f"rejected the Kerberos ticket of alice@{REALM} for {SERVICE}")
+    with pytest.raises(ncfd.AuthFailed, match=rejected):
+        ncfd.connect("127.0.0.1", banner_target.port, proxy=proxy, timeout=20)
+    with pytest.raises(ncfd.UsageError, match=re.escape(f"invalid Kerberos service name 'HTTP/{LB_NAME}@{REALM}'")):
+        ncfd.connect("127.0.0.1", banner_target.port, proxy=proxy, service_name=f"HTTP/{LB_NAME}@{REALM}")
