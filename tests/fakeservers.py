@@ -4,6 +4,7 @@ target's first bytes, and proxies that misbehave. Each runs in threads on a free
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 import time
@@ -176,3 +177,17 @@ def silent(s: Session) -> None:
     """Accept, read whatever comes, never answer."""
     while s.conn.recv(65536):
         pass
+
+
+def half_closes_then_counts(counted: queue.Queue[int]) -> Handler:
+    """Says "ready", half-closes, and puts how many bytes came until the client's EOF."""
+
+    def handle(s: Session) -> None:
+        s.send(b"ready\n")
+        s.conn.shutdown(socket.SHUT_WR)
+        n = 0
+        while chunk := s.conn.recv(1 << 20):
+            n += len(chunk)
+        counted.put(n)
+
+    return handle

@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
-from collections.abc import Callable
 
 import pytest
 
 import peers
-from fakeservers import FakeServer, Session
+from fakeservers import FakeServer, half_closes_then_counts
 from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
 from peers import require
 
@@ -143,20 +141,6 @@ def test_refused_proxy_nc_is_silent_ncfd_says_so() -> None:
     assert nc.returncode == 1 and nc.stderr == ""
     assert ours.returncode == 4
     assert ours.stderr == f"ncfd: connect to HTTP proxy 127.0.0.1 port {closed} failed: Connection refused\n"
-
-
-def half_closes_then_counts(counted: queue.Queue[int]) -> Callable[[Session], None]:
-    """Says "ready", half-closes, and puts how many bytes came until the client's EOF."""
-
-    def handle(s: Session) -> None:
-        s.send(b"ready\n")
-        s.conn.shutdown(socket.SHUT_WR)
-        n = 0
-        while chunk := s.conn.recv(1 << 20):
-            n += len(chunk)
-        counted.put(n)
-
-    return handle
 
 
 UPLOAD = 20_000_000  # more than the buffers on the way hold

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from fakeservers import BANNER, FakeServer, Session, http_proxy, socks5_proxy
+from fakeservers import BANNER, FakeServer, Session, half_closes_then_counts, http_proxy, socks5_proxy
 from fdharness import NCFD, run_ncfd
 
 
@@ -47,16 +47,7 @@ UPLOAD = 20_000_000  # more than the socket buffers on both sides hold: the rest
 def test_a_half_close_from_the_server_leaves_stdin_flowing_to_its_end() -> None:
     """The server's EOF ends only the way to stdout: as nc, every byte of stdin is still sent."""
     counted: queue.Queue[int] = queue.Queue()
-
-    def answers_then_counts(s: Session) -> None:
-        s.send(b"ready\n")
-        s.conn.shutdown(socket.SHUT_WR)
-        n = 0
-        while chunk := s.conn.recv(1 << 20):
-            n += len(chunk)
-        counted.put(n)
-
-    with FakeServer(answers_then_counts) as t:
+    with FakeServer(half_closes_then_counts(counted)) as t:
         r = run_ncfd(["-N", "127.0.0.1", str(t.port)], input=b"u" * UPLOAD, timeout=60)
         assert (r.returncode, r.stdout, r.stderr) == (0, b"ready\n", b"")
         assert counted.get(timeout=10) == UPLOAD
@@ -78,6 +69,23 @@ def test_a_server_that_closes_before_stdin_is_sent_fails_the_relay() -> None:
     }
 
 
+def run_with_stdin_open(port: int) -> tuple[int, bytes, bytes]:
+    """ncfd relaying to port with stdin open and silent throughout (communicate() would close it):
+    its exit status, stdout and stderr, within 30 s."""
+    proc = subprocess.Popen(
+        [*NCFD, "127.0.0.1", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        returncode = proc.wait(timeout=30)
+        return returncode, proc.stdout.read(), proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+
+
 def test_a_reset_before_the_end_of_stdin_fails_the_relay() -> None:
     """stdin stays open, nothing to send: the server's reset is met reading, what came before it
     goes out, and the rest of stdin could never be delivered."""
@@ -88,19 +96,8 @@ def test_a_reset_before_the_end_of_stdin_fails_the_relay() -> None:
         s.conn.close()
 
     with FakeServer(answers_and_resets) as t:
-        proc = subprocess.Popen(
-            [*NCFD, "127.0.0.1", str(t.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        try:
-            proc.wait(timeout=30)  # stdin stays open (communicate() would close it)
-            out, err = proc.stdout.read(), proc.stderr.read()
-        finally:
-            proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                stream.close()
-    assert (proc.returncode, out) == (1, b"bye\n")
+        returncode, out, err = run_with_stdin_open(t.port)
+    assert (returncode, out) == (1, b"bye\n")
     # Linux reports the reset reading (ECONNRESET), or, when the reading side took it for the end of
     # the stream first, the watch of the connection finds it closed: either way one line, exit 1.
     assert err.decode() in {
@@ -122,19 +119,8 @@ def test_a_reset_after_the_networks_eof_fails_the_relay_while_stdin_is_open() ->
         s.conn.close()
 
     with FakeServer(half_closes_then_resets) as t:
-        proc = subprocess.Popen(
-            [*NCFD, "127.0.0.1", str(t.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        try:
-            proc.wait(timeout=30)  # stdin stays open
-            out, err = proc.stdout.read(), proc.stderr.read()
-        finally:
-            proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                stream.close()
-    assert (proc.returncode, out) == (1, b"bye\n")
+        returncode, out, err = run_with_stdin_open(t.port)
+    assert (returncode, out) == (1, b"bye\n")
     # A reset in CLOSE_WAIT (after the server's FIN) is EPIPE to Linux, not ECONNRESET.
     closed = "the connection was closed before all of stdin was sent"
     assert err.decode() == f"ncfd: relay to 127.0.0.1 port {t.port} failed: {closed}\n"
