@@ -107,6 +107,28 @@ def test_through_dante_with_socks5(dante: peers.Proxy, sshd: peers.Sshd, env: di
     assert steps[-1].startswith("verdict: ok")
 
 
+def test_through_an_https_proxy_the_banner_is_read_from_the_tls_session(
+    https_proxy: peers.TlsProxy, sshd: peers.Sshd, env: dict[str, str]
+) -> None:
+    args = ["--proxy-cacert", str(https_proxy.cafile), "-x", f"https://{https_proxy.address}"]
+    code, steps, _ = check([*args, "127.0.0.1", str(sshd.port)], env)
+    assert code == 0, steps
+    assert step(steps, f"HTTPS proxy {https_proxy.address}: TLSv1.")
+    assert step(steps, "the far end sent an SSH banner")
+
+
+def test_the_user_a_socks5_proxy_is_asked_with_is_named(
+    microsocks_auth: peers.ProxyFactory, sshd: peers.Sshd, env: dict[str, str]
+) -> None:
+    proxy = microsocks_auth("alice", "socks-secret")
+    code, steps, _ = check(["-P", "alice", "-x", proxy.address, "127.0.0.1", str(sshd.port)],
+                           {**env, "NCFD_PROXY_PASSWORD": "socks-secret"})  # fmt: skip
+    assert code == 0, steps
+    assert f"asking SOCKS5 proxy {proxy.address} for the tunnel to 127.0.0.1:{sshd.port} with username/password alice" \
+           in steps  # fmt: skip
+    assert "socks-secret" not in "\n".join(steps)
+
+
 def test_a_wrong_password_at_squid_is_the_verdict_with_exit_6_and_no_secret(
     squid_auth: peers.ProxyFactory, sshd: peers.Sshd, env: dict[str, str]
 ) -> None:
