@@ -17,13 +17,13 @@ __version__ = "0.2.0"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ncfd.api import connect, connect_async
+    from ncfd.api import check, connect, connect_async
 
 
 def __getattr__(name: str) -> object:
     # The API is imported when a program first asks for it: the command line never does, and every
     # module it imports is start-up time.
-    if name in ("connect", "connect_async"):
+    if name in ("check", "connect", "connect_async"):
         from ncfd import api
 
         return getattr(api, name)
@@ -41,6 +41,7 @@ __all__ = [
     "TimedOut",
     "UsageError",
     "__version__",
+    "check",
     "connect",
     "connect_async",
 ]

@@ -7,6 +7,7 @@ getaddrinfo and Kerberos), never a signal: connect() works from any thread, and 
 Nothing here installs a signal handler or asks anyone for a password: a password is given, as a
 string or a callable asked only when a proxy wants one. -v's narration goes to the "ncfd" logger
 at DEBUG (when it is enabled for DEBUG as the call starts), warnings (a stale PAC copy) at WARNING.
+check() is the command line's --check: that narration and the far end's first bytes, as a dict.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
@@ -69,6 +71,39 @@ def connect(
     request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
                        headers, service_name)  # fmt: skip
     return _open(request, Deadline(timeout))
+
+
+def check(
+    host: str,
+    port: int,
+    *,
+    proxy: str | Sequence[str] | None = None,
+    protocol: str | None = None,
+    pac: str | None = None,
+    auto: bool = False,
+    timeout: float = 60.0,
+    user: str | None = None,
+    password: str | Callable[[], str] | None = None,
+    cacert: str | None = None,
+    family: int = 0,
+    pac_optional: bool = False,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    service_name: str | None = None,
+) -> dict[str, Any]:
+    """The command line's --check: the way to host:port as connect() goes it, then what the far end
+    sends first, as a dict: "steps" (each {"time": seconds since the start, "what": the line}),
+    "ok" (the tunnel works and the far end is an SSH server, or silent), "exit_code" (what the
+    command line exits with), "verdict", "error" (the failure's message, or None), "route"
+    ({"source", "answer" (a PAC's), "routes"}, or None when none was chosen), "first_bytes"
+    ({"kind": "ssh", "tls", "html", "other", "closed" or "none", "text"}, or None without a
+    tunnel). The connection is closed at the end. Raises UsageError only: every other failure is
+    the report's."""
+    from ncfd.deadline import Deadline
+    from ncfd.diagnose import Recorder, run
+
+    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
+                       headers, service_name)  # fmt: skip
+    return run(request, Deadline(timeout), Recorder())
 
 
 async def connect_async(host: str, port: int, **kwargs: object) -> socket.socket:

@@ -50,6 +50,13 @@ def _run(argv: list[str]) -> int:
     log = verbose if opts.verbose else quiet
     for warning in opts.warnings:
         _warn(warning)
+    if opts.check:
+        from ncfd.deadline import Deadline
+        from ncfd.diagnose import Recorder, run, stdout_line
+
+        record = Recorder(stdout_line)
+        report = run(_request(opts, record), Deadline(opts.deadline), record)
+        return int(report["exit_code"])
 
     out = None
     if opts.fdpass:

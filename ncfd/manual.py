@@ -8,7 +8,7 @@ import functools
 
 SYNOPSIS = (
     "[-46DdFhNnvz] [-I length] [-O length] [-P user] [-p port] [-q seconds] "
-    "[-s source] [-T keyword] [-w timeout] [-X protocol] [-x proxy] [--proxy-auth scheme] "
+    "[-s source] [-T keyword] [-w timeout] [-X protocol] [-x proxy] [--check] [--proxy-auth scheme] "
     "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-header header] [--proxy-netrc file] "
     "[--proxy-pac location] [--proxy-pac-optional] [--proxy-password-file file] [--proxy-service-name name] "
     "[--show-route] [--version] destination port"
@@ -50,6 +50,16 @@ OPTIONS = (
                     "socks5h:// (names resolved by the proxy), with an optional user@. Given more than "
                     "once (URLs), a chain: each proxy is reached through the one before."),
     ("-z", "", "Connect and negotiate, then exit (with -F the socket is still passed)."),
+    ("--check", "", "Go the way -F would, then print a report on stdout instead of passing the socket: one "
+                    "line per step with its time (the route's source and the PAC's answer, each route tried "
+                    "and why it failed, each proxy, the authentication scheme and as whom, where the "
+                    "password came from), what the far end sent first within 5 s (or -w, if shorter), and a "
+                    "verdict. Run it with the failing ProxyCommand's other options. Exit 0 when the tunnel "
+                    "works and the far end sent an SSH banner or nothing (a server that waits for the "
+                    "client); 5 when a TLS handshake or an HTTP answer came instead (a TLS-inspecting or "
+                    "filtering proxy is in the way, and ssh cannot work through it); 1 when the far end "
+                    "closed the tunnel or is not an SSH server; otherwise the exit status of the failure. "
+                    "Not with -F or --show-route."),
     ("--proxy-auth", "scheme", "Answer only this HTTP proxy scheme: basic, digest, ntlm or negotiate "
                                "(default: the strongest the proxy offers)."),
     ("--proxy-auto", "", "Find the proxy as the desktop would: the environment (as --proxy-env), then GNOME, KDE "
@@ -126,12 +136,12 @@ PAC = (
 )
 
 EXIT_STATUS = (
-    (0, "success: the socket was passed, or the relay ended"),
+    (0, "success: the socket was passed, the relay ended, or --check found the tunnel working"),
     (1, "other failure"),
     (2, "usage"),
     (3, "name resolution"),
     (4, "connection refused or unreachable"),
-    (5, "the proxy refused the tunnel or broke the protocol"),
+    (5, "the proxy refused the tunnel or broke the protocol (--check: a proxy answered in the server's place)"),
     (6, "proxy authentication"),
     (7, "timeout"),
     (8, "cannot pass the descriptor"),
@@ -228,6 +238,9 @@ EXAMPLES = (
      "Host *\n    ProxyCommand ncfd -F --proxy-env %h %p\n    ProxyUseFdpass yes"),
     ("On a corporate network, the proxy found as the desktop finds it (PAC, WPAD):",
      "Host *\n    ProxyCommand ncfd -F --proxy-auto %h %p\n    ProxyUseFdpass yes"),
+    ("When ssh through the proxy fails, the failing ProxyCommand's options with --check instead of -F, and %h "
+     "%p written out: each step with its time, what the far end sent first, and a verdict:",
+     "ncfd --check -X connect -x proxy.example.com:3128 example.com 22"),
     ("A route tried from the shell, as ssh would take it, the server's first line printed; stdin kept open, "
      "since its end of file half-closes the connection and an HTTP proxy then ends the tunnel, before a slow "
      "server has said a word (</dev/null prints nothing):",

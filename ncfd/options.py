@@ -42,7 +42,7 @@ TOS_KEYWORDS = {
 
 LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-netrc", "proxy-cacert", "proxy-pac", "proxy-header",
                 "proxy-service-name")  # fmt: skip
-LONG_FLAGS = ("proxy-env", "proxy-auto", "proxy-pac-optional", "show-route", "version")
+LONG_FLAGS = ("check", "proxy-env", "proxy-auto", "proxy-pac-optional", "show-route", "version")
 AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
 
 
@@ -78,6 +78,7 @@ class Options:
         self.proxy_pac_optional = False
         self.proxy_auto = False
         self.show_route = False
+        self.check = False  # --check: a report on stdout (ncfd.diagnose) instead of a hand-off
         self.host = ""
         self.port = 0
 
@@ -225,6 +226,8 @@ def parse_args(argv: list[str]) -> Options:
             from ncfd.spec import check_service_name
 
             o.service_name = check_service_name(value, "--proxy-service-name")
+        elif letter == "check":
+            o.check = True
         elif letter == "proxy-cacert":
             o.proxy_cacert = _readable(value, "--proxy-cacert file")
         elif letter == "version":
@@ -254,6 +257,10 @@ def parse_args(argv: list[str]) -> Options:
     o.proxies = [parse_proxy(v, protocol) for v in proxy_values]
     if o.show_route and o.fdpass:
         raise UsageError("--show-route prints the route and connects nothing: not with -F")
+    if o.check and (o.fdpass or o.show_route):
+        other = "-F" if o.fdpass else "--show-route"
+        raise UsageError(f"--check goes the way -F would and prints a report on stdout: not with {other} (give"
+                         " --check the ProxyCommand's other options)")  # fmt: skip
     if o.proxies and o.socket.source_addr is not None:
         raise UsageError("no proxy support for local source address")
     for proxy in o.proxies:

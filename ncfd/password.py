@@ -44,17 +44,22 @@ class Password:
         return self._value
 
     def _fetch(self) -> str:
+        whose = f"the password for {self.user} at {self.proxy}"
         if self.netrc is not None:
             login, password = netrc_entry(self.netrc, self.proxy.host, self.log)
             if password is not None and login in (None, self.user):
+                self.log(f"{whose}: from --proxy-netrc file {self.netrc}, machine {self.proxy.host}")
                 return password
             if password is not None:
                 self.log(f"--proxy-netrc file {self.netrc}: machine {self.proxy.host} is for login {login}, not"
                          f" {self.user}")  # fmt: skip
         if ENV in os.environ:
+            self.log(f"{whose}: from {ENV}")
             return os.environ[ENV]
         if self.file is not None:
+            self.log(f"{whose}: from --proxy-password-file {self.file}")
             return read_password_file(self.file)
+        self.log(f"{whose}: asking for it")
         host = f"[{self.proxy.host}]" if ":" in self.proxy.host else self.proxy.host
         prompt = f"Proxy password for {self.user}@{host}:{self.proxy.port}: "
         self.deadline.pause()

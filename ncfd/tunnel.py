@@ -148,6 +148,9 @@ class Chain:
         else:
             sock = self.reach(i)
             self.deadline.phase = f"waiting for {hop} to open the tunnel to {target}"
+            if self.users[i] is not None:
+                how = "username/password" if hop.protocol == "5" and self.passwords[i] is not None else "userid"
+                self.log(f"asking {hop} for the tunnel to {target} with {how} {self.users[i]}")
             try:
                 sock = self.socks[i].negotiate(sock, self.deadline)
             except BaseException:
