@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
-    from ncfd.spec import Request
+    from ncfd.spec import ClientCert, Request
 
 
 def connect(
@@ -37,6 +37,10 @@ def connect(
     cacert: str | None = None,
     family: int = 0,
     pac_optional: bool = False,
+    cert: str | None = None,
+    key: str | None = None,
+    key_passphrase: str | Callable[[], str] | None = None,
+    auth_hosts: str | Sequence[str] | None = None,
 ) -> socket.socket:
     """A connected, blocking TCP socket to host:port, positioned exactly after the last proxy's
     reply: nothing the server sent first (an SSH banner) has been read from it.
@@ -49,7 +53,13 @@ def connect(
     (--proxy-auto). None of them: direct. timeout: the seconds for all of it (routes, connecting,
     every handshake). user, password: for proxies that ask (user also for those without a user@ of
     their own); Kerberos needs neither. cacert: CA certificates also trusted for HTTPS proxies and
-    PAC servers. family: socket.AF_INET or AF_INET6 to use only that family.
+    PAC servers. family: socket.AF_INET or AF_INET6 to use only that family. cert, key: a TLS
+    client certificate for HTTPS proxies that ask for one (not PAC servers), PEM files, key None
+    when the certificate's file holds it too; the key's file must be private to its owner;
+    key_passphrase, for an encrypted key, is used (a callable called) only when it is. auth_hosts:
+    shell-style patterns (a sequence, or one comma-separated string) of the names of proxies that
+    a PAC names and that may still have the password, and, once given, the only such proxies that
+    get a Kerberos ticket (--proxy-auth-hosts); a PAC's other proxies get neither.
 
     Through an HTTPS proxy the TLS session cannot be a plain socket: the socket returned is one end
     of a socketpair, and a daemon thread relays between its other end and the TLS session until
@@ -60,7 +70,8 @@ def connect(
     """
     from ncfd.deadline import Deadline
 
-    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional)
+    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
+                       cert, key, key_passphrase, auth_hosts)  # fmt: skip
     return _open(request, Deadline(timeout))
 
 
@@ -131,6 +142,10 @@ def _request(
     cacert: str | None,
     family: int,
     pac_optional: bool = False,
+    cert: str | None = None,
+    key: str | None = None,
+    key_passphrase: str | Callable[[], str] | None = None,
+    auth_hosts: str | Sequence[str] | None = None,
 ) -> Request:
     """connect()'s arguments, checked, as a Request for the core."""
     from ncfd.errors import UsageError
@@ -145,14 +160,44 @@ def _request(
         raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
     if family not in (0, socket.AF_INET, socket.AF_INET6):
         raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
+    if key is not None and cert is None:
+        raise UsageError("key goes with cert (the certificate the key is for)")
     options = SocketOptions()
     options.family = socket.AddressFamily(family)
     return Request(
         host, port, proxies=_proxies(proxy, protocol), pac=pac, auto=auto, socket_options=options, cacert=cacert,
         credentials=Credentials(user, _password_for(password) if password is not None else None,
-                                hint="user= and password="),
-        pac_optional=pac_optional,
+                                hint="user= and password=", auth_hosts=_patterns(auth_hosts),
+                                hosts_option="auth_hosts="),
+        client_cert=_client_cert(cert, key, key_passphrase), pac_optional=pac_optional,
     )  # fmt: skip
+
+
+def _patterns(auth_hosts: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if auth_hosts is None:
+        return None
+    from ncfd.auth_policy import parse_patterns
+
+    return parse_patterns(auth_hosts if isinstance(auth_hosts, str) else ",".join(auth_hosts))
+
+
+def _client_cert(cert: str | None, key: str | None, passphrase: str | Callable[[], str] | None) -> ClientCert | None:
+    """The certificate, with the caller's passphrase, a callable called at most once."""
+    if cert is None:
+        return None
+    from ncfd.errors import AuthFailed
+    from ncfd.spec import ClientCert
+
+    kept: list[str] = []
+
+    def source(deadline: Deadline) -> str:
+        if passphrase is None:
+            raise AuthFailed(f"the TLS client key {key or cert} is encrypted: give its passphrase as key_passphrase=")
+        if not kept:
+            kept.append(passphrase if isinstance(passphrase, str) else str(passphrase()))
+        return kept[0]
+
+    return ClientCert(cert, key, source)
 
 
 def _open(request: Request, deadline: Deadline) -> socket.socket:
