@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
-    from ncfd.spec import Request
+    from ncfd.spec import ClientCert, Request
 
 
 def connect(
@@ -41,6 +41,10 @@ def connect(
     pac_optional: bool = False,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     service_name: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    key_passphrase: str | Callable[[], str] | None = None,
+    auth_hosts: str | Sequence[str] | None = None,
 ) -> socket.socket:
     """A connected, blocking TCP socket to host:port, positioned exactly after the last proxy's
     reply: nothing the server sent first (an SSH banner) has been read from it.
@@ -58,6 +62,13 @@ def connect(
     never sent to SOCKS proxies. service_name: the Kerberos service a Negotiate proxy's ticket is
     asked for, "HTTP" (the default) at the proxy's name, or a "service@host" of its own
     (--proxy-service-name).
+    cert, key: a TLS
+    client certificate for HTTPS proxies that ask for one (not PAC servers), PEM files, key None
+    when the certificate's file holds it too; the key's file must be private to its owner;
+    key_passphrase, for an encrypted key, is used (a callable called) only when it is. auth_hosts:
+    shell-style patterns (a sequence, or one comma-separated string) of the names of proxies that
+    a PAC names and that may still have the password, and, once given, the only such proxies that
+    get a Kerberos ticket (--proxy-auth-hosts); a PAC's other proxies get neither.
 
     Through an HTTPS proxy the TLS session cannot be a plain socket: the socket returned is one end
     of a socketpair, and a daemon thread relays between its other end and the TLS session until
@@ -69,7 +80,7 @@ def connect(
     from ncfd.deadline import Deadline
 
     request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
-                       headers, service_name)  # fmt: skip
+                       headers, service_name, cert, key, key_passphrase, auth_hosts)  # fmt: skip
     return _open(request, Deadline(timeout))
 
 
@@ -89,6 +100,10 @@ def check(
     pac_optional: bool = False,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     service_name: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    key_passphrase: str | Callable[[], str] | None = None,
+    auth_hosts: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The command line's --check: the way to host:port as connect() goes it, then what the far end
     sends first, as a dict: "steps" (each {"time": seconds since the start, "what": the line}),
@@ -102,7 +117,7 @@ def check(
     from ncfd.diagnose import Recorder, run
 
     request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
-                       headers, service_name)  # fmt: skip
+                       headers, service_name, cert, key, key_passphrase, auth_hosts)  # fmt: skip
     return run(request, Deadline(timeout), Recorder())
 
 
@@ -175,6 +190,10 @@ def _request(
     pac_optional: bool = False,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     service_name: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    key_passphrase: str | Callable[[], str] | None = None,
+    auth_hosts: str | Sequence[str] | None = None,
 ) -> Request:
     """connect()'s arguments, checked, as a Request for the core."""
     from ncfd.errors import UsageError
@@ -189,6 +208,8 @@ def _request(
         raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
     if family not in (0, socket.AF_INET, socket.AF_INET6):
         raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
+    if key is not None and cert is None:
+        raise UsageError("key goes with cert (the certificate the key is for)")
     options = SocketOptions()
     options.family = socket.AddressFamily(family)
     proxies = _proxies(proxy, protocol)
@@ -205,9 +226,37 @@ def _request(
     return Request(
         host, port, proxies=proxies, pac=pac, auto=auto, socket_options=options, cacert=cacert,
         credentials=Credentials(user, _password_for(password) if password is not None else None,
-                                hint="user= and password=", service_name=service_name, service_hint="service_name="),
-        pac_optional=pac_optional, headers=extra,
+                                hint="user= and password=", service_name=service_name, service_hint="service_name=",
+                                auth_hosts=_patterns(auth_hosts), hosts_option="auth_hosts="),
+        client_cert=_client_cert(cert, key, key_passphrase), pac_optional=pac_optional, headers=extra,
     )  # fmt: skip
+
+
+def _patterns(auth_hosts: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if auth_hosts is None:
+        return None
+    from ncfd.auth_policy import parse_patterns
+
+    return parse_patterns(auth_hosts if isinstance(auth_hosts, str) else ",".join(auth_hosts))
+
+
+def _client_cert(cert: str | None, key: str | None, passphrase: str | Callable[[], str] | None) -> ClientCert | None:
+    """The certificate, with the caller's passphrase, a callable called at most once."""
+    if cert is None:
+        return None
+    from ncfd.errors import AuthFailed
+    from ncfd.spec import ClientCert
+
+    kept: list[str] = []
+
+    def source(deadline: Deadline) -> str:
+        if passphrase is None:
+            raise AuthFailed(f"the TLS client key {key or cert} is encrypted: give its passphrase as key_passphrase=")
+        if not kept:
+            kept.append(passphrase if isinstance(passphrase, str) else str(passphrase()))
+        return kept[0]
+
+    return ClientCert(cert, key, source)
 
 
 def _open(request: Request, deadline: Deadline) -> socket.socket:

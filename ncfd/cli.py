@@ -136,11 +136,24 @@ def _request(opts: Options, log: Log) -> Request:
         assert opts.netrc is not None
         return netrc_entry(opts.netrc, proxy.host, log)[0]
 
+    def in_netrc(proxy: Proxy) -> bool:
+        from ncfd.password import netrc_entry
+
+        assert opts.netrc is not None
+        return netrc_entry(opts.netrc, proxy.host, log) != (None, None)
+
     credentials = Credentials(opts.proxy_user, password_for, opts.proxy_auth, netrc_user if opts.netrc else None,
-                              service_name=opts.service_name)  # fmt: skip
+                              service_name=opts.service_name, auth_hosts=opts.auth_hosts,
+                              in_netrc=in_netrc if opts.netrc else None)  # fmt: skip
+    client_cert = None
+    if opts.proxy_cert is not None:
+        from ncfd.password import key_passphrase
+        from ncfd.spec import ClientCert
+
+        client_cert = ClientCert(opts.proxy_cert, opts.proxy_key, key_passphrase(opts.proxy_key or opts.proxy_cert))
     return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
                    pac=opts.proxy_pac, auto=opts.proxy_auto, credentials=credentials, socket_options=opts.socket,
-                   cacert=opts.proxy_cacert, pac_optional=opts.proxy_pac_optional,
+                   cacert=opts.proxy_cacert, client_cert=client_cert, pac_optional=opts.proxy_pac_optional,
                    greeting_bound=not opts.timeout, headers=opts.proxy_headers)  # fmt: skip
 
 

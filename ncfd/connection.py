@@ -29,9 +29,9 @@ def open_connection(
 
     chosen = chosen or choose(request, deadline, log, warn)
     spec = ConnectSpec(request.host, request.port, chosen.routes, credentials=request.credentials,
-                       socket_options=request.socket_options, cacert=request.cacert, log=log,
-                       on_route=chosen.remember, greeting_bound=request.greeting_bound,
-                       headers=request.headers)  # fmt: skip
+                       socket_options=request.socket_options, cacert=request.cacert,
+                       client_cert=request.client_cert, log=log, on_route=chosen.remember,
+                       greeting_bound=request.greeting_bound, headers=request.headers)  # fmt: skip
     try:
         return open_tunnel(spec, deadline)
     finally:

@@ -53,6 +53,12 @@ class AuthFailed(ProxyError):
     exit_code = 6
 
 
+class Withheld(AuthFailed):
+    """A proxy the user did not name (a PAC's) asked for credentials that ncfd keeps from it
+    (ncfd.auth_policy). The proxy answered, but another of the PAC's entries may need nothing:
+    ncfd.tunnel goes on to the next route and ends with this only when none works."""
+
+
 class TimedOut(NcfdError):
     exit_code = 7
 

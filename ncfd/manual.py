@@ -9,9 +9,10 @@ import functools
 SYNOPSIS = (
     "[-46DdFhNnvz] [-I length] [-O length] [-P user] [-p port] [-q seconds] "
     "[-s source] [-T keyword] [-w timeout] [-X protocol] [-x proxy] [--check] [--proxy-auth scheme] "
-    "[--proxy-auto] [--proxy-cacert file] [--proxy-env] [--proxy-header header] [--proxy-netrc file] "
-    "[--proxy-pac location] [--proxy-pac-optional] [--proxy-password-file file] [--proxy-service-name name] "
-    "[--show-route] [--version] destination port"
+    "[--proxy-auth-hosts patterns] [--proxy-auto] [--proxy-cacert file] [--proxy-cert file] [--proxy-env] "
+    "[--proxy-header header] [--proxy-key file] [--proxy-netrc file] [--proxy-pac location] "
+    "[--proxy-pac-optional] [--proxy-password-file file] [--proxy-service-name name] [--show-route] [--version] "
+    "destination port"
 )
 
 SUMMARY = (
@@ -62,12 +63,22 @@ OPTIONS = (
                     "Not with -F or --show-route."),
     ("--proxy-auth", "scheme", "Answer only this HTTP proxy scheme: basic, digest, ntlm or negotiate "
                                "(default: the strongest the proxy offers)."),
+    ("--proxy-auth-hosts", "patterns", "Comma-separated shell-style patterns (*.corp.example), matched without "
+                                       "regard to case against the name or address a PAC gives for a proxy: "
+                                       "such proxies may have the password, which ncfd otherwise sends only to "
+                                       "proxies you named; once given, also the only proxies of a PAC's that get "
+                                       "a Kerberos ticket (see SECURITY)."),
     ("--proxy-auto", "", "Find the proxy as the desktop would: the environment (as --proxy-env), then GNOME, KDE "
                          "or macOS proxy settings, then WPAD: by DHCP (option 252, as NetworkManager received "
                          "it on the default route's device), then by DNS (http://wpad/wpad.dat, then wpad. "
                          "under each suffix of this host's domain down to its registrable domain, never under "
                          "a public suffix); only an answer that is a PAC counts; direct when nothing is found."),
     ("--proxy-cacert", "file", "Also trust the CA certificates in file for HTTPS proxies and https:// PAC servers."),
+    ("--proxy-cert", "file", "Present the TLS client certificate in file (PEM) to HTTPS proxies that ask for "
+                             "one (not to https:// PAC servers); its key too, unless --proxy-key names another "
+                             "file. The file holding the key must be private to its owner; an encrypted key's "
+                             "passphrase comes from $NCFD_PROXY_KEY_PASSPHRASE, else is asked as the proxy "
+                             "password is ($SSH_ASKPASS, /dev/tty)."),
     ("--proxy-env", "", "Take the proxy from https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY (curl's order), "
                         "connecting directly to hosts that no_proxy or NO_PROXY names."),
     ("--proxy-header", "header", "Send header, \"Name: value\", with every CONNECT to an HTTP or HTTPS proxy "
@@ -79,6 +90,7 @@ OPTIONS = (
                                  "ncfd authenticates (-P, --proxy-netrc, user@) are usage errors. -v shows the "
                                  "value of Authorization, Cookie and names containing token, key, secret, auth or "
                                  "password as ***."),
+    ("--proxy-key", "file", "The key (PEM) of --proxy-cert's certificate, when it is not in the same file."),
     ("--proxy-pac", "location", "Route as the PAC file at location (an http://, https:// or file:// URL, or a "
                                 "path) says: FindProxyForURL(\"https://host:port/\", \"host\") for the "
                                 "destination as given, its entries tried in order. A PAC that cannot be had "
@@ -108,7 +120,23 @@ PASSWORD = (
     "-P is needed and the credentials are never delegated. For a user (-P, user@ in a proxy URL, or a netrc "
     "entry's login), the proxy password comes from the proxy's own entry in --proxy-netrc, then "
     "$NCFD_PROXY_PASSWORD, then --proxy-password-file, then the $SSH_ASKPASS program (with no terminal and a "
-    "display, or with SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked once."
+    "display, or with SSH_ASKPASS_REQUIRE=force), then a prompt on /dev/tty; never from stdin. It is asked "
+    "once. Passwords go only to proxies you named (see SECURITY)."
+)
+
+SECURITY = (
+    "A password (Basic, Digest, NTLM, SOCKS5) goes only to a proxy you named: with -x, in the environment "
+    "(--proxy-env, and --proxy-auto's first step), in the desktop's manual proxy settings (GNOME, KDE, "
+    "macOS), as a --proxy-netrc entry for its host, or by a pattern of --proxy-auth-hosts. A proxy that a "
+    "PAC names (--proxy-pac, or one --proxy-auto found, by the desktop's settings or by WPAD) gets none: "
+    "WPAD's PAC comes from an unauthenticated DNS or DHCP answer, and a password sent to an attacker's proxy "
+    "is handed over (Basic is the password itself; NTLM can be relayed). Such a proxy asking for a password "
+    "ends its route with exit status 6 and a message naming the --proxy-auth-hosts that would allow it; the "
+    "PAC's later entries are still tried, and the run ends with that message only when none of them works. "
+    "A Kerberos ticket goes to any proxy that asks, as browsers send it: it is a service ticket for that "
+    "proxy's own principal, of no use elsewhere, and ncfd never delegates credentials; but once "
+    "--proxy-auth-hosts is given, a proxy a PAC names gets one only when the list allows it. A TLS client "
+    "certificate (--proxy-cert) goes to every HTTPS proxy that asks for one, never to a PAC server."
 )
 
 PAC = (
@@ -212,8 +240,10 @@ def help_text() -> str:
 
 ENVIRONMENT = (
     ("NCFD_PROXY_PASSWORD", "The proxy password, for a proxy that --proxy-netrc has no password for."),
+    ("NCFD_PROXY_KEY_PASSPHRASE", "The passphrase of an encrypted --proxy-cert key, read only when the key is "
+                                  "encrypted."),
     ("SSH_ASKPASS, SSH_ASKPASS_REQUIRE, DISPLAY, WAYLAND_DISPLAY",
-     "Whether and how to ask for the proxy password with a program, as ssh(1) does."),
+     "Whether and how to ask for the proxy password (or a key's passphrase) with a program, as ssh(1) does."),
     ("https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY", "The proxy, with --proxy-env (first one set wins)."),
     ("no_proxy, NO_PROXY", "With --proxy-env: comma-separated hosts reached directly: *, names (and every name "
                            "under them), addresses, CIDR ranges."),
@@ -269,7 +299,15 @@ def man_page() -> str:
            ".SH OPTIONS"]  # fmt: skip
     for option, argument, description in OPTIONS:
         out += [".TP", f"\\fB{_roff(option)}\\fR" + (f" \\fI{argument}\\fR" if argument else ""), _roff(description)]
-    out += [".SH PROXY AUTHENTICATION", _roff(PASSWORD), ".SH PAC FILES", _roff(PAC), ".SH ENVIRONMENT"]
+    out += [
+        ".SH PROXY AUTHENTICATION",
+        _roff(PASSWORD),
+        ".SH PAC FILES",
+        _roff(PAC),
+        ".SH SECURITY",
+        _roff(SECURITY),
+        ".SH ENVIRONMENT",
+    ]
     for names, description in ENVIRONMENT:
         out += [".TP", f"\\fB{_roff(names)}\\fR", _roff(description)]
     out += [".SH EXIT STATUS"]

@@ -40,8 +40,18 @@ TOS_KEYWORDS = {
     "reliability": 0x04, "throughput": 0x08, "va": 0xB0,
 }  # fmt: skip
 
-LONG_OPTIONS = ("proxy-auth", "proxy-password-file", "proxy-netrc", "proxy-cacert", "proxy-pac", "proxy-header",
-                "proxy-service-name")  # fmt: skip
+LONG_OPTIONS = (
+    "proxy-auth",
+    "proxy-auth-hosts",
+    "proxy-cert",
+    "proxy-header",
+    "proxy-key",
+    "proxy-password-file",
+    "proxy-netrc",
+    "proxy-cacert",
+    "proxy-pac",
+    "proxy-service-name",
+)
 LONG_FLAGS = ("check", "proxy-env", "proxy-auto", "proxy-pac-optional", "show-route", "version")
 AUTH_SCHEMES = ("basic", "digest", "ntlm", "negotiate")
 
@@ -64,6 +74,11 @@ class Options:
         # Sent with every CONNECT (ncfd.proxy_headers), and the Kerberos service of Negotiate proxies.
         self.proxy_headers: list[tuple[str, str]] = []
         self.service_name: str | None = None
+        # A TLS client certificate for HTTPS proxies, and its key when not in the same file.
+        self.proxy_cert: str | None = None
+        self.proxy_key: str | None = None
+        # The names of proxies a PAC named that may have credentials (ncfd.auth_policy).
+        self.auth_hosts: tuple[str, ...] | None = None
         # Said on stderr before anything else is done.
         self.warnings: list[str] = []
         self.quit_after: float | None = None
@@ -204,6 +219,14 @@ def parse_args(argv: list[str]) -> Options:
             if value.lower() not in AUTH_SCHEMES:
                 raise UsageError(f"unsupported proxy authentication scheme {value!r} (use {', '.join(AUTH_SCHEMES)})")
             o.proxy_auth = value.lower()
+        elif letter == "proxy-auth-hosts":
+            from ncfd.auth_policy import parse_patterns
+
+            o.auth_hosts = parse_patterns(value)
+        elif letter == "proxy-cert":
+            o.proxy_cert = _readable(value, "--proxy-cert file")
+        elif letter == "proxy-key":
+            o.proxy_key = _readable(value, "--proxy-key file")
         elif letter == "proxy-password-file":
             o.password_file = _readable(value, "proxy password file")
         elif letter == "proxy-netrc":
@@ -250,6 +273,8 @@ def parse_args(argv: list[str]) -> Options:
               ("--proxy-pac", o.proxy_pac is not None), ("--proxy-auto", o.proxy_auto)) if given]  # fmt: skip
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)} exclude each other: each chooses the route")
+    if o.proxy_key is not None and o.proxy_cert is None:
+        raise UsageError("--proxy-key goes with --proxy-cert (the certificate the key is for)")
     if o.proxy_pac_optional and o.proxy_pac is None:
         raise UsageError("--proxy-pac-optional goes with --proxy-pac")
     if len(proxy_values) > 1 and not all("://" in v for v in proxy_values):

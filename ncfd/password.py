@@ -5,6 +5,9 @@ apart: the others give every proxy of a chain the same password.
 
 Never stdin: under ssh, stdin is ssh's socket. Asked at most once per run; the deadline is paused
 while a person types.
+
+The passphrase of an encrypted TLS client key (--proxy-key) comes from $NCFD_PROXY_KEY_PASSPHRASE,
+then the same $SSH_ASKPASS program or /dev/tty prompt.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from ncfd.proxies import Proxy
 
 ENV = "NCFD_PROXY_PASSWORD"
+KEY_ENV = "NCFD_PROXY_KEY_PASSPHRASE"
 
 
 class Password:
@@ -67,6 +71,26 @@ class Password:
             return ask(prompt)
         finally:
             self.deadline.resume()
+
+
+def key_passphrase(key: str) -> Callable[[Deadline], str]:
+    """The source of the passphrase of the TLS client key in the file key: asked once, when first
+    called (OpenSSL calls it only for an encrypted key)."""
+    kept: list[str] = []
+
+    def passphrase(deadline: Deadline) -> str:
+        if not kept:
+            if KEY_ENV in os.environ:
+                kept.append(os.environ[KEY_ENV])
+            else:
+                deadline.pause()
+                try:
+                    kept.append(ask(f"Passphrase for the TLS client key {key}: ", "TLS client key passphrase", KEY_ENV))
+                finally:
+                    deadline.resume()
+        return kept[0]
+
+    return passphrase
 
 
 def netrc_entry(path: str, host: str, log: Log = quiet) -> tuple[str | None, str | None]:
@@ -194,9 +218,10 @@ def read_password_file(path: str) -> str:
     return line.rstrip(b"\r").decode()
 
 
-def ask(prompt: str) -> str:
+def ask(prompt: str, what: str = "proxy password", env: str = ENV) -> str:
     """ssh's read_passphrase() rules: SSH_ASKPASS when forced, preferred with a display, or when
-    there is no terminal and a display; otherwise /dev/tty."""
+    there is no terminal and a display; otherwise /dev/tty. what names the secret in messages, env
+    the variable that gives it instead."""
     display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     require = os.environ.get("SSH_ASKPASS_REQUIRE", "").lower()
     askpass = os.environ.get("SSH_ASKPASS")
@@ -210,16 +235,14 @@ def ask(prompt: str) -> str:
         except OSError:
             use = True
         else:
-            return _ask_tty(tty, prompt)
+            return _ask_tty(tty, prompt, what)
     if use and allow and askpass:
-        return _ask_program(askpass, prompt)
-    raise AuthFailed(
-        "cannot ask for the proxy password: no terminal and no SSH_ASKPASS with a display; "
-        f"set {ENV} or use --proxy-password-file"
-    )
+        return _ask_program(askpass, prompt, what)
+    fix = f"set {env}" + (" or use --proxy-password-file" if env == ENV else "")
+    raise AuthFailed(f"cannot ask for the {what}: no terminal and no SSH_ASKPASS with a display; {fix}")
 
 
-def _ask_program(program: str, prompt: str) -> str:
+def _ask_program(program: str, prompt: str, what: str) -> str:
     try:
         import subprocess
 
@@ -227,11 +250,11 @@ def _ask_program(program: str, prompt: str) -> str:
     except OSError as e:
         raise AuthFailed(f"cannot run SSH_ASKPASS program {program}: {e.strerror}") from None
     if result.returncode != 0:
-        raise AuthFailed("proxy password prompt cancelled")
+        raise AuthFailed(f"{what} prompt cancelled")
     return result.stdout.decode().split("\n", 1)[0]
 
 
-def _ask_tty(tty: int, prompt: str) -> str:
+def _ask_tty(tty: int, prompt: str, what: str) -> str:
     """readpassphrase(3)'s order: echo off first, then the prompt, so that nothing typed the
     instant the prompt shows is lost or echoed; the terminal is restored on every way out,
     signals included."""
@@ -259,7 +282,7 @@ def _ask_tty(tty: int, prompt: str) -> str:
     finally:
         os.close(tty)
     if not line:
-        raise AuthFailed("proxy password prompt cancelled")
+        raise AuthFailed(f"{what} prompt cancelled")
     return line.rstrip(b"\r\n").decode()
 
 

@@ -74,19 +74,21 @@ class NoUser(AuthFailed):
     """The proxy offers only schemes that need a user (-P), and none was given."""
 
 
-def choose_scheme(offered: list[Challenge], forced: str | None, proxy_name: str, user: bool) -> str:
+def choose_scheme(
+    offered: list[Challenge], forced: str | None, proxy_name: str, user: bool, kerberos: bool = True
+) -> str:
     """The scheme to answer: forced, or the strongest offered that we can answer (Negotiate with a
-    ticket needs no user; the others need one)."""
+    ticket needs no user, when a ticket may go to this proxy; the others need one)."""
     names = [c.scheme for c in offered]
     if forced is not None:
         if forced not in names:
             shown = ", ".join(sorted(set(names))) or "none"
             raise AuthFailed(f"{proxy_name} does not offer {forced} authentication (it offers: {shown})")
-        if forced != "negotiate" and not user:
+        if not user and not (forced == "negotiate" and kerberos):
             raise NoUser(f"{proxy_name} wants a user for {forced}")
         return forced
     for scheme in STRENGTH:
-        if scheme in names and (user or scheme == "negotiate"):
+        if scheme in names and (user or (scheme == "negotiate" and kerberos)):
             return scheme
     if any(scheme in STRENGTH for scheme in names):
         raise NoUser(f"{proxy_name} wants a user")

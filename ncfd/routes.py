@@ -153,7 +153,7 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
         plan.notes.append(f"the PAC gave {len(entries)} entries: only the first {MAX_ROUTES} are tried")
         log(f"PAC {name}: {plan.notes[-1]}")
         entries = entries[:MAX_ROUTES]
-    plan.routes = _last_the_dead([Route(_hops(entry), pac=True) for entry in entries], plan, log)
+    plan.routes = _last_the_dead([Route(_hops(entry), pac=True, source=source) for entry in entries], plan, log)
     return plan
 
 

@@ -15,7 +15,16 @@ import time
 
 import socks
 
-from ncfd.errors import AuthFailed, DeadProxy, ProxyError, ResolveError, TimedOut, UsageError, broken_handshake
+from ncfd.errors import (
+    AuthFailed,
+    DeadProxy,
+    ProxyError,
+    ResolveError,
+    TimedOut,
+    UsageError,
+    Withheld,
+    broken_handshake,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -139,9 +148,12 @@ class SocksRequest:
         pac_entry: bool = False,
         greeting_bound: bool = True,
         hint: str = "-P user",
+        withheld: Withheld | None = None,
     ) -> None:
         self.proxy, self.host, self.port, self.user = proxy, host, port, user
         self.password = password
+        # The error for a proxy that wants a password ncfd keeps from it (ncfd.auth_policy).
+        self.withheld = withheld
         # What a proxy that wants credentials we lack is told to want (how this face gives them).
         if user is None:
             self.wants = f"it wants a user and password ({hint})"
@@ -204,6 +216,8 @@ class SocksRequest:
                 e = deadline.expired()
                 if silent and not self.pac_entry and isinstance(e, TimedOut):
                     e = TimedOut(f"{e} (an HTTP proxy never answers it: if it is one, use -X connect)")
+            if isinstance(e, socks.SOCKS5AuthError) and self.withheld is not None:
+                raise self.withheld from None
             raise _translate(e, self.proxy, self.host, self.port, self.user, received, self.wants) from None
         sock = socket.socket(family, type_, proto, fileno=wrapped.detach())
         sock.settimeout(None)

@@ -45,9 +45,13 @@ class Credentials:
     else user_for's answer for that proxy; the password source for a user at a proxy; and the only
     HTTP scheme to answer, if one is forced; and how the face gives a user and password, for a
     message saying a proxy wants them. service_name: the Kerberos service a Negotiate proxy is
-    asked a ticket for, "service" (at the proxy's name) or "service@host"; HTTP when None."""
+    asked a ticket for, "service" (at the proxy's name) or "service@host"; HTTP when None. Which
+    proxies a PAC named may have them (ncfd.auth_policy): those whose names match auth_hosts'
+    patterns (None: not given), and those in_netrc says have an entry; hosts_option is how the face
+    gives the patterns."""
 
-    __slots__ = ("hint", "password_for", "scheme", "service_hint", "service_name", "user", "user_for")
+    __slots__ = ("auth_hosts", "hint", "hosts_option", "in_netrc", "password_for", "scheme", "service_hint",
+                 "service_name", "user", "user_for")  # fmt: skip
 
     def __init__(
         self,
@@ -58,6 +62,9 @@ class Credentials:
         hint: str = "-P user",
         service_name: str | None = None,
         service_hint: str = "--proxy-service-name",
+        auth_hosts: tuple[str, ...] | None = None,
+        in_netrc: Callable[[Proxy], bool] | None = None,
+        hosts_option: str = "--proxy-auth-hosts",
     ):
         self.user = user
         self.hint = hint
@@ -66,6 +73,9 @@ class Credentials:
         self.password_for = password_for
         self.scheme = scheme
         self.user_for = user_for
+        self.auth_hosts = auth_hosts
+        self.in_netrc = in_netrc
+        self.hosts_option = hosts_option
 
     def user_of(self, proxy: Proxy) -> str | None:
         if proxy.user is not None or self.user is not None:
@@ -85,14 +95,28 @@ def check_service_name(value: str, where: str) -> str:
     return value
 
 
+class ClientCert:
+    """A TLS client certificate for HTTPS proxies: PEM files, the key in the certificate's file when
+    key is None; passphrase is asked (with the deadline, to pause it while a person types) only
+    when the key is encrypted."""
+
+    __slots__ = ("cert", "key", "passphrase")
+
+    def __init__(self, cert: str, key: str | None, passphrase: Callable[[Deadline], str]) -> None:
+        self.cert, self.key, self.passphrase = cert, key, passphrase
+
+
 class Route:
     """One way to the destination: through these proxies hop by hop, or direct (no hops)."""
 
-    __slots__ = ("hops", "pac")
+    __slots__ = ("hops", "pac", "source")
 
-    def __init__(self, hops: list[Proxy], pac: bool = False) -> None:
+    def __init__(self, hops: list[Proxy], pac: bool = False, source: str = "a PAC") -> None:
         self.hops = hops
-        self.pac = pac  # an entry of a PAC's answer: advice to change -X or -x does not apply
+        # An entry of a PAC's answer: advice to change -X or -x does not apply, and no password
+        # goes to the proxy unless the user allows it (ncfd.auth_policy).
+        self.pac = pac
+        self.source = source  # what named it, for messages: "PAC http://...", "WPAD http://..."
 
     def __str__(self) -> str:
         return " then ".join(str(hop) for hop in self.hops) or "direct"
@@ -101,8 +125,8 @@ class Route:
 class ConnectSpec:
     """A connection to open: the destination, the routes to try in order, and how."""
 
-    __slots__ = ("cacert", "credentials", "greeting_bound", "headers", "host", "log", "on_route", "port", "routes",
-                 "socket")  # fmt: skip
+    __slots__ = ("cacert", "client_cert", "credentials", "greeting_bound", "headers", "host", "log", "on_route",
+                 "port", "routes", "socket")  # fmt: skip
 
     def __init__(
         self,
@@ -113,6 +137,7 @@ class ConnectSpec:
         credentials: Credentials | None = None,
         socket_options: SocketOptions | None = None,
         cacert: str | None = None,
+        client_cert: ClientCert | None = None,
         log: Log | None = None,
         on_route: Callable[[Route, bool], None] | None = None,
         greeting_bound: bool = True,
@@ -127,6 +152,7 @@ class ConnectSpec:
         self.credentials = credentials or Credentials()
         self.socket = socket_options or SocketOptions()
         self.cacert = cacert  # CA certificates also trusted for HTTPS proxies
+        self.client_cert = client_cert  # what HTTPS proxies get when they ask for a client certificate
         self.log: Log = log or quiet
         # Told, when there are several routes, whether each one tried was alive (ncfd.routes
         # remembers the dead for a while).
@@ -136,8 +162,8 @@ class ConnectSpec:
 class Request:
     """A connection to open, as a face asks for it; exactly one route source at most."""
 
-    __slots__ = ("auto", "cacert", "credentials", "env", "greeting_bound", "headers", "host", "pac", "pac_optional",
-                 "port", "proxies", "socket_options")  # fmt: skip
+    __slots__ = ("auto", "cacert", "client_cert", "credentials", "env", "greeting_bound", "headers", "host", "pac",
+                 "pac_optional", "port", "proxies", "socket_options")  # fmt: skip
 
     def __init__(
         self,
@@ -151,11 +177,13 @@ class Request:
         credentials: Credentials,
         socket_options: SocketOptions,
         cacert: str | None = None,
+        client_cert: ClientCert | None = None,
         pac_optional: bool = False,
         greeting_bound: bool = True,
         headers: list[tuple[str, str]] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.client_cert = client_cert  # for HTTPS proxies only, not https:// PAC servers
         self.greeting_bound = greeting_bound  # as ConnectSpec's
         self.headers = headers or []  # as ConnectSpec's
         self.proxies, self.env, self.pac, self.auto = proxies or [], env, pac, auto

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ncfd.errors import DeadProxy, NcfdError, ProxyError
+from ncfd.errors import AuthFailed, DeadProxy, NcfdError, ProxyError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,18 +20,32 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
+    from ncfd.spec import ClientCert
 
 # OpenSSL's X509_V_ERR_ codes that a CA given with --proxy-cacert can cure: unable to get the issuer
 # certificate, self-signed certificate, self-signed one in the chain, unable to get the local issuer.
 _UNKNOWN_ISSUER = (2, 18, 19, 20)
+# The alerts a server sends about the client certificate (OpenSSL's reasons): TLS 1.3's for none
+# given, and those for one it does not take. Under TLS 1.3 they come after the handshake, with the
+# first read; under TLS 1.2, in it.
+_CERTIFICATE_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+_CERTIFICATE_REFUSED = ("TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                        "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_CERTIFICATE_REVOKED",
+                        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "TLSV1_ALERT_ACCESS_DENIED")  # fmt: skip
 
 
 def start_tls(
-    sock: socket.socket, host: str, peer: str, cafile: str | None, deadline: Deadline, log: Log
+    sock: socket.socket,
+    host: str,
+    peer: str,
+    cafile: str | None,
+    deadline: Deadline,
+    log: Log,
+    client: ClientCert | None = None,
 ) -> ssl.SSLSocket:
     """TLS to host (an HTTPS proxy, a PAC server; peer names it in messages), verified against
-    the system CAs (and cafile), SNI from host. The handshake's waits together are bounded by the
-    socket timeout, set to what is left."""
+    the system CAs (and cafile), SNI from host, with client's certificate for a server that asks
+    for one. The handshake's waits together are bounded by the socket timeout, set to what is left."""
     import ssl
 
     try:
@@ -39,6 +53,12 @@ def start_tls(
     except (OSError, ssl.SSLError) as e:
         sock.close()
         raise ProxyError(f"cannot load --proxy-cacert {cafile}: {getattr(e, 'strerror', None) or e}") from None
+    if client is not None:
+        try:
+            _load_client(context, client, deadline)
+        except BaseException:
+            sock.close()
+            raise
     try:
         deadline.arm(sock)
         tls = context.wrap_socket(sock, server_hostname=host)
@@ -58,10 +78,74 @@ def start_tls(
         raise DeadProxy(f"{peer}: TLS certificate verification failed: {e.verify_message}{hint}") from None
     except (ssl.SSLError, OSError) as e:
         sock.close()
+        refused = refusal(e, peer, client)
+        if refused is not None:
+            raise refused from None
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
-        raise DeadProxy(f"{peer}: TLS handshake failed: {reason}") from None
+        # Under TLS 1.2 a server wanting a certificate and given none says only "handshake failure".
+        hint = " (if it wants a TLS client certificate, give one with --proxy-cert)" if client is None else ""
+        if reason != "SSLV3_ALERT_HANDSHAKE_FAILURE":
+            hint = ""
+        raise DeadProxy(f"{peer}: TLS handshake failed: {reason}{hint}") from None
     log(f"{peer}: {tls.version()}, certificate verified")
     return tls
+
+
+def refusal(e: BaseException, peer: str, client: ClientCert | None) -> ProxyError | None:
+    """The error for a TLS alert about our client certificate, if e is one: an answer of a live
+    proxy (not a dead one to pass over), which the next proxy would give as well."""
+    reason = getattr(e, "reason", None)
+    if reason == _CERTIFICATE_REQUIRED and client is None:
+        return ProxyError(f"{peer} asked for a TLS client certificate and none was given (--proxy-cert file)")
+    if reason in _CERTIFICATE_REFUSED or reason == _CERTIFICATE_REQUIRED:
+        said = str(reason).lower().partition("alert_")[2].replace("_", " ")
+        given = f" {client.cert}" if client is not None else ""
+        return ProxyError(f'{peer} refused the TLS client certificate{given} (TLS alert "{said}")')
+    return None
+
+
+def refusal_after(tls: socket.socket, e: OSError, peer: str, client: ClientCert | None) -> ProxyError | None:
+    """refusal(e), or the refusal that made e: under TLS 1.3 the server may refuse our certificate and
+    close before our first write, which then fails, with its alert waiting to be read."""
+    refused = refusal(e, peer, client)
+    if refused is not None or not hasattr(tls, "pending"):
+        return refused
+    try:
+        tls.settimeout(0)  # the alert, if any, came before the close: no wait
+        tls.recv(1)
+    except OSError as alert:
+        return refusal(alert, peer, client)
+    return None
+
+
+def _load_client(context: ssl.SSLContext, client: ClientCert, deadline: Deadline) -> None:
+    """client's certificate and key into context. The key's file must be private to its owner, as
+    ssh insists for keys; its passphrase is asked only when OpenSSL finds the key encrypted (a
+    callable always: without one, OpenSSL would prompt on the terminal itself)."""
+    import ssl
+
+    from ncfd.password import read_private
+
+    key = client.key or client.cert
+    text = read_private(key, "TLS client key file")
+    asked = []
+
+    def passphrase() -> str:
+        asked.append(True)
+        return client.passphrase(deadline)
+
+    try:
+        context.load_cert_chain(client.cert, client.key, passphrase)
+    except ssl.SSLError as e:
+        if asked:
+            raise AuthFailed(f"wrong passphrase for the TLS client key {key}") from None
+        if e.reason == "KEY_VALUES_MISMATCH":
+            raise UsageError(f"the TLS client key {key} is not the key of the certificate {client.cert}") from None
+        if b"PRIVATE KEY-----" not in text:
+            raise UsageError(f"no PEM private key in {key}") from None
+        raise UsageError(f"no PEM certificate in the TLS client certificate file {client.cert}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read the TLS client certificate {client.cert}: {e.strerror or e}") from None
 
 
 def trusting(cafile: str | None) -> ssl.SSLContext:

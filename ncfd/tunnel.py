@@ -11,7 +11,16 @@ import socket
 
 from ncfd import dial
 from ncfd.deadline import shown
-from ncfd.errors import AuthFailed, ConnectFailed, DeadProxy, ProxyError, ResolveError, TimedOut, broken_handshake
+from ncfd.errors import (
+    AuthFailed,
+    ConnectFailed,
+    DeadProxy,
+    ProxyError,
+    ResolveError,
+    TimedOut,
+    Withheld,
+    broken_handshake,
+)
 from ncfd.log import enabled
 
 TYPE_CHECKING = False
@@ -28,6 +37,7 @@ if TYPE_CHECKING:
     from ncfd.spec import ConnectSpec, Route
 
     T = TypeVar("T")
+    Passed = TimedOut | ResolveError | ConnectFailed | DeadProxy | Withheld
 
 
 MAX_AUTH_ROUNDS = 5
@@ -42,10 +52,12 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
     (closes, resets, fails TLS, ignores a SOCKS5 greeting) or does not answer within its share;
     spec.on_route hears of each such verdict. A proxy's answer (a refusal, an authentication
     failure) ends the run as it is: that proxy is alive, and the next would be asked for the same
-    thing. When every route fails, the error names the first few and why."""
+    thing. But for a proxy asking for credentials that ncfd keeps from it (ncfd.auth_policy): the
+    next route may need none, and the run ends with that refusal only when no later route works.
+    When every route fails, the error names the first few and why."""
     if len(spec.routes) == 1:
         return open_route(spec, spec.routes[0], deadline)
-    failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed | DeadProxy]] = []
+    failures: list[tuple[Route, Passed]] = []
     for i, route in enumerate(spec.routes):
         left = len(spec.routes) - i
         try:
@@ -53,26 +65,39 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
         except TimedOut as e:
             if not failures:
                 raise
+            withheld = _withheld(failures)
+            if withheld is not None:
+                raise withheld from None
             tried = f"{i} of {len(spec.routes)} routes failed, {left} not tried"
             raise TimedOut(f"{e}: {tried}: {_named(failures)}") from None
         spec.log(f"route {i + 1} of {len(spec.routes)}: {route} (within {shown(share.seconds)} s)")
         try:
             sock = open_route(spec, route, share)
-        except (TimedOut, ResolveError, ConnectFailed, DeadProxy) as e:
+        except (TimedOut, ResolveError, ConnectFailed, DeadProxy, Withheld) as e:
             if deadline.cancelled:  # cancel() shut the socket down: no verdict on the route
                 raise deadline.expired() from None
             spec.log(f"{route} failed: {e}; {'trying the next route' if left > 1 else 'no route left'}")
             failures.append((route, e))
-            if spec.on_route is not None and route.hops:
+            # A proxy that asked for credentials is alive: not remembered as dead.
+            if spec.on_route is not None and route.hops and not isinstance(e, Withheld):
                 spec.on_route(route, False)
             continue
         if spec.on_route is not None and route.hops:
             spec.on_route(route, True)
         return sock
+    withheld = _withheld(failures)
+    if withheld is not None:
+        raise withheld
     raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {_named(failures)}")
 
 
-def _named(failures: list[tuple[Route, TimedOut | ResolveError | ConnectFailed | DeadProxy]]) -> str:
+def _withheld(failures: list[tuple[Route, Passed]]) -> Withheld | None:
+    """The first refusal for want of credentials ncfd kept back, when no route worked: the one
+    failure the user can cure (with what it names), said alone."""
+    return next((e for _, e in failures if isinstance(e, Withheld)), None)
+
+
+def _named(failures: list[tuple[Route, Passed]]) -> str:
     named = "; ".join(f"{route}: {e}" for route, e in failures[:SHOWN_FAILURES])
     more = len(failures) - SHOWN_FAILURES
     return named + (f"; and {more} more (-v names each)" if more > 0 else "")
@@ -96,7 +121,11 @@ class Chain:
         # Where each hop is asked to go: the next hop, or the destination.
         self.targets = [(h.host, h.port) for h in self.hops[1:]] + [(spec.host, spec.port)]
         self.users = [spec.credentials.user_of(hop) for hop in self.hops]
-        self.passwords = [self._password(hop, user) for hop, user in zip(self.hops, self.users, strict=True)]
+        self.source = route.source
+        # Hops a password must not go to: a PAC named them, and the user did not allow them.
+        self.kept = [route.pac and not self._allowed(hop) for hop in self.hops]
+        self.passwords = [None if kept else self._password(hop, user)
+                          for hop, user, kept in zip(self.hops, self.users, self.kept, strict=True)]  # fmt: skip
         # Built first: a destination a protocol cannot carry fails before any proxy is bothered.
         self.socks: dict[int, SocksRequest] = {}
         for i, (hop, (host, port)) in enumerate(zip(self.hops, self.targets, strict=True)):
@@ -109,11 +138,26 @@ class Chain:
                 from ncfd.socks_proxy import SocksRequest
 
                 bound = spec.greeting_bound or route.pac
+                kept = self.withheld(i) if self.kept[i] and hop.protocol == "5" else None
                 self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac, bound,
-                                             spec.credentials.hint)  # fmt: skip
+                                             spec.credentials.hint, kept)  # fmt: skip
 
     def open(self) -> socket.socket:
         return self.through(len(self.hops) - 1)
+
+    def _allowed(self, hop: Proxy, kerberos: bool = False) -> bool:
+        from ncfd import auth_policy
+
+        allowed = auth_policy.allowed(self.spec.credentials, hop, True, kerberos)
+        if not allowed and not kerberos and self.spec.credentials.user_of(hop) is not None:
+            self.log(f"{hop} is named by {self.source}, not by you: it gets no password unless "
+                     f"{self.spec.credentials.hosts_option} allows it")  # fmt: skip
+        return allowed
+
+    def withheld(self, i: int, kerberos: bool = False) -> Withheld:
+        from ncfd import auth_policy
+
+        return auth_policy.withheld(self.spec.credentials, self.hops[i], self.source, kerberos, self.users[i])
 
     def _password(self, hop: Proxy, user: str | None) -> PasswordSource | None:
         if user is None:
@@ -136,7 +180,8 @@ class Chain:
             from ncfd.tls import start_tls
 
             self.deadline.phase = f"waiting for the TLS handshake with {hop}"
-            sock = start_tls(sock, hop.host, str(hop), self.spec.cacert, self.deadline, self.log)
+            sock = start_tls(sock, hop.host, str(hop), self.spec.cacert, self.deadline, self.log,
+                             self.spec.client_cert)  # fmt: skip
         return sock
 
     def through(self, i: int) -> socket.socket:
@@ -218,6 +263,12 @@ class HttpTunnel:
         except TimeoutError:
             raise self.deadline.expired() from None
         except OSError as e:
+            if self.proxy.tls and sock is not None:  # TLS 1.3: a refusal of our certificate comes after the handshake
+                from ncfd.tls import refusal_after
+
+                refused = refusal_after(sock, e, self.name, self.chain.spec.client_cert)
+                if refused is not None:
+                    raise refused from None
             raise broken_handshake(self.name, e, answered) from None
         except DeadProxy as e:
             raise (ProxyError(str(e)) if answered else e) from None
@@ -249,12 +300,18 @@ class HttpTunnel:
             return auth
         if self.authorized:
             raise AuthFailed(f"{refusal}: it did not take the Proxy-Authorization header given")
-        from ncfd.proxy_auth import NoUser, authenticator, choose_scheme
+        from ncfd.proxy_auth import STRENGTH, NoUser, authenticator, choose_scheme
 
         forced = self.chain.spec.credentials.scheme
+        challenges = self._challenges(reply)
+        # A password allowed means a ticket allowed: ncfd.auth_policy's list is the same for both.
+        kerberos = not self.chain.kept[self.i] or self.chain._allowed(self.proxy, kerberos=True)
         try:
-            scheme = choose_scheme(self._challenges(reply), forced, self.name, self.password is not None)
+            scheme = choose_scheme(challenges, forced, self.name, self.password is not None, kerberos)
         except NoUser:
+            if self.chain.kept[self.i]:
+                wants_password = forced != "negotiate" and any(c.scheme in STRENGTH[1:] for c in challenges)
+                raise self.chain.withheld(self.i, kerberos=not wants_password) from None
             if self.user is not None:  # and no password: the API's user= alone
                 raise AuthFailed(f"{refusal}: it wants a password, and none was given for {self.user}") from None
             raise AuthFailed(f"{refusal}: it wants authentication ({self.chain.spec.credentials.hint})") from None

@@ -100,6 +100,15 @@ def https_proxy(tinyproxy: peers.Proxy) -> Iterator[peers.TlsProxy]:
         yield proxy
 
 
+@pytest.fixture(scope="session", params=["TLSv1.3", "TLSv1.2"])
+def https_proxy_client_cert(tinyproxy: peers.Proxy, request: pytest.FixtureRequest) -> Iterator[peers.TlsProxy]:
+    """An HTTPS proxy requiring a client certificate, in TLS 1.3 (where it says so after the
+    handshake) and 1.2 (in it)."""
+    require("stunnel", "openssl")
+    with peers.stunnel(tinyproxy, client_certificates=True, tls_max=request.param) as proxy:
+        yield proxy
+
+
 @pytest.fixture(scope="session")
 def dante() -> Iterator[peers.Proxy]:
     require("danted")
@@ -169,6 +178,7 @@ def squid_negotiate_ntlm(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
 PEER_FIXTURES = frozenset(
     {
         "sshd", "ssh_socks", "squid", "squid_auth", "tinyproxy", "tinyproxy_auth", "https_proxy", "dante",
+        "https_proxy_client_cert",
         "microsocks", "microsocks_auth", "web", "kdc", "squid_kerberos", "squid_negotiate_ntlm",
         "squid_kerberos_elsewhere",
     }

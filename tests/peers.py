@@ -475,9 +475,44 @@ def microsocks(user: str | None = None, password: str | None = None) -> Iterator
 
 @dataclass
 class TlsProxy(Proxy):
-    """A TLS front (stunnel) to an HTTP proxy; cafile is the CA that signed its certificate."""
+    """A TLS front (stunnel) to an HTTP proxy; cafile is the CA that signed its certificate. With
+    client certificates required: client.pem and client.key (its CA is the one stunnel trusts),
+    client-encrypted.key (the same key under CLIENT_KEY_PASSPHRASE), and rogue.pem and rogue.key
+    (a CA stunnel does not trust signed it), all in workdir."""
 
     cafile: Path = Path()
+    tls_max: str | None = None  # the highest TLS version it speaks, when capped
+
+
+CLIENT_KEY_PASSPHRASE = "key pass:phrase"
+
+
+def _ca(tmp: Path, name: str) -> None:
+    """A throwaway CA: name.pem, name.key."""
+    subject = f"/CN=ncfd test {'CA' if name == 'ca' else name}"
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    subprocess.run([_binary("openssl"), "req", "-x509", *ec, "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days",
+                    "2", "-subj", subject, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+                    "keyUsage=critical,keyCertSign"], check=True, capture_output=True, cwd=tmp)  # fmt: skip
+
+
+def _client_certificates(tmp: Path) -> None:
+    """client-ca.pem, which stunnel is to trust, and the client certificates of TlsProxy's doc."""
+    openssl = _binary("openssl")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, cwd=tmp)
+    (tmp / "client.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    for name, ca in (("client", "client-ca"), ("rogue", "rogue-ca")):
+        _ca(tmp, ca)
+        run([openssl, "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=ncfd {name}"])
+        run([openssl, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", "client.ext"])  # fmt: skip
+    run(
+        [openssl, "pkey", "-in", "client.key", "-aes256", "-passout", "stdin", "-out", "client-encrypted.key"],
+        input=CLIENT_KEY_PASSPHRASE.encode(),
+    )
+    for key in tmp.glob("*.key"):
+        key.chmod(0o600)
 
 
 def _certificates(tmp: Path) -> None:
@@ -485,8 +520,7 @@ def _certificates(tmp: Path) -> None:
     openssl = _binary("openssl")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     run = functools.partial(subprocess.run, check=True, capture_output=True, cwd=tmp)
-    run([openssl, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ncfd test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])  # fmt: skip
+    _ca(tmp, "ca")
     run([openssl, "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"])
     (tmp / "server.ext").write_text(
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nauthorityKeyIdentifier=keyid\n"
@@ -497,10 +531,16 @@ def _certificates(tmp: Path) -> None:
 
 
 @contextlib.contextmanager
-def stunnel(backend: Peer) -> Iterator[TlsProxy]:
-    """stunnel taking TLS on a free port and passing the plain stream to backend: an HTTPS proxy."""
+def stunnel(backend: Peer, client_certificates: bool = False, tls_max: str | None = None) -> Iterator[TlsProxy]:
+    """stunnel taking TLS on a free port and passing the plain stream to backend: an HTTPS proxy;
+    with client_certificates, one that requires a client certificate client-ca.pem signed (verify
+    and CAfile); tls_max ("TLSv1.2") caps the protocol version."""
     with _workdir("stunnel") as tmp:
         _certificates(tmp)
+        verify: list[str] = []
+        if client_certificates:
+            _client_certificates(tmp)
+            verify = ["verifyChain = yes", "requireCert = yes", f"CAfile = {tmp / 'client-ca.pem'}"]
         port = free_port()
         config = tmp / "stunnel.conf"
         config.write_text(
@@ -513,9 +553,11 @@ def stunnel(backend: Peer) -> Iterator[TlsProxy]:
                 f"connect = {backend.host}:{backend.port}",
                 f"cert = {tmp / 'server.pem'}",
                 f"key = {tmp / 'server.key'}",
+                *verify,
+                *([f"sslVersionMax = {tls_max}"] if tls_max else []),
             )
         )
-        proxy = TlsProxy(port=port, workdir=tmp, cafile=tmp / "ca.pem")
+        proxy = TlsProxy(port=port, workdir=tmp, cafile=tmp / "ca.pem", tls_max=tls_max)
         with _running(proxy, [_binary("stunnel"), config]):
             yield proxy
 

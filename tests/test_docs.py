@@ -43,12 +43,14 @@ def test_each_documented_option_parses(option: str, argument: str) -> None:
     examples = {"length": "1024", "user": "alice", "port": "4000", "seconds": "1", "source": "127.0.0.1",
                 "keyword": "lowdelay", "timeout": "5", "protocol": "connect", "proxy": "socks5h://p",
                 "scheme": "digest", "file": "/dev/null", "location": "http://pac.example/proxy.pac",
-                "header": "X-Test: 1", "name": "HTTP"}  # fmt: skip
+                "header": "X-Test: 1", "name": "HTTP", "patterns": "*.corp.example"}  # fmt: skip
     argv = [option, examples[argument]] if argument else [option]
     if option == "-s":
         argv = [*argv, "h", "22"]
     elif option == "--proxy-pac-optional":
         argv = [*argv, "--proxy-pac", examples["location"], "h", "22"]
+    elif option == "--proxy-key":
+        argv = [*argv, "--proxy-cert", examples["file"], "-x", "p", "h", "22"]
     else:
         chooses_the_route = ("-x", "--proxy-env", "--proxy-pac", "--proxy-auto")
         argv = [*argv, "-x", "p", "h", "22"] if option not in chooses_the_route else [*argv, "h", "22"]

@@ -268,7 +268,9 @@ def test_an_answer_is_not_a_dead_proxy_it_ends_the_run(tmp_path: Path, env: dict
     pac = tmp_path / "proxy.pac"
     with FakeServer(server) as answering, FakeServer(silent) as second:
         pac.write_text(returns(f"{keyword} 127.0.0.1:{answering.port}; PROXY 127.0.0.1:{second.port}"))
-        r = handoff(str(pac), second, {**env, "NCFD_PROXY_PASSWORD": "s3cret"}, "-P", "alice")
+        # Allowed the password (a PAC's proxy gets none otherwise): a wrong one is an answer.
+        r = handoff(str(pac), second, {**env, "NCFD_PROXY_PASSWORD": "s3cret"}, "-P", "alice",
+                    "--proxy-auth-hosts", "127.0.0.1")  # fmt: skip
         assert second.settled() == []
     assert_fails(r, code, message.format(proxy=f"127.0.0.1:{answering.port}", port=second.port))
     assert remembered_dead(env) == []  # a proxy that answers is alive, whatever it answered
