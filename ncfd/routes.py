@@ -60,12 +60,12 @@ class Plan:
     def save(self) -> None:
         """The verdicts into the cache, in one write once the tunnel is done (one write per route
         made a long list quadratic): the dead are tried last by the next runs for a while."""
-        from ncfd import cache
-
         dead = [key for key, alive in self.verdicts.items() if not alive]
         revived = [key for key, alive in self.verdicts.items() if alive and key in self.dead]
         if not dead and not revived:
             return
+        from ncfd import cache  # only then: start-up time
+
         try:  # noqa: SIM105 (contextlib would cost start-up time)
             cache.note_proxies(dead, revived)
         except OSError:
