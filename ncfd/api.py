@@ -210,6 +210,16 @@ def _request(
         raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
     if key is not None and cert is None:
         raise UsageError("key goes with cert (the certificate the key is for)")
+    for name, given in (("pac", pac), ("cacert", cacert), ("cert", cert), ("key", key), ("service_name", service_name),
+                        ("user", user)):  # fmt: skip
+        if given is not None and not isinstance(given, str):
+            raise UsageError(f"{name} must be a string, not {type(given).__name__}")
+    for name, source in (("password", password), ("key_passphrase", key_passphrase)):
+        if source is not None and not (isinstance(source, str) or callable(source)):
+            raise UsageError(f"{name} must be a string or a callable returning one, not {type(source).__name__}")
+    for name, names in (("proxy", proxy), ("auth_hosts", auth_hosts)):
+        if names is not None and not _strings(names):  # not shown: a proxy URL may hold a password
+            raise UsageError(f"{name} must be a string or a list of strings")
     options = SocketOptions()
     options.family = socket.AddressFamily(family)
     proxies = _proxies(proxy, protocol)
@@ -230,6 +240,11 @@ def _request(
                                 auth_hosts=_patterns(auth_hosts), hosts_option="auth_hosts="),
         client_cert=_client_cert(cert, key, key_passphrase), pac_optional=pac_optional, headers=extra,
     )  # fmt: skip
+
+
+def _strings(value: object) -> bool:
+    """A string, or a list or tuple of them."""
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
 
 
 def _patterns(auth_hosts: str | Sequence[str] | None) -> tuple[str, ...] | None:

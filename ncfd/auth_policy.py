@@ -6,7 +6,9 @@ the desktop's manual proxy settings, a --proxy-netrc entry for its host, or a na
 user's word: WPAD's PAC comes from an unauthenticated DNS or DHCP answer, and a password sent to an
 attacker's proxy is handed over (Basic is the password itself; NTLM can be relayed). A Kerberos
 ticket is for one service and is never delegated, of no use anywhere else: it goes to any proxy,
-unless --proxy-auth-hosts is given, which then limits it as it limits passwords.
+unless --proxy-auth-hosts is given, which then limits it as it limits passwords. But a ticket for a
+service@host of --proxy-service-name is the named proxy's own, whatever proxy asks: a PAC's proxy
+could relay it there, so it is kept as a password is.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ if TYPE_CHECKING:
 
 def allowed(credentials: Credentials, proxy: Proxy, by_pac: bool, kerberos: bool = False) -> bool:
     """Whether proxy may have a password (or, with kerberos, a Kerberos ticket)."""
-    if not by_pac or (kerberos and credentials.auth_hosts is None):
+    if not by_pac:
+        return True
+    if kerberos and credentials.auth_hosts is None and "@" not in (credentials.service_name or ""):
         return True
     if listed(credentials.auth_hosts or (), proxy.host):
         return True
@@ -49,6 +53,11 @@ def withheld(credentials: Credentials, proxy: Proxy, source: str, kerberos: bool
     allow = (
         f"allow it with {option}[{proxy.host!r}]" if option.endswith("=") else f"allow it with {option} {proxy.host}"
     )
+    if kerberos and credentials.auth_hosts is None:  # a ticket for the service@host the user named
+        return Withheld(
+            f"{proxy} (named by {source}) asks for a Kerberos ticket; one for {credentials.service_name}"
+            f" could be passed on to that host, and ncfd sends it only to proxies you named: {allow}"
+        )
     if kerberos:
         return Withheld(f"{proxy} (named by {source}) asks for a Kerberos ticket; with {option}"
                         f" given, ncfd sends tickets only to proxies you named or it allows: {allow}")  # fmt: skip

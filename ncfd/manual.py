@@ -88,8 +88,9 @@ OPTIONS = (
                                  "process list. A User-Agent replaces ncfd's. Host, Content-Length, "
                                  "Transfer-Encoding, a control character in a value, and Proxy-Authorization when "
                                  "ncfd authenticates (-P, --proxy-netrc, user@) are usage errors. -v shows the "
-                                 "value of Authorization, Cookie and names containing token, key, secret, auth or "
-                                 "password as ***."),
+                                 "value of Authorization, Cookie and names containing token, key, secret, auth, "
+                                 "password, jwt, session, credential or assertion as ***; those headers go to a "
+                                 "proxy a PAC names only as a password would (see SECURITY)."),
     ("--proxy-key", "file", "The key (PEM) of --proxy-cert's certificate, when it is not in the same file."),
     ("--proxy-pac", "location", "Route as the PAC file at location (an http://, https:// or file:// URL, or a "
                                 "path) says: FindProxyForURL(\"https://host:port/\", \"host\") for the "
@@ -135,8 +136,11 @@ SECURITY = (
     "PAC's later entries are still tried, and the run ends with that message only when none of them works. "
     "A Kerberos ticket goes to any proxy that asks, as browsers send it: it is a service ticket for that "
     "proxy's own principal, of no use elsewhere, and ncfd never delegates credentials; but once "
-    "--proxy-auth-hosts is given, a proxy a PAC names gets one only when the list allows it. A TLS client "
-    "certificate (--proxy-cert) goes to every HTTPS proxy that asks for one, never to a PAC server."
+    "--proxy-auth-hosts is given, a proxy a PAC names gets one only when the list allows it. A ticket for the "
+    "service@host of --proxy-service-name is that host's, whoever asks: a proxy a PAC names gets it only when "
+    "the list allows it. A --proxy-header whose value -v hides (Authorization, a token) goes to a proxy a PAC "
+    "names only as a password would; the others go to every HTTP proxy. A TLS client certificate "
+    "(--proxy-cert) goes to every HTTPS proxy that asks for one, never to a PAC server."
 )
 
 PAC = (

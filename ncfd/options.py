@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 
 from ncfd.errors import UsageError
 from ncfd.proxies import PROTOCOLS, Proxy, check_chain, number, parse_port, parse_proxy
@@ -325,13 +326,20 @@ def _parse_protocol(value: str) -> str:
 
 
 def _readable(path: str, what: str) -> str:
-    """A file named on the command line must be there to be read: a usage error, at once."""
+    """A file named on the command line must be there to be read: a usage error, at once. A regular
+    file: a FIFO would block its reader (here, or OpenSSL) past any deadline."""
     expanded = os.path.expanduser(path)
     try:
-        with open(expanded, "rb"):
-            return expanded
+        fd = os.open(expanded, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+    if not regular:
+        raise UsageError(f"{what} {path} is not a regular file")
+    return expanded
 
 
 def _parse_tos(value: str) -> int:

@@ -200,8 +200,12 @@ def read_private(path: str, what: str, limit: int = -1) -> bytes:
     """The file at path (up to limit bytes), which must be private to its owner, as ssh insists for
     keys: opened once, not through a symbolic link, its mode checked on the descriptor read."""
     try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
-            _private(os.fstat(f.fileno()).st_mode, path, what)
+        # O_NONBLOCK: opening a FIFO would wait for a writer, before any deadline exists.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise UsageError(f"{what} {path} is not a regular file")
+            _private(mode, path, what)
             return f.read(limit)
     except OSError as e:
         raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None

@@ -32,7 +32,7 @@ _RESERVED = {
 }
 # Whose values -v shows as ***.
 _SECRET_NAMES = ("authorization", "proxy-authorization", "cookie")
-_SECRET_PARTS = ("token", "key", "secret", "auth", "password")
+_SECRET_PARTS = ("token", "key", "secret", "auth", "password", "jwt", "session", "credential", "assertion")
 # A header file is a few lines; a bound keeps a wrong path (a log, a device) from being read whole.
 MAX_FILE = 64 * 1024
 
@@ -69,14 +69,14 @@ def parse_line(line: str, where: str) -> Header:
 
 def from_pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]], where: str = "headers=") -> list[Header]:
     """The API's headers=: a mapping, or (name, value) pairs, each checked as --proxy-header's."""
-    if isinstance(headers, (str, bytes)):
-        raise UsageError(f"{where} takes (name, value) pairs or a mapping, not a string")
+    if isinstance(headers, (str, bytes)) or not hasattr(headers, "__iter__"):
+        raise UsageError(f"{where} takes (name, value) pairs or a mapping, not {type(headers).__name__}")
     items = headers.items() if hasattr(headers, "items") else headers
     checked = []
     for item in items:
         if not (isinstance(item, tuple) and len(item) == 2 and all(isinstance(part, str) for part in item)):
             raise UsageError(f"{where} takes (name, value) pairs of strings, not {type(item).__name__}")
-        checked.append(check(item[0], item[1], where))
+        checked.append(check(item[0], item[1].strip(" \t"), where))
     return checked
 
 
@@ -93,6 +93,10 @@ def check(name: str, value: str, where: str) -> Header:
     if bad is not None:
         what = _CONTROL_NAMES.get(bad.group(), f"a control character ({bad.group()!r})")
         raise UsageError(f"{where}: the value of header {name} has {what}, which would break the request")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise UsageError(f"{where}: the value of header {name} is not valid text (sent as UTF-8)") from None
     reason = _RESERVED.get(name.lower())
     if reason is not None:
         raise UsageError(f"{where}: header {name} would break the request: {reason}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 
 from ncfd.errors import AuthFailed, DeadProxy, NcfdError, ProxyError, UsageError
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 # OpenSSL's X509_V_ERR_ codes that a CA given with --proxy-cacert can cure: unable to get the issuer
 # certificate, self-signed certificate, self-signed one in the chain, unable to get the local issuer.
 _UNKNOWN_ISSUER = (2, 18, 19, 20)
+MAX_PEM = 1 << 20  # bytes of a client key file: a key is a few kilobytes
 # The alerts a server sends about the client certificate (OpenSSL's reasons): TLS 1.3's for none
 # given, and those for one it does not take. Under TLS 1.3 they come after the handshake, with the
 # first read; under TLS 1.2, in it.
@@ -127,7 +129,15 @@ def _load_client(context: ssl.SSLContext, client: ClientCert, deadline: Deadline
     from ncfd.password import read_private
 
     key = client.key or client.cert
-    text = read_private(key, "TLS client key file")
+    text = read_private(key, "TLS client key file", MAX_PEM + 1)
+    if len(text) > MAX_PEM:
+        raise UsageError(f"TLS client key file {key} is longer than {MAX_PEM} bytes: not a PEM key")
+    try:  # OpenSSL reads it by name: a FIFO would block it past any deadline
+        regular = stat.S_ISREG(os.stat(client.cert).st_mode)
+    except OSError as e:
+        raise UsageError(f"cannot read the TLS client certificate {client.cert}: {e.strerror}") from None
+    if not regular:
+        raise UsageError(f"the TLS client certificate {client.cert} is not a regular file")
     asked = []
 
     def passphrase() -> str:
@@ -136,11 +146,13 @@ def _load_client(context: ssl.SSLContext, client: ClientCert, deadline: Deadline
 
     try:
         context.load_cert_chain(client.cert, client.key, passphrase)
+    except ValueError:  # the ssl module's bound on what it hands OpenSSL
+        raise AuthFailed(f"the passphrase for the TLS client key {key} is longer than 1024 bytes") from None
     except ssl.SSLError as e:
-        if asked:
-            raise AuthFailed(f"wrong passphrase for the TLS client key {key}") from None
         if e.reason == "KEY_VALUES_MISMATCH":
             raise UsageError(f"the TLS client key {key} is not the key of the certificate {client.cert}") from None
+        if asked:
+            raise AuthFailed(f"wrong passphrase for the TLS client key {key}") from None
         if b"PRIVATE KEY-----" not in text:
             raise UsageError(f"no PEM private key in {key}") from None
         raise UsageError(f"no PEM certificate in the TLS client certificate file {client.cert}") from None

@@ -223,6 +223,15 @@ class HttpTunnel:
         # A SOCKS server named as a plain HTTP proxy on the command line: -X 5 is the fix.
         self.socks_fix = "" if chain.pac or self.proxy.tls else "if it is one, use -X 5 (or a socks5h:// proxy URL)"
         self.extra = chain.spec.headers
+        if chain.kept[i] and self.extra:
+            # A PAC's proxy the user did not allow gets no password, nor a header that may hold one.
+            from ncfd.proxy_headers import secret
+
+            held = [name for name, _ in self.extra if secret(name)]
+            if held:
+                self.log(f"{self.name} is named by {chain.source}, not by you: the headers {', '.join(held)} are not "
+                         f"sent to it unless {chain.spec.credentials.hosts_option} allows it")  # fmt: skip
+                self.extra = [(name, value) for name, value in self.extra if not secret(name)]
         # The caller's own Proxy-Authorization: ncfd adds none of its own.
         self.authorized = any(name.lower() == "proxy-authorization" for name, _ in self.extra)
 

@@ -563,3 +563,39 @@ def test_each_helper_thread_gets_its_own_stack_size_whatever_runs_alongside() ->
     assert left == application
     assert set(sizes[pac]) == {pac} and len(sizes[pac]) == 4000
     assert set(sizes[application]) == {application} and len(sizes[application]) == 4000
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"proxy": 123}, "proxy must be a string or a list of strings"),
+        ({"proxy": ["http://u:hunter2@p:3128", 5]}, "proxy must be a string or a list of strings"),
+        ({"proxy": "http://p:3128", "auth_hosts": 123}, "auth_hosts must be a string or a list of strings"),
+        ({"proxy": "http://p:3128", "auth_hosts": [b"x"]}, "auth_hosts must be a string or a list of strings"),
+        ({"proxy": "http://p:3128", "cacert": 123}, "cacert must be a string, not int"),
+        ({"proxy": "https://p", "cert": Path("c.pem")}, "cert must be a string, not PosixPath"),
+        ({"proxy": "http://p:3128", "service_name": 1}, "service_name must be a string, not int"),
+        ({"proxy": "https://p", "cert": "c.pem", "key_passphrase": 1},
+         "key_passphrase must be a string or a callable returning one, not int"),
+        ({"proxy": "http://p:3128", "user": "u", "password": b"hunter2"},
+         "password must be a string or a callable returning one, not bytes"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("call", [ncfd.connect, ncfd.check])
+def test_arguments_of_the_wrong_type_are_usage_errors_showing_no_value(
+    call: Any, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ncfd.UsageError) as raised:
+        call("h", 22, **arguments)
+    assert str(raised.value) == message
+    assert "hunter2" not in str(raised.value)
+
+
+def test_header_values_are_trimmed_as_on_the_command_line() -> None:
+    """h11 refuses a value with a space at either end, and its message would show the value."""
+    from fakeservers import BANNER, FakeServer, http_proxy
+
+    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as proxy:
+        sock = ncfd.connect("h", 22, proxy=f"http://127.0.0.1:{proxy.port}", headers={"X-Api-Token": " s3cr3t \t"})
+        sock.close()
+        assert b"\r\nX-Api-Token: s3cr3t\r\n" in proxy.settled()[0].received

@@ -194,3 +194,26 @@ def test_a_kerberos_ticket_goes_to_a_pacs_proxy_unless_the_list_is_given_without
     through("--proxy-auth-hosts", f"*.corp.example,{peers.PROXY_NAME.upper()}").assert_banner_and_echo(
         banner_target.banner
     )
+
+
+def test_a_ticket_for_a_named_service_host_goes_to_no_pac_proxy_unless_allowed(
+    kdc: peers.Kdc, squid_kerberos: peers.Proxy, banner_target: peers.Target, tmp_path: Path
+) -> None:
+    """A ticket for HTTP@<the real proxy> is the real proxy's, whatever proxy asks for it: a PAC's
+    proxy (WPAD's, an attacker's) could relay it there. Here the PAC names the real proxy by its
+    address, so that only --proxy-service-name makes the ticket one it accepts."""
+    env = {**{k: v for k, v in os.environ.items() if k not in (*DROPPED, "NCFD_PROXY_PASSWORD", "KRB5_CLIENT_KTNAME")},
+           **kdc.env(ccache=tmp_path / "ccache"), "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
+    kdc.kinit(env)
+    pac = pac_file(tmp_path, f"PROXY 127.0.0.1:{squid_kerberos.port}")
+    service = f"HTTP@{peers.PROXY_NAME}"
+
+    def through(*args: str) -> Handoff:
+        argv = ["setsid", *NCFD, "-F", "--proxy-service-name", service, *args, "--proxy-pac", str(pac), "127.0.0.1",
+                str(banner_target.port)]  # fmt: skip
+        return run_fdpass(argv, env=env)
+
+    assert_withheld(through(), f"ncfd: HTTP proxy 127.0.0.1:{squid_kerberos.port} (named by PAC {pac}) asks for a "
+                               f"Kerberos ticket; one for {service} could be passed on to that host, and ncfd sends it"
+                               " only to proxies you named: allow it with --proxy-auth-hosts 127.0.0.1\n")  # fmt: skip
+    through("--proxy-auth-hosts", "127.0.0.1").assert_banner_and_echo(banner_target.banner)

@@ -42,7 +42,7 @@ def test_documented_options_are_exactly_the_parsed_ones() -> None:
 def test_each_documented_option_parses(option: str, argument: str) -> None:
     examples = {"length": "1024", "user": "alice", "port": "4000", "seconds": "1", "source": "127.0.0.1",
                 "keyword": "lowdelay", "timeout": "5", "protocol": "connect", "proxy": "socks5h://p",
-                "scheme": "digest", "file": "/dev/null", "location": "http://pac.example/proxy.pac",
+                "scheme": "digest", "file": str(ROOT / "LICENSE"), "location": "http://pac.example/proxy.pac",
                 "header": "X-Test: 1", "name": "HTTP", "patterns": "*.corp.example"}  # fmt: skip
     argv = [option, examples[argument]] if argument else [option]
     if option == "-s":

@@ -146,6 +146,30 @@ def test_a_wrong_passphrase_or_none_to_be_had_is_one_line(
     r = handoff(https_proxy_client_cert, banner_target, *encrypted)
     assert_one_line(r, 6, "cannot ask for the TLS client key passphrase: no terminal and no SSH_ASKPASS with a "
                           f"display; set {KEY_ENV}")  # fmt: skip
+    r = handoff(https_proxy_client_cert, banner_target, *encrypted, env=clean_env(**{KEY_ENV: "a" * 2000}))
+    assert_one_line(r, 6, f"the passphrase for the TLS client key {key} is longer than 1024 bytes")
+
+
+def test_the_right_passphrase_for_a_key_not_the_certificates_says_so(
+    https_proxy_client_cert: peers.TlsProxy, banner_target: peers.Target
+) -> None:
+    """Not "wrong passphrase": the key opened, it is the certificate that does not go with it."""
+    work = https_proxy_client_cert.workdir
+    key = work / "client-encrypted.key"
+    r = handoff(https_proxy_client_cert, banner_target, "--proxy-cert", str(work / "rogue.pem"), "--proxy-key",
+                str(key), env=clean_env(**{KEY_ENV: peers.CLIENT_KEY_PASSPHRASE}))  # fmt: skip
+    assert_one_line(r, 2, f"the TLS client key {key} is not the key of the certificate {work / 'rogue.pem'}")
+
+
+def test_a_certificate_that_is_a_fifo_is_refused_at_once(
+    https_proxy_client_cert: peers.TlsProxy, banner_target: peers.Target, tmp_path: Path
+) -> None:
+    """OpenSSL reads the certificate by name: a FIFO without a writer would block it for ever."""
+    fifo = tmp_path / "cert.pem"
+    os.mkfifo(fifo, 0o600)
+    key = https_proxy_client_cert.workdir / "client.key"
+    r = handoff(https_proxy_client_cert, banner_target, "--proxy-cert", str(fifo), "--proxy-key", str(key))
+    assert_one_line(r, 2, f"--proxy-cert file {fifo} is not a regular file")
 
 
 def test_a_key_not_the_certificates_is_a_usage_error(
@@ -160,9 +184,7 @@ def test_a_key_not_the_certificates_is_a_usage_error(
 
 
 def test_proxy_key_without_proxy_cert_is_a_usage_error() -> None:
-    r = subprocess.run(
-        [*NCFD, "--proxy-key", "/dev/null", "-x", "https://p", "h", "22"], capture_output=True, text=True
-    )
+    r = subprocess.run([*NCFD, "--proxy-key", __file__, "-x", "https://p", "h", "22"], capture_output=True, text=True)
     assert (r.returncode, r.stderr) == (
         2,
         "ncfd: --proxy-key goes with --proxy-cert (the certificate the key is for)\n",

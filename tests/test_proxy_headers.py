@@ -172,14 +172,39 @@ def test_at_an_https_proxy(squid_token: peers.Proxy, banner_target: peers.Target
         r.assert_banner_and_echo(banner_target.banner)
 
 
-def test_at_the_proxy_a_pac_names(
+def test_at_the_proxy_a_pac_names_a_token_goes_only_where_allowed(
     squid_token: peers.Proxy, banner_target: peers.Target, headers: Path, tmp_path: Path
 ) -> None:
+    """A header that may hold a secret is kept from a PAC's proxy as a password is (WPAD's PAC is
+    anybody's answer), unless --proxy-auth-hosts allows that proxy."""
     pac = tmp_path / "proxy.pac"
     pac.write_text(f'function FindProxyForURL(url, host) {{ return "PROXY {squid_token.address}"; }}\n')
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     r = fdpass("--proxy-header", f"@{headers}", "--proxy-pac", str(pac), target=banner_target, env=env)
+    assert (r.sock, r.returncode) == (None, 5), r.stderr
+    assert r.stderr.endswith('"HTTP/1.1 403 Forbidden"\n'), r.stderr
+    r = fdpass("--proxy-header", f"@{headers}", "--proxy-auth-hosts", "127.0.0.1", "--proxy-pac", str(pac),
+               target=banner_target, env=env)  # fmt: skip
     r.assert_banner_and_echo(banner_target.banner)
+
+
+def test_a_pacs_proxy_gets_the_plain_headers_and_not_the_secret_ones(tmp_path: Path) -> None:
+    pac = tmp_path / "proxy.pac"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with FakeServer(http_proxy(OK + BANNER)) as proxy:
+        pac.write_text(f'function FindProxyForURL(url, host) {{ return "PROXY 127.0.0.1:{proxy.port}"; }}\n')
+        r = fdpass("-v", "--proxy-header", f"User-Agent: {AGENT}", "--proxy-header", f"X-Token: {TOKEN}",
+                   "--proxy-header", "Proxy-Authorization: Basic YWxpY2U6aHVudGVyMg==", "--proxy-pac", str(pac),
+                   target=proxy, env=env)  # fmt: skip
+        r.assert_banner_and_echo(BANNER)
+        target = f"127.0.0.1:{proxy.port}"
+        request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: {AGENT}\r\n\r\n".encode()
+        assert proxy.sessions[0].received.startswith(request)
+    assert (
+        f"HTTP proxy 127.0.0.1:{proxy.port} is named by PAC {pac}, not by you: the headers X-Token,"
+        " Proxy-Authorization are not sent to it unless --proxy-auth-hosts allows it"
+    ) in r.stderr
+    assert TOKEN not in r.stderr and "YWxpY2U6aHVudGVyMg" not in r.stderr
 
 
 # --- the API ------------------------------------------------------------------------------------------
@@ -207,7 +232,9 @@ def test_the_api_takes_a_mapping_or_pairs(squid_token: peers.Proxy, banner_targe
          "headers=: the value of header X-Token has a carriage return (CR), which would break the request"),
         ({"HOST": "elsewhere"}, "headers=: header HOST would break the request: ncfd sends the destination as Host"),
         ({"X-Token:": "v"}, "headers=: header name 'X-Token:' is not an HTTP token (no spaces, no separators)"),
-        ("X-Token: v", "headers= takes (name, value) pairs or a mapping, not a string"),
+        ("X-Token: v", "headers= takes (name, value) pairs or a mapping, not str"),
+        (123, "headers= takes (name, value) pairs or a mapping, not int"),
+        ({"X-Trace": "caf\udce9"}, "headers=: the value of header X-Trace is not valid text (sent as UTF-8)"),
         ([("X-Token", 1)], "headers= takes (name, value) pairs of strings, not tuple"),
     ],
 )  # fmt: skip
@@ -269,6 +296,23 @@ def test_a_bad_line_of_the_file_is_named_by_its_number(tmp_path: Path, text: str
     assert TOKEN.encode() not in r.stderr
 
 
+def test_a_value_that_is_not_text_is_a_usage_error() -> None:
+    """A byte that is not UTF-8 in argv (Python holds it as a lone surrogate) cannot be sent."""
+    r = subprocess.run([*NCFD, "--proxy-header", b"X-Trace: caf\xe9", "-X", "connect", "-x", "127.0.0.1:9", "h", "22"],
+                       capture_output=True)  # fmt: skip
+    assert (r.returncode, r.stderr.decode()) == (
+        2, "ncfd: --proxy-header: the value of header X-Trace is not valid text (sent as UTF-8)\n"
+    )  # fmt: skip
+
+
+def test_a_header_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """Not read: a FIFO blocks its open until a writer comes, and its read until the writer ends."""
+    fifo = tmp_path / "headers"
+    os.mkfifo(fifo, 0o600)
+    r = run_ncfd(["--proxy-header", f"@{fifo}", "-X", "connect", "-x", "127.0.0.1:9", "h", "22"], timeout=10)
+    assert (r.returncode, r.stderr.decode()) == (2, f"ncfd: --proxy-header file {fifo} is not a regular file\n")
+
+
 def test_the_file_must_be_private(tmp_path: Path) -> None:
     path = header_file(tmp_path, f"X-Token: {TOKEN}\n", mode=0o644)
     r = run_ncfd(["--proxy-header", f"@{path}", "-X", "connect", "-x", "127.0.0.1:9", "h", "22"])
@@ -277,7 +321,7 @@ def test_the_file_must_be_private(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("route", [["-P", "alice"], ["-x", "http://alice@127.0.0.1:9"], ["--proxy-netrc", "/dev/null"]])
+@pytest.mark.parametrize("route", [["-P", "alice"], ["-x", "http://alice@127.0.0.1:9"], ["--proxy-netrc", __file__]])
 def test_a_proxy_authorization_beside_ncfds_own_authentication_is_a_usage_error(route: list[str]) -> None:
     x = [] if "-x" in route else ["-X", "connect", "-x", "127.0.0.1:9"]
     r = run_ncfd(["--proxy-header", "Proxy-Authorization: Bearer x", *route, *x, "h", "22"])
