@@ -168,11 +168,13 @@ def classify(data: bytes, final: bool) -> str | None:
             return None
         if data[1:2] == b"\x03":
             return "tls"
+    if data.startswith(b"HTTP/"):  # whatever its page says, even a line starting SSH-
+        return "html"
     lines = data.split(b"\n")
     if any(line.startswith(b"SSH-") for line in (lines if final else lines[:-1])):
         return "ssh"
     lowered = data.lower()
-    if data.startswith(b"HTTP/") or b"<html" in lowered or b"<!doctype html" in lowered:
+    if b"<html" in lowered or b"<!doctype html" in lowered:
         return "html"
     if final or len(data) >= FIRST_BYTES_MAX or not data.isascii():
         return "other"

@@ -299,6 +299,7 @@ def test_the_api_takes_the_password_as_connect_does_and_never_shows_it(squid_aut
         (b"\x16\x03\x03\x00\x4a\x02", False, "tls"),
         (b"\x15\x03\x01\x00\x02\x02\x28", False, "tls"),  # an alert
         (b"HTTP/1.1 403 Forbidden\r\n", False, "html"),
+        (b"HTTP/1.1 403 Forbidden\r\n\r\nSSH-2.0 is not allowed here\r\n", False, "html"),  # not a server's
         (b"<html><body>blocked", False, "html"),
         (b"\x00\x01\xff", False, "other"),
     ],
