@@ -5,6 +5,7 @@ wrongly unlocked."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -215,3 +216,44 @@ def test_the_api_presents_the_certificate_and_says_the_same_when_refused(
     with pytest.raises(ProxyError, match=r'refused the TLS client certificate .*rogue\.pem \(TLS alert "unknown ca"\)'):
         ncfd.connect("127.0.0.1", banner_target.port, proxy=proxy, cacert=str(https_proxy_client_cert.cafile),
                      cert=str(work / "rogue.pem"), key=str(work / "rogue.key"), timeout=15)  # fmt: skip
+
+
+def test_a_refusal_read_after_a_failed_write_is_still_the_refusal(https_proxy_client_cert: peers.TlsProxy) -> None:
+    """TLS 1.3: the server checks our certificate after the handshake, alerts and closes, and our
+    first write may come after that and fail; the alert, waiting unread, says why. Against stunnel
+    either order happens: here, in-process, the write comes only once the server has closed."""
+    import socket
+    import ssl
+    import threading
+
+    from ncfd.spec import ClientCert
+    from ncfd.tls import refusal_after
+
+    work = https_proxy_client_cert.workdir
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(work / "server.pem", work / "server.key")
+    server.verify_mode = ssl.CERT_REQUIRED
+    server.load_verify_locations(work / "client-ca.pem")
+    client = ssl.create_default_context(cafile=work / "ca.pem")
+    client.minimum_version = ssl.TLSVersion.TLSv1_3
+    client.load_cert_chain(work / "rogue.pem", work / "rogue.key")
+    ours, theirs = socket.socketpair()
+
+    def refuse() -> None:
+        with contextlib.suppress(ssl.SSLError, OSError), server.wrap_socket(theirs, server_side=True):
+            pass
+
+    thread = threading.Thread(target=refuse)
+    thread.start()
+    tls = client.wrap_socket(ours, server_hostname="localhost")
+    thread.join(10)
+    assert not thread.is_alive()
+    theirs.close()
+    try:
+        with pytest.raises(OSError) as failed:
+            tls.sendall(b"CONNECT h:22 HTTP/1.1\r\n\r\n")
+        cert = str(work / "rogue.pem")
+        refused = refusal_after(tls, failed.value, "HTTPS proxy p:443", ClientCert(cert, None, str))
+    finally:
+        tls.close()
+    assert str(refused) == f'HTTPS proxy p:443 refused the TLS client certificate {cert} (TLS alert "unknown ca")'
