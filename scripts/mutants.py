@@ -55,6 +55,7 @@ MUTANTS = [
       "self.held = self.held[os.write(self.dst, self.held) :]",
       "os.write(self.dst, self.held)\n                    self.held = self.held[len(self.held) :]",
       "a short write to a full network drops the rest",
+      f"{RELAY_MODES}::test_a_full_network_stalls_only_its_own_direction "
       f"{RELAY_MODES}::test_upload_through_pipes_with_N"),
     M("relay-short-splice-lost", "ncfd/relay.py", "Pump._give",
       "self.in_pipe -= os.splice(self.pipe[0], self.dst, self.in_pipe)",

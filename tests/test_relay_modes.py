@@ -390,6 +390,9 @@ def test_a_full_network_stalls_only_its_own_direction(mode: str) -> None:
         peers.unavailable("no os.splice here")
     net, peer = socket.socketpair()
     net.setblocking(False)
+    # A network that takes a few kilobytes at a time: each write or splice of what the pump holds
+    # (tens of kilobytes) is short, whatever the load on the machine.
+    net.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     feed, src = socket.socketpair()
     p = relay.Pump(src.fileno(), net.fileno(), mode)
     payload = DATA[:8_000_000]
