@@ -61,12 +61,10 @@ def connect(
     for every CONNECT to an HTTP or HTTPS proxy, (name, value) pairs or a mapping (--proxy-header);
     never sent to SOCKS proxies. service_name: the Kerberos service a Negotiate proxy's ticket is
     asked for, "HTTP" (the default) at the proxy's name, or a "service@host" of its own
-    (--proxy-service-name).
-    cert, key: a TLS
-    client certificate for HTTPS proxies that ask for one (not PAC servers), PEM files, key None
-    when the certificate's file holds it too; the key's file must be private to its owner;
-    key_passphrase, for an encrypted key, is used (a callable called) only when it is. auth_hosts:
-    shell-style patterns (a sequence, or one comma-separated string) of the names of proxies that
+    (--proxy-service-name). cert, key: a TLS client certificate for HTTPS proxies that ask for one
+    (not PAC servers), PEM files, key None when the certificate's file holds it too; the key's file
+    must be private to its owner; key_passphrase, for an encrypted key, is used (a callable
+    called) only when it is. auth_hosts: shell-style patterns (a sequence, or one comma-separated string) of the names of proxies that
     a PAC names and that may still have the password, and, once given, the only such proxies that
     get a Kerberos ticket (--proxy-auth-hosts); a PAC's other proxies get neither.
 
