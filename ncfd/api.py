@@ -64,9 +64,10 @@ def connect(
     (--proxy-service-name). cert, key: a TLS client certificate for HTTPS proxies that ask for one
     (not PAC servers), PEM files, key None when the certificate's file holds it too; the key's file
     must be private to its owner; key_passphrase, for an encrypted key, is used (a callable
-    called) only when it is. auth_hosts: shell-style patterns (a sequence, or one comma-separated string) of the names of proxies that
-    a PAC names and that may still have the password, and, once given, the only such proxies that
-    get a Kerberos ticket (--proxy-auth-hosts); a PAC's other proxies get neither.
+    called) only when it is. auth_hosts: shell-style patterns (a sequence, or one comma-separated
+    string) of the names of proxies that a PAC names and that may still have the password, and,
+    once given, the only such proxies that get a Kerberos ticket (--proxy-auth-hosts); a PAC's
+    other proxies get neither.
 
     Through an HTTPS proxy the TLS session cannot be a plain socket: the socket returned is one end
     of a socketpair, and a daemon thread relays between its other end and the TLS session until
