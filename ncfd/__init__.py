@@ -12,8 +12,7 @@ from ncfd.errors import (
     TimedOut,
     UsageError,
 )
-
-__version__ = "0.2.0"
+from ncfd.version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
-    from ncfd.spec import ClientCert, Request
+    from ncfd.request import ClientCert, Request
 
 
 def connect(
@@ -196,7 +196,7 @@ def _request(
 ) -> Request:
     """connect()'s arguments, checked, as a Request for the core."""
     from ncfd.errors import UsageError
-    from ncfd.spec import Credentials, Request, SocketOptions, check_service_name
+    from ncfd.request import Credentials, Request, SocketOptions, check_service_name
 
     sources = [name for name, given in (("proxy", proxy), ("pac", pac), ("auto", auto)) if given]
     if len(sources) > 1:
@@ -249,7 +249,7 @@ def _strings(value: object) -> bool:
 def _patterns(auth_hosts: str | Sequence[str] | None) -> tuple[str, ...] | None:
     if auth_hosts is None:
         return None
-    from ncfd.auth_policy import parse_patterns
+    from ncfd.tunnel.auth_policy import parse_patterns
 
     return parse_patterns(auth_hosts if isinstance(auth_hosts, str) else ",".join(auth_hosts))
 
@@ -259,7 +259,7 @@ def _client_cert(cert: str | None, key: str | None, passphrase: str | Callable[[
     if cert is None:
         return None
     from ncfd.errors import AuthFailed
-    from ncfd.spec import ClientCert
+    from ncfd.request import ClientCert
 
     kept: list[str] = []
 
@@ -337,7 +337,7 @@ def _relayed(tls: object) -> socket.socket:
 
     from ncfd.deadline import start_thread
     from ncfd.errors import NcfdError
-    from ncfd.relay import bridge
+    from ncfd.net.relay import bridge
 
     ours, theirs = socket.socketpair()
     relay = threading.Thread(target=_bridge_then_close, args=(bridge, theirs, tls), name="ncfd HTTPS relay")

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from ncfd.log import Log
     from ncfd.options import Options
     from ncfd.proxies import Proxy
-    from ncfd.proxy_auth import PasswordSource
-    from ncfd.spec import Request
+    from ncfd.request import Request
+    from ncfd.tunnel.proxy_auth import PasswordSource
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,26 +60,26 @@ def _run(argv: list[str]) -> int:
 
     out = None
     if opts.fdpass:
-        from ncfd.fdpass import claim_stdout
+        from ncfd.net.fdpass import claim_stdout
 
         out = claim_stdout()
 
     from ncfd import connection
     from ncfd.deadline import Deadline
-    from ncfd.routes import choose
+    from ncfd.route.choice import choose
 
     deadline = Deadline(opts.deadline)
     request = _request(opts, log)
     plan = choose(request, deadline, log, _warn)
     if opts.show_route:
-        from ncfd.routes import show
+        from ncfd.route.choice import show
 
         sys.stdout.write(show(plan, opts.host, opts.port) + "\n")
         return 0
     sock = connection.open_connection(request, deadline, log, _warn, plan)
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
-        from ncfd.tls import detach
+        from ncfd.net.tls import detach
 
         sock = detach(sock, out)  # type: ignore[arg-type]
         log("TLS to the proxy: a detached process relays between it and the socket handed on")
@@ -89,7 +89,7 @@ def _run(argv: list[str]) -> int:
             f"Connection to {opts.host} {opts.port} port [tcp/{_service(opts.port, opts.socket.numeric)}] succeeded!"
         )
     if out is not None:
-        from ncfd.fdpass import pass_fd
+        from ncfd.net.fdpass import pass_fd
 
         pass_fd(out, sock)
         log("passed the connected socket to stdout")
@@ -98,7 +98,7 @@ def _run(argv: list[str]) -> int:
     if opts.zero_io:
         sock.close()
         return 0
-    from ncfd.relay import relay
+    from ncfd.net.relay import relay
 
     try:
         relay(
@@ -109,7 +109,7 @@ def _run(argv: list[str]) -> int:
             idle_timeout=opts.timeout or None,
         )
     except OSError as e:
-        from ncfd.fdpass import given_as_to_fdpass
+        from ncfd.net.fdpass import given_as_to_fdpass
 
         if given_as_to_fdpass():
             raise NcfdError(
@@ -123,7 +123,7 @@ def _run(argv: list[str]) -> int:
 
 def _request(opts: Options, log: Log) -> Request:
     """What the command line asks the core for."""
-    from ncfd.spec import Credentials, Request
+    from ncfd.request import Credentials, Request
 
     def password_for(proxy: Proxy, user: str, deadline: Deadline) -> PasswordSource:
         from ncfd.password import Password  # only when a proxy has a user: start-up time
@@ -148,7 +148,7 @@ def _request(opts: Options, log: Log) -> Request:
     client_cert = None
     if opts.proxy_cert is not None:
         from ncfd.password import key_passphrase
-        from ncfd.spec import ClientCert
+        from ncfd.request import ClientCert
 
         client_cert = ClientCert(opts.proxy_cert, opts.proxy_key, key_passphrase(opts.proxy_key or opts.proxy_cert))
     return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,

@@ -1,8 +1,8 @@
 """The one core under both faces (ncfd.cli, ncfd.api): choose the routes to a destination
-(ncfd.routes), then open a connection by the first that works (ncfd.tunnel), all within one
+(ncfd.route.choice), then open a connection by the first that works (ncfd.tunnel.chain), all within one
 deadline.
 
-What is asked is a Request (ncfd.spec): the destination, where the route comes from (proxies, the
+What is asked is a Request (ncfd.request): the destination, where the route comes from (proxies, the
 environment, a PAC, discovery, or nothing: direct), credentials, socket options and the CA file.
 """
 
@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
-    from ncfd.routes import Plan
-    from ncfd.spec import Request
+    from ncfd.request import Request
+    from ncfd.route.choice import Plan
 
 
 def open_connection(
@@ -23,9 +23,9 @@ def open_connection(
 ) -> socket.socket:
     """The connected socket, positioned just after the last proxy's reply; through an HTTPS proxy,
     the TLS session itself (an ssl.SSLSocket), which each face hands on its own way."""
-    from ncfd.routes import choose
-    from ncfd.spec import ConnectSpec
-    from ncfd.tunnel import open_tunnel
+    from ncfd.request import ConnectSpec
+    from ncfd.route.choice import choose
+    from ncfd.tunnel.chain import open_tunnel
 
     chosen = chosen or choose(request, deadline, log, warn)
     spec = ConnectSpec(request.host, request.port, chosen.routes, credentials=request.credentials,

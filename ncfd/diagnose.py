@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ncfd.deadline import Deadline
-    from ncfd.routes import Plan
-    from ncfd.spec import Request
+    from ncfd.request import Request
+    from ncfd.route.choice import Plan
 
 FIRST_BYTES_WAIT = 5.0  # seconds the far end gets to speak first (at most -w); sshd speaks at once
 FIRST_BYTES_MAX = 4096  # bytes read to tell what the far end is
@@ -89,7 +89,7 @@ def run(request: Request, deadline: Deadline, record: Recorder) -> dict[str, Any
     other failure is the report's verdict."""
     from ncfd import connection
     from ncfd.deadline import shown
-    from ncfd.routes import choose
+    from ncfd.route.choice import choose
 
     host, port = request.host, request.port
     report: dict[str, Any] = {"host": host, "port": port, "ok": False, "exit_code": 1, "route": None,

@@ -451,7 +451,7 @@ def relay_on(fd: int, log: Log) -> int:
     except OSError:
         os.close(fd)
         raise Failure("the descriptor passed is not a socket; nothing to relay") from None
-    from ncfd.relay import relay
+    from ncfd.net.relay import relay
 
     sock.setblocking(True)  # nc passes it non-blocking
     log("relaying stdin/stdout")
@@ -480,7 +480,7 @@ def _sanitise_stdfds() -> None:
 def _run(argv: list[str]) -> int:
     opts = parse_args(argv)
     if opts.help or opts.version:
-        from ncfd import __version__
+        from ncfd.version import __version__
 
         sys.stdout.write((HELP if opts.help else f"{PROG} {__version__}") + "\n")
         sys.stdout.flush()

@@ -187,7 +187,7 @@ def version_text() -> str:
     import importlib.metadata
     import platform
 
-    from ncfd import __version__
+    from ncfd.version import __version__
 
     def found(distribution: str, use: str) -> str:
         try:
@@ -195,7 +195,7 @@ def version_text() -> str:
         except importlib.metadata.PackageNotFoundError:
             return f"{distribution} missing ({use} will not work: pip install {distribution})"
 
-    from ncfd import gss
+    from ncfd.tunnel import gss
 
     try:
         kerberos = f"the system's GSSAPI, {gss.library()._name}"
@@ -289,7 +289,7 @@ def _roff(text: str) -> str:
 
 def man_page() -> str:
     """ncfd.1 in man(7) markup; scripts/manpage writes it and a test checks the file is current."""
-    from ncfd import __version__
+    from ncfd.version import __version__
 
     out = [f'.TH NCFD 1 "" "ncfd {__version__}" "User Commands"', ".SH NAME",
            "ncfd \\- reach a TCP service through HTTP or SOCKS proxies and pass the socket to ssh",
@@ -327,8 +327,8 @@ def man_page() -> str:
 def fdrecv_man_page() -> str:
     """ncfd-fdrecv.1, made from its -h text (ncfd.fdrecv.HELP): its paragraphs, reflowed, and its
     indented blocks (options, exit statuses, examples) as they are."""
-    from ncfd import __version__
     from ncfd.fdrecv import HELP, PROG, USAGE
+    from ncfd.version import __version__
 
     out = [f'.TH NCFD\\-FDRECV 1 "" "ncfd {__version__}" "User Commands"', ".SH NAME",
            f"{_roff(PROG)} \\- receive a socket from a dialer as ssh does (ProxyUseFdpass), then relay it or exec a "

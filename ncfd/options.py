@@ -13,7 +13,7 @@ import stat
 
 from ncfd.errors import UsageError
 from ncfd.proxies import PROTOCOLS, Proxy, check_chain, number, parse_port, parse_proxy
-from ncfd.spec import SocketOptions
+from ncfd.request import SocketOptions
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -78,7 +78,7 @@ class Options:
         # A TLS client certificate for HTTPS proxies, and its key when not in the same file.
         self.proxy_cert: str | None = None
         self.proxy_key: str | None = None
-        # The names of proxies a PAC named that may have credentials (ncfd.auth_policy).
+        # The names of proxies a PAC named that may have credentials (ncfd.tunnel.auth_policy).
         self.auth_hosts: tuple[str, ...] | None = None
         # Said on stderr before anything else is done.
         self.warnings: list[str] = []
@@ -88,7 +88,7 @@ class Options:
         self.zero_io = False
         # One proxy, or a chain of them, hop by hop.
         self.proxies: list[Proxy] = []
-        # The other ways to choose the route (ncfd.routes), instead of -x.
+        # The other ways to choose the route (ncfd.route.choice), instead of -x.
         self.proxy_env = False
         self.proxy_pac: str | None = None
         self.proxy_pac_optional = False
@@ -221,7 +221,7 @@ def parse_args(argv: list[str]) -> Options:
                 raise UsageError(f"unsupported proxy authentication scheme {value!r} (use {', '.join(AUTH_SCHEMES)})")
             o.proxy_auth = value.lower()
         elif letter == "proxy-auth-hosts":
-            from ncfd.auth_policy import parse_patterns
+            from ncfd.tunnel.auth_policy import parse_patterns
 
             o.auth_hosts = parse_patterns(value)
         elif letter == "proxy-cert":
@@ -247,7 +247,7 @@ def parse_args(argv: list[str]) -> Options:
 
             o.proxy_headers += from_option(value)
         elif letter == "proxy-service-name":
-            from ncfd.spec import check_service_name
+            from ncfd.request import check_service_name
 
             o.service_name = check_service_name(value, "--proxy-service-name")
         elif letter == "check":

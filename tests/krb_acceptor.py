@@ -10,7 +10,7 @@ import ctypes
 import threading
 from dataclasses import dataclass, field
 
-from ncfd.gss import GSS_C_DELEG_FLAG, Buffer, Oid, library
+from ncfd.tunnel.gss import GSS_C_DELEG_FLAG, Buffer, Oid, library
 
 from fakeservers import BANNER, Handler, Session
 

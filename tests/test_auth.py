@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.proxy_auth import Digest, NoUser, choose_scheme, parse_challenges
+from ncfd.tunnel.proxy_auth import Digest, NoUser, choose_scheme, parse_challenges
 
 import peers
 from fakeservers import BANNER, FakeServer, Session, socks5_proxy

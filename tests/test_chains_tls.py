@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.tls import trusting
+from ncfd.net.tls import trusting
 
 import peers
 from fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ncfd import pac_fetch
 from ncfd.deadline import Deadline, bounded
 from ncfd.errors import PacError, TimedOut
 from ncfd.proxies import Proxy
-from ncfd.routes import PAC_CPU_LIMIT, pac_cpu_limit
-from ncfd.spec import ConnectSpec, Route
-from ncfd.tunnel import open_tunnel
+from ncfd.request import ConnectSpec, Route
+from ncfd.route import pac_fetch
+from ncfd.route.choice import PAC_CPU_LIMIT, pac_cpu_limit
+from ncfd.tunnel.chain import open_tunnel
 
 from fakeservers import BANNER, FakeServer, http_proxy, silent
 

@@ -1,4 +1,4 @@
-"""Happy Eyeballs (RFC 8305) in ncfd.dial: the order of attempts, the race, and what is left open.
+"""Happy Eyeballs (RFC 8305) in ncfd.net.dial: the order of attempts, the race, and what is left open.
 
 The core is tested in-process on crafted getaddrinfo lists, with a "blackhole" for an address that
 never answers (a listener whose backlog is full: the kernel drops further SYNs), then end to end on
@@ -22,10 +22,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ncfd import dial
 from ncfd.deadline import Deadline
 from ncfd.errors import ConnectFailed, TimedOut
-from ncfd.spec import SocketOptions
+from ncfd.net import dial
+from ncfd.request import SocketOptions
 
 import peers
 from eyeballs import BANNER, DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ncfd import cache, discovery
 from ncfd.proxies import Proxy
+from ncfd.route import cache, discovery
 
 import networkmanager
 import peers

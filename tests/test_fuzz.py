@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 
 from ncfd.deadline import Deadline
 from ncfd.errors import NcfdError, PacError, ProxyError
-from ncfd.http_connect import ConnectExchange, HeaderBlock
-from ncfd.pac import Engine, parse_answer
-from ncfd.pac_fetch import MAX_LIFETIME, _lifetime, decode
 from ncfd.proxies import Proxy
-from ncfd.proxy_auth import Challenge, authenticator, choose_scheme, parse_challenges
-from ncfd.socks_proxy import SocksRequest
+from ncfd.route.pac_engine import Engine, parse_answer
+from ncfd.route.pac_fetch import MAX_LIFETIME, _lifetime, decode
+from ncfd.tunnel.http_connect import ConnectExchange, HeaderBlock
+from ncfd.tunnel.proxy_auth import Challenge, authenticator, choose_scheme, parse_challenges
+from ncfd.tunnel.socks import SocksRequest
 
 PROXY = "HTTP proxy p:3128"
 
@@ -239,7 +239,7 @@ def test_ntlm_answers_any_challenge_token_or_raises_an_ncfd_error(scheme: str, t
                 min_size=1, max_size=2))  # fmt: skip
 def test_a_negotiate_token_of_any_kind_is_refused_with_an_ncfd_error(tokens: list[str]) -> None:
     """Without a ticket (no credential cache), as the proxy's later legs and as its final token."""
-    from ncfd.proxy_auth import Kerberos
+    from ncfd.tunnel.proxy_auth import Kerberos
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KRB5CCNAME", "FILE:/nonexistent/ncfd-fuzz-ccache")
@@ -293,7 +293,7 @@ pac_answers = st.one_of(
 @settings(max_examples=500)
 @given(pac_answers)
 def test_any_pac_answer_parses_into_entries_a_proxy_can_be_made_of(answer: str) -> None:
-    from ncfd.routes import _hops
+    from ncfd.route.choice import _hops
 
     entries, _ = parse_answer(answer)
     for entry in entries:
@@ -321,7 +321,7 @@ pac_server_heads = st.sampled_from([
 def test_any_pac_server_response_is_read_or_refused_with_an_ncfd_error(response: bytes) -> None:
     import h11
 
-    from ncfd.pac_fetch import _response
+    from ncfd.route.pac_fetch import _response
 
     conn = h11.Connection(h11.CLIENT)
     conn.send(h11.Request(method="GET", target="/proxy.pac", headers=[("Host", "pac")]))

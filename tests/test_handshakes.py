@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ncfd.socks_proxy import GREETING_LIMIT
+from ncfd.tunnel.socks import GREETING_LIMIT
 
 from fakeservers import BANNER, FakeServer, Session, http_proxy, socks4_proxy, socks5_proxy
 from fdharness import NCFD, Handoff, run_fdpass, run_ncfd
@@ -271,7 +271,7 @@ def test_direct_connection_is_passed() -> None:
 
 # ncfd's entry point, with a write to descriptor 1 right after -F has claimed stdout (a library's print).
 STRAY_AFTER_CLAIM = """
-import os, ncfd.fdpass as fdpass
+import os, ncfd.net.fdpass as fdpass
 claim = fdpass.claim_stdout
 fdpass.claim_stdout = lambda: (claim(), os.write(1, b"stray\\n"))[0]
 from ncfd.cli import main

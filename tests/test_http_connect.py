@@ -6,7 +6,7 @@ import pytest
 
 from ncfd import __version__
 from ncfd.errors import ProxyError, UsageError
-from ncfd.http_connect import ConnectExchange, HeaderBlock, authority
+from ncfd.tunnel.http_connect import ConnectExchange, HeaderBlock, authority
 
 
 def exchange(host: str = "example.com", port: int = 22) -> ConnectExchange:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from ncfd import cache
 from ncfd.deadline import Deadline
 from ncfd.errors import TimedOut
 from ncfd.proxies import Proxy
-from ncfd.routes import MAX_ROUTES
-from ncfd.spec import ConnectSpec, Route
-from ncfd.tunnel import open_tunnel
+from ncfd.request import ConnectSpec, Route
+from ncfd.route import cache
+from ncfd.route.choice import MAX_ROUTES
+from ncfd.tunnel.chain import open_tunnel
 
 import peers
 from fakeservers import BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy
@@ -389,7 +389,7 @@ def test_a_stale_copy_stands_in_with_a_warning_when_the_server_is_gone(
 def plant(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, url: str, answer: str, fetched: float,
           fresh_until: float) -> Path:  # fmt: skip
     """A PAC copy in env's cache as ncfd writes one, saying answer: the file."""
-    from ncfd import cache
+    from ncfd.route import cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])
     cache.store_pac(cache.PacCopy(url, returns(answer), fetched, fresh_until))

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from ncfd.pac import Engine
+from ncfd.route.pac_engine import Engine
 
 BATCH = 60
 # Derandomized, the same cases each run; not shrunk: a failure names its case in the whole batch.

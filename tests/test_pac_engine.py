@@ -1,4 +1,4 @@
-"""PAC evaluation in-process (ncfd.pac, no I/O): the helper functions with the semantics browsers
+"""PAC evaluation in-process (ncfd.route.pac_engine, no I/O): the helper functions with the semantics browsers
 give them, DNS answers handed in over re-runs, the sandbox and its limits, and the answer's
 grammar."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ncfd.errors import PacError
-from ncfd.pac import MAX_NAMES, Engine, Entry, Evaluation, browser_url, parse_answer
+from ncfd.route.pac_engine import MAX_NAMES, Engine, Entry, Evaluation, browser_url, parse_answer
 
 MY_ADDRESSES = ["192.0.2.10", "2001:db8::10"]
 DNS = {
@@ -363,7 +363,7 @@ def test_a_bad_pac_is_one_clear_error(pac: str, message: str) -> None:
 
     start = time.monotonic()
     thread = threading.Thread(target=evaluate, daemon=True)
-    previous = threading.stack_size(8 << 20)  # as ncfd.routes gives the PAC: QuickJS's limit must come first
+    previous = threading.stack_size(8 << 20)  # as ncfd.route.choice gives the PAC: QuickJS's limit must come first
     try:
         thread.start()
     finally:

@@ -226,8 +226,8 @@ def test_a_refusal_read_after_a_failed_write_is_still_the_refusal(https_proxy_cl
     import ssl
     import threading
 
-    from ncfd.spec import ClientCert
-    from ncfd.tls import refusal_after
+    from ncfd.net.tls import refusal_after
+    from ncfd.request import ClientCert
 
     work = https_proxy_client_cert.workdir
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

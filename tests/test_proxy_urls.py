@@ -10,9 +10,9 @@ import ncfd
 from ncfd.deadline import Deadline
 from ncfd.errors import UsageError
 from ncfd.options import parse_args
-from ncfd.proxy_env import excluded, proxy_from_environment
-from ncfd.spec import ConnectSpec, Credentials, Route
-from ncfd.tunnel import Chain
+from ncfd.request import ConnectSpec, Credentials, Route
+from ncfd.route.environment import excluded, proxy_from_environment
+from ncfd.tunnel.chain import Chain
 
 from fakeservers import BANNER, FakeServer, Session, socks5_proxy
 from fdharness import NCFD, run_fdpass, run_ncfd

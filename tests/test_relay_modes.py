@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd import relay
+from ncfd.net import relay
 
 import peers
 from fakeservers import FakeServer, Session

@@ -13,7 +13,7 @@ small function that answers with a plan, a PAC location, or nothing:
 5. nothing found: direct, the one case where ncfd connects directly on its own.
 
 Discovery that finds nothing must cost little: each WPAD probe is bounded (PROBE_LIMIT), and what
-it found, or that it found nothing, is remembered for this network (ncfd.cache).
+it found, or that it found nothing, is remembered for this network (ncfd.route.cache).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import socket
 import sys
 
 from ncfd.errors import NcfdError
-from ncfd.spec import Route
+from ncfd.request import Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
-    from ncfd.pac_fetch import Pac
     from ncfd.proxies import Proxy
-    from ncfd.routes import Plan
+    from ncfd.route.choice import Plan
+    from ncfd.route.pac_fetch import Pac
 
     # A source's answer: proxies (none: direct), a PAC location, WPAD (to probe), or nothing.
     Finding: TypeAlias = "list[Proxy] | PacLocation | Wpad | None"
@@ -56,7 +56,7 @@ class Wpad:
 
 
 def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Plan:
-    from ncfd.routes import Plan, from_pac
+    from ncfd.route.choice import Plan, from_pac
 
     sources: list[tuple[str, Callable[[str], Finding]]] = [
         ("the environment", _environment),
@@ -74,8 +74,8 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
             log(f"--proxy-auto: {name} say to discover the proxy")
             break
         if isinstance(found, PacLocation):
-            from ncfd import pac_fetch
             from ncfd.render import redacted
+            from ncfd.route import pac_fetch
 
             log(f"--proxy-auto: {name} name the PAC {redacted(found.location)}")
             named = pac_fetch.load(found.location, deadline, cacert, log, warn)
@@ -93,7 +93,7 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
 
 
 def _environment(host: str) -> Finding:
-    from ncfd.proxy_env import PROXY_VARIABLES, proxy_from_environment
+    from ncfd.route.environment import PROXY_VARIABLES, proxy_from_environment
 
     if not any(os.environ.get(name) for name in PROXY_VARIABLES):
         return None
@@ -190,7 +190,7 @@ def _unquote(text: str) -> str:
 def _ignored(host: str, patterns: list[str]) -> bool:
     """GNOME's ignore-hosts and KDE's NoProxyFor: names (with a leading *. or .), addresses and
     CIDR ranges, read as no_proxy is."""
-    from ncfd.proxy_env import excluded
+    from ncfd.route.environment import excluded
 
     return excluded(host, ",".join(p.strip().removeprefix("*") for p in patterns))
 
@@ -315,9 +315,9 @@ def _dhcp_wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> P
     when there is no nmcli or NetworkManager, no such option, or it cannot be fetched."""
     import shutil
 
-    from ncfd import pac_fetch
     from ncfd.deadline import Deadline
     from ncfd.render import printable, redacted
+    from ncfd.route import pac_fetch
 
     nmcli, listing = shutil.which("nmcli"), None
     if nmcli is not None:  # else no NetworkManager here; not running: nmcli fails at once
@@ -446,8 +446,8 @@ def network_tag() -> str:
 
 
 def _wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | None:
-    from ncfd import cache, pac_fetch
     from ncfd.deadline import Deadline
+    from ncfd.route import cache, pac_fetch
 
     network = network_tag()
     known = cache.discovered(network, warn)
@@ -490,8 +490,8 @@ def _not_a_pac(pac: Pac, deadline: Deadline) -> str | None:
         return None
     from ncfd.deadline import bounded
     from ncfd.errors import PacError
-    from ncfd.pac import Engine
-    from ncfd.routes import PAC_CPU_LIMIT
+    from ncfd.route.choice import PAC_CPU_LIMIT
+    from ncfd.route.pac_engine import Engine
 
     if not pac.text.strip():
         return "an empty body"
@@ -511,7 +511,7 @@ def _not_a_pac(pac: Pac, deadline: Deadline) -> str | None:
 
 
 def _remember(network: str, found: str | None, log: Log) -> None:
-    from ncfd import cache
+    from ncfd.route import cache
 
     try:
         cache.remember_discovery(network, found)

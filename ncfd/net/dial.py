@@ -24,7 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
     from ncfd.deadline import Deadline
     from ncfd.log import Log
-    from ncfd.spec import SocketOptions
+    from ncfd.request import SocketOptions
 
 # RFC 8305 §5: the recommended Connection Attempt Delay.
 ATTEMPT_DELAY = 0.25

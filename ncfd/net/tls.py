@@ -4,7 +4,7 @@ A TLS session lives in this process's memory, so it cannot be handed to ssh as a
 an HTTPS proxy, ncfd -F hands over one end of a socketpair instead, and a forked child relays
 between the other end and the TLS connection until either side closes. That child is the price:
 a process for the session's lifetime and a copy of every byte, as with any relaying ProxyCommand.
-Without -F, ncfd relays stdin/stdout to the TLS session itself (ncfd.relay).
+Without -F, ncfd relays stdin/stdout to the TLS session itself (ncfd.net.relay).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
-    from ncfd.spec import ClientCert
+    from ncfd.request import ClientCert
 
 # OpenSSL's X509_V_ERR_ codes that a CA given with --proxy-cacert can cure: unable to get the issuer
 # certificate, self-signed certificate, self-signed one in the chain, unable to get the local issuer.
@@ -173,10 +173,10 @@ def trusting(cafile: str | None) -> ssl.SSLContext:
 
 
 def detach(tls: ssl.SSLSocket, handoff: socket.socket) -> socket.socket:
-    """A plain socket whose bytes a forked child relays to and from tls (ncfd.relay.bridge), for -F:
+    """A plain socket whose bytes a forked child relays to and from tls (ncfd.net.relay.bridge), for -F:
     the child ends when the proxy ends the session or the socket's holder closes its end. handoff is
     stdout's socket (fdpass.claim_stdout), which the child closes like stdout."""
-    from ncfd.relay import bridge
+    from ncfd.net.relay import bridge
 
     ours, theirs = socket.socketpair()
     pid = os.fork()

@@ -1,7 +1,7 @@
 """HTTP proxy authentication as a protocol: parse Proxy-Authenticate challenges, pick the
 strongest scheme we can answer, and compute Proxy-Authorization values (Basic, Digest per RFC 7616,
 NTLM through pyspnego; Negotiate with the user's Kerberos ticket through the system's GSSAPI
-(ncfd.gss), else NTLM inside SPNEGO through pyspnego when there is a password).
+(ncfd.tunnel.gss), else NTLM inside SPNEGO through pyspnego when there is a password).
 
 An Authenticator answers one challenge at a time and says None when it has nothing left to try:
 that is a wrong password, reported once, never a loop. No I/O here but Kerberos' own: getting a
@@ -234,7 +234,7 @@ class Ntlm(Authenticator):
 
 class Kerberos(Authenticator):
     """Negotiate with the user's Kerberos ticket (or client keytab): SPNEGO through the system's
-    GSSAPI (ncfd.gss), for a host-based service, HTTP@<the proxy's name as given> unless told
+    GSSAPI (ncfd.tunnel.gss), for a host-based service, HTTP@<the proxy's name as given> unless told
     otherwise; legs on one connection. Its first leg fails with KerberosError("no-ticket") when
     there is no ticket, before anything is sent."""
 
@@ -242,7 +242,7 @@ class Kerberos(Authenticator):
     blocking = True
 
     def __init__(self, service: str) -> None:
-        from ncfd import gss
+        from ncfd.tunnel import gss
 
         self.service = service
         name, _, host = service.partition("@")
@@ -272,7 +272,7 @@ class Kerberos(Authenticator):
 
     def finish(self, challenges: list[Challenge]) -> str | None:
         """Mutual authentication: the proxy's final token, when it sends one, must verify."""
-        from ncfd import gss
+        from ncfd.tunnel import gss
 
         token = next((c.token for c in challenges if c.scheme == "negotiate"), None)
         if token is None:

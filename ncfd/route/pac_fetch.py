@@ -1,5 +1,5 @@
 """Where a PAC file comes from: an http:// or https:// URL, fetched directly (never through a proxy,
-as browsers fetch theirs), revalidated as HTTP says and kept in ncfd.cache; a file:// URL or a path.
+as browsers fetch theirs), revalidated as HTTP says and kept in ncfd.route.cache; a file:// URL or a path.
 
 With a fresh copy in the cache nothing is fetched at all. A stale copy is revalidated (ETag,
 Last-Modified); when the server cannot be reached, or fails (5xx), the stale copy is used with a
@@ -19,9 +19,9 @@ from ncfd.render import credentials, library_message, printable, redacted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ncfd.cache import PacCopy
     from ncfd.deadline import Deadline
     from ncfd.log import Log
+    from ncfd.route.cache import PacCopy
 
 MAX_SIZE = 2 << 20
 MAX_REDIRECTS = 5
@@ -99,8 +99,8 @@ def _url_meant(path: str, e: OSError) -> str:
 
 
 def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: Log, trust_cache: bool) -> Pac:
-    from ncfd import cache
     from ncfd.deadline import Deadline
+    from ncfd.route import cache
 
     name = redacted(url)
     copy = cache.load_pac(url, warn)
@@ -131,7 +131,7 @@ def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: 
         raise PacError(
             f'cannot fetch PAC {name}: the server answered "{status} {printable(headers.get("", ""))}"'.rstrip()
         )
-    from ncfd.cache import PacCopy
+    from ncfd.route.cache import PacCopy
 
     text = decode(body, headers.get("content-type", ""))
     lifetime = _lifetime(headers)
@@ -143,7 +143,7 @@ def _load_url(url: str, deadline: Deadline, cacert: str | None, log: Log, warn: 
 
 
 def _store(copy: PacCopy, log: Log) -> None:
-    from ncfd import cache
+    from ncfd.route import cache
 
     try:
         cache.store_pac(copy)
@@ -229,8 +229,9 @@ def _get(
 
     import h11
 
-    from ncfd import __version__, dial
-    from ncfd.spec import SocketOptions
+    from ncfd.net import dial
+    from ncfd.request import SocketOptions
+    from ncfd.version import __version__
 
     try:
         parts = urlsplit(url)
@@ -261,7 +262,7 @@ def _get(
     deadline.phase = f"waiting for the PAC server {authority}"
     try:
         if https:
-            from ncfd.tls import start_tls
+            from ncfd.net.tls import start_tls
 
             sock = start_tls(sock, host, f"PAC server {authority}", cacert, deadline, log)
         deadline.arm(sock)

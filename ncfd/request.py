@@ -1,5 +1,5 @@
 """What opening a connection takes, as plain values: the faces (the command line, the Python API)
-build these, and the core (ncfd.tunnel) takes nothing else.
+build these, and the core (ncfd.tunnel.chain) takes nothing else.
 
 Plain classes with __slots__: dataclasses would cost start-up time.
 """
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.log import Log
     from ncfd.proxies import Proxy
-    from ncfd.proxy_auth import PasswordSource
+    from ncfd.tunnel.proxy_auth import PasswordSource
 
     # Where the password of a user at a proxy comes from; asked only when the proxy wants it.
     PasswordFor = Callable[[Proxy, str, Deadline], PasswordSource]
@@ -46,7 +46,7 @@ class Credentials:
     HTTP scheme to answer, if one is forced; and how the face gives a user and password, for a
     message saying a proxy wants them. service_name: the Kerberos service a Negotiate proxy is
     asked a ticket for, "service" (at the proxy's name) or "service@host"; HTTP when None. Which
-    proxies a PAC named may have them (ncfd.auth_policy): those whose names match auth_hosts'
+    proxies a PAC named may have them (ncfd.tunnel.auth_policy): those whose names match auth_hosts'
     patterns (None: not given), and those in_netrc says have an entry; hosts_option is how the face
     gives the patterns."""
 
@@ -114,7 +114,7 @@ class Route:
     def __init__(self, hops: list[Proxy], pac: bool = False, source: str = "a PAC") -> None:
         self.hops = hops
         # An entry of a PAC's answer: advice to change -X or -x does not apply, and no password
-        # goes to the proxy unless the user allows it (ncfd.auth_policy).
+        # goes to the proxy unless the user allows it (ncfd.tunnel.auth_policy).
         self.pac = pac
         self.source = source  # what named it, for messages: "PAC http://...", "WPAD http://..."
 
@@ -146,7 +146,7 @@ class ConnectSpec:
         self.host, self.port, self.routes = host, port, routes
         # Sent with every CONNECT, to each HTTP hop (checked by ncfd.proxy_headers).
         self.headers = headers or []
-        # A SOCKS5 proxy silent after the greeting fails in seconds (ncfd.socks_proxy); off when the
+        # A SOCKS5 proxy silent after the greeting fails in seconds (ncfd.tunnel.socks); off when the
         # user chose the wait (-w), but for a PAC's entries, where silence means a dead proxy.
         self.greeting_bound = greeting_bound
         self.credentials = credentials or Credentials()
@@ -154,7 +154,7 @@ class ConnectSpec:
         self.cacert = cacert  # CA certificates also trusted for HTTPS proxies
         self.client_cert = client_cert  # what HTTPS proxies get when they ask for a client certificate
         self.log: Log = log or quiet
-        # Told, when there are several routes, whether each one tried was alive (ncfd.routes
+        # Told, when there are several routes, whether each one tried was alive (ncfd.route.choice
         # remembers the dead for a while).
         self.on_route = on_route
 

@@ -1,6 +1,6 @@
 """Choosing the route, before any tunnel opens: from -x, the environment (--proxy-env), a PAC file
 (--proxy-pac) or what proxy discovery finds (--proxy-auto). The result is a Plan: the routes for
-ncfd.tunnel to try in order within the one deadline, and what chose them, for -v and --show-route.
+ncfd.tunnel.chain to try in order within the one deadline, and what chose them, for -v and --show-route.
 
 A PAC that was found is obeyed as browsers obey it: with no DIRECT in its answer there is no direct
 connection, and a PAC that cannot be had is an error. Only --proxy-auto that finds nothing at all
@@ -14,16 +14,16 @@ import socket
 import time
 
 from ncfd.errors import PacError
-from ncfd.spec import Route
+from ncfd.request import Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.log import Log
-    from ncfd.pac import Entry
-    from ncfd.pac_fetch import Pac
     from ncfd.proxies import Proxy
-    from ncfd.spec import Request
+    from ncfd.request import Request
+    from ncfd.route.pac_engine import Entry
+    from ncfd.route.pac_fetch import Pac
 
 PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the deadline leaves
 # Seconds at least between the PAC's CPU limit and the deadline, never set to the same moment (the
@@ -64,7 +64,7 @@ class Plan:
         revived = [key for key, alive in self.verdicts.items() if alive and key in self.dead]
         if not dead and not revived:
             return
-        from ncfd import cache  # only then: start-up time
+        from ncfd.route import cache  # only then: start-up time
 
         try:  # noqa: SIM105 (contextlib would cost start-up time)
             cache.note_proxies(dead, revived)
@@ -80,13 +80,13 @@ def choose(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
     if request.proxies:
         return Plan([Route(request.proxies)], "-x")
     if request.env is not None:
-        from ncfd.proxy_env import proxy_from_environment
+        from ncfd.route.environment import proxy_from_environment
 
         found = proxy_from_environment(host, request.env)
         return Plan([Route(found)], "the environment" if found else "the environment: direct")
     if request.pac is not None:
-        from ncfd import pac_fetch
         from ncfd.render import redacted
+        from ncfd.route import pac_fetch
 
         try:
             pac = pac_fetch.load(request.pac, deadline, request.cacert, log, warn)
@@ -97,7 +97,7 @@ def choose(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
             return Plan([Route([])], f"PAC {redacted(request.pac)} cannot be reached, --proxy-pac-optional: direct")
         return from_pac(pac, f"PAC {redacted(request.pac)}", host, port, deadline, log)
     if request.auto:
-        from ncfd.discovery import discover
+        from ncfd.route.discovery import discover
 
         return discover(host, port, deadline, request.cacert, log, warn)
     return Plan([Route([])], "direct")
@@ -107,8 +107,8 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
     """Ask the PAC for host:port (in a helper thread bounded by the deadline: the engine's own
     limits count CPU time) and read its answer into routes, the proxies found dead lately last."""
     from ncfd.deadline import bounded
-    from ncfd.pac import MAX_NAMES, MAX_ROUNDS, Engine, Evaluation, browser_url, parse_answer
     from ncfd.render import printable, redacted
+    from ncfd.route.pac_engine import MAX_NAMES, MAX_ROUNDS, Engine, Evaluation, browser_url, parse_answer
 
     url = browser_url(host, port)
     # What the script says (its answer, alerts, errors) is the network's choice: printable() only.
@@ -163,8 +163,8 @@ def pac_cpu_limit(left: float) -> float:
 
 
 def _hops(entry: Entry) -> list[Proxy]:
-    from ncfd.pac import KEYWORDS
     from ncfd.proxies import Proxy
+    from ncfd.route.pac_engine import KEYWORDS
 
     if entry.keyword == "direct":
         return []
@@ -176,7 +176,7 @@ def _hops(entry: Entry) -> list[Proxy]:
 def _last_the_dead(routes: list[Route], plan: Plan, log: Log) -> list[Route]:
     if len(routes) < 2:
         return routes
-    from ncfd import cache
+    from ncfd.route import cache
 
     dead = cache.dead_proxies(log)
     plan.dead = {str(r) for r in routes if str(r) in dead}

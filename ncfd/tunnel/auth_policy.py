@@ -18,7 +18,7 @@ from ncfd.errors import Withheld
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.proxies import Proxy
-    from ncfd.spec import Credentials
+    from ncfd.request import Credentials
 
 
 def allowed(credentials: Credentials, proxy: Proxy, by_pac: bool, kerberos: bool = False) -> bool:

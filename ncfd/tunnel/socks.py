@@ -30,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
-    from ncfd.proxy_auth import PasswordSource
+    from ncfd.tunnel.proxy_auth import PasswordSource
 
 # A SOCKS5 server answers the greeting (the methods it takes) at once, from its own knowledge: Tor
 # does, and builds circuits only after the request. An HTTP proxy, given those three bytes, waits
@@ -152,7 +152,7 @@ class SocksRequest:
     ) -> None:
         self.proxy, self.host, self.port, self.user = proxy, host, port, user
         self.password = password
-        # The error for a proxy that wants a password ncfd keeps from it (ncfd.auth_policy).
+        # The error for a proxy that wants a password ncfd keeps from it (ncfd.tunnel.auth_policy).
         self.withheld = withheld
         # What a proxy that wants credentials we lack is told to want (how this face gives them).
         if user is None:

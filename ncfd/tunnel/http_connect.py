@@ -1,7 +1,7 @@
 """HTTP CONNECT as a protocol, no I/O: build the request, find where a reply's header block ends,
 and judge the reply with h11.
 
-The I/O layer (ncfd.tunnel) reads exactly one header block at a time, letting HeaderBlock decide
+The I/O layer (ncfd.tunnel.chain) reads exactly one header block at a time, letting HeaderBlock decide
 how much of what it peeked to consume, so that not a byte past the reply leaves the kernel:
 whatever follows belongs to ssh.
 """
@@ -12,9 +12,9 @@ import re
 
 import h11
 
-from ncfd import __version__
 from ncfd.errors import DeadProxy, ProxyError, UsageError
 from ncfd.render import printable
+from ncfd.version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

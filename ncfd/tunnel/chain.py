@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 
-from ncfd import dial
 from ncfd.deadline import shown
 from ncfd.errors import (
     AuthFailed,
@@ -22,6 +21,7 @@ from ncfd.errors import (
     broken_handshake,
 )
 from ncfd.log import enabled
+from ncfd.net import dial
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,12 +29,12 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     from ncfd.deadline import Deadline
-    from ncfd.gss import KerberosError
-    from ncfd.http_connect import ConnectExchange, Reply
     from ncfd.proxies import Proxy
-    from ncfd.proxy_auth import Authenticator, Challenge, PasswordSource
-    from ncfd.socks_proxy import SocksRequest
-    from ncfd.spec import ConnectSpec, Route
+    from ncfd.request import ConnectSpec, Route
+    from ncfd.tunnel.gss import KerberosError
+    from ncfd.tunnel.http_connect import ConnectExchange, Reply
+    from ncfd.tunnel.proxy_auth import Authenticator, Challenge, PasswordSource
+    from ncfd.tunnel.socks import SocksRequest
 
     T = TypeVar("T")
     Passed = TimedOut | ResolveError | ConnectFailed | DeadProxy | Withheld
@@ -52,7 +52,7 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
     (closes, resets, fails TLS, ignores a SOCKS5 greeting) or does not answer within its share;
     spec.on_route hears of each such verdict. A proxy's answer (a refusal, an authentication
     failure) ends the run as it is: that proxy is alive, and the next would be asked for the same
-    thing. But for a proxy asking for credentials that ncfd keeps from it (ncfd.auth_policy): the
+    thing. But for a proxy asking for credentials that ncfd keeps from it (ncfd.tunnel.auth_policy): the
     next route may need none, and the run ends with that refusal only when no later route works.
     When every route fails, the error names the first few and why."""
     if len(spec.routes) == 1:
@@ -131,11 +131,11 @@ class Chain:
         for i, (hop, (host, port)) in enumerate(zip(self.hops, self.targets, strict=True)):
             # Each protocol's library is imported only when a hop speaks it: start-up time.
             if hop.protocol == "connect":
-                from ncfd.http_connect import authority
+                from ncfd.tunnel.http_connect import authority
 
                 authority(host, port)
             else:
-                from ncfd.socks_proxy import SocksRequest
+                from ncfd.tunnel.socks import SocksRequest
 
                 bound = spec.greeting_bound or route.pac
                 kept = self.withheld(i) if self.kept[i] and hop.protocol == "5" else None
@@ -146,7 +146,7 @@ class Chain:
         return self.through(len(self.hops) - 1)
 
     def _allowed(self, hop: Proxy, kerberos: bool = False) -> bool:
-        from ncfd import auth_policy
+        from ncfd.tunnel import auth_policy
 
         allowed = auth_policy.allowed(self.spec.credentials, hop, True, kerberos)
         if not allowed and not kerberos and self.spec.credentials.user_of(hop) is not None:
@@ -155,7 +155,7 @@ class Chain:
         return allowed
 
     def withheld(self, i: int, kerberos: bool = False) -> Withheld:
-        from ncfd import auth_policy
+        from ncfd.tunnel import auth_policy
 
         return auth_policy.withheld(self.spec.credentials, self.hops[i], self.source, kerberos, self.users[i])
 
@@ -177,7 +177,7 @@ class Chain:
         else:
             sock = self.through(i - 1)
         if hop.tls:
-            from ncfd.tls import start_tls
+            from ncfd.net.tls import start_tls
 
             self.deadline.phase = f"waiting for the TLS handshake with {hop}"
             sock = start_tls(sock, hop.host, str(hop), self.spec.cacert, self.deadline, self.log,
@@ -210,7 +210,7 @@ class HttpTunnel:
     keeps it open (NTLM must), on a fresh one when it closes; the password is asked once."""
 
     def __init__(self, chain: Chain, i: int, host: str, port: int) -> None:
-        from ncfd.http_connect import authority
+        from ncfd.tunnel.http_connect import authority
 
         self.chain, self.i, self.host, self.port = chain, i, host, port
         self.proxy = chain.hops[i]
@@ -236,7 +236,7 @@ class HttpTunnel:
         self.authorized = any(name.lower() == "proxy-authorization" for name, _ in self.extra)
 
     def open(self) -> socket.socket:
-        from ncfd.http_connect import ConnectExchange
+        from ncfd.tunnel.http_connect import ConnectExchange
 
         credentials: str | None = None
         auth: Authenticator | None = None
@@ -273,7 +273,7 @@ class HttpTunnel:
             raise self.deadline.expired() from None
         except OSError as e:
             if self.proxy.tls and sock is not None:  # TLS 1.3: a refusal of our certificate comes after the handshake
-                from ncfd.tls import refusal_after
+                from ncfd.net.tls import refusal_after
 
                 refused = refusal_after(sock, e, self.name, self.chain.spec.client_cert)
                 if refused is not None:
@@ -309,11 +309,11 @@ class HttpTunnel:
             return auth
         if self.authorized:
             raise AuthFailed(f"{refusal}: it did not take the Proxy-Authorization header given")
-        from ncfd.proxy_auth import STRENGTH, NoUser, authenticator, choose_scheme
+        from ncfd.tunnel.proxy_auth import STRENGTH, NoUser, authenticator, choose_scheme
 
         forced = self.chain.spec.credentials.scheme
         challenges = self._challenges(reply)
-        # A password allowed means a ticket allowed: ncfd.auth_policy's list is the same for both.
+        # A password allowed means a ticket allowed: ncfd.tunnel.auth_policy's list is the same for both.
         kerberos = not self.chain.kept[self.i] or self.chain._allowed(self.proxy, kerberos=True)
         try:
             scheme = choose_scheme(challenges, forced, self.name, self.password is not None, kerberos)
@@ -332,9 +332,9 @@ class HttpTunnel:
     def _kerberos(self) -> Authenticator:
         """Negotiate with the user's Kerberos ticket, or, with no GSSAPI on this system and a
         password at hand, NTLM inside Negotiate."""
-        from ncfd import gss
         from ncfd.deadline import bounded
-        from ncfd.proxy_auth import Kerberos
+        from ncfd.tunnel import gss
+        from ncfd.tunnel.proxy_auth import Kerberos
 
         service = Kerberos.service_for(self.proxy.host, self.chain.spec.credentials.service_name)
         try:
@@ -352,7 +352,7 @@ class HttpTunnel:
         return auth
 
     def _ntlm_instead(self, why: str) -> Authenticator:
-        from ncfd.proxy_auth import authenticator
+        from ncfd.tunnel.proxy_auth import authenticator
 
         assert self.user is not None and self.password is not None
         self.log(f"{why}: answering {self.name}'s negotiate challenge with NTLM as {self.user}")
@@ -365,7 +365,7 @@ class HttpTunnel:
         challenges = self._challenges(reply)
         if not auth.blocking:
             return auth, auth.respond(challenges)
-        from ncfd import gss
+        from ncfd.tunnel import gss
 
         service = getattr(auth, "service", "")
         try:
@@ -392,8 +392,8 @@ class HttpTunnel:
 
     def _rejected(self, auth: Authenticator | None) -> AuthFailed:
         if auth is not None and auth.scheme == "negotiate" and auth.blocking:
-            from ncfd import gss
             from ncfd.deadline import bounded
+            from ncfd.tunnel import gss
 
             try:
                 who = bounded(self.deadline, gss.whoami, "asking Kerberos for the user's name") or "the user"
@@ -404,7 +404,7 @@ class HttpTunnel:
 
     @staticmethod
     def _challenges(reply: Reply) -> list[Challenge]:
-        from ncfd.proxy_auth import parse_challenges
+        from ncfd.tunnel.proxy_auth import parse_challenges
 
         return parse_challenges(reply.values(b"proxy-authenticate"))
 
@@ -433,7 +433,7 @@ def _kerberos_message(e: KerberosError, proxy: str, service: str, service_hint: 
 
 def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline, socks_fix: str = "") -> bytes:
     """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that."""
-    from ncfd.http_connect import HeaderBlock, first_line
+    from ncfd.tunnel.http_connect import HeaderBlock, first_line
 
     block = HeaderBlock(proxy_name, socks_fix)
     # A TLS stream (an HTTPS proxy) cannot be peeked at: byte by byte is as exact.

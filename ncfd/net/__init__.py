@@ -1,0 +1,1 @@
+"""Sockets and descriptors: dialling, TLS, the relay, passing the connected socket on."""

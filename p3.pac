@@ -1,1 +1,0 @@
-function FindProxyForURL(u,h){return "PROXY 127.0.0.1:45613";}
