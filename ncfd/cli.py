@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from ncfd.log import Log
     from ncfd.options import Options
     from ncfd.proxies import Proxy
-    from ncfd.request import Request
-    from ncfd.tunnel.proxy_auth import PasswordSource
+    from ncfd.request import PasswordSource, Request
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,3 +36,13 @@ def open_connection(
         return open_tunnel(spec, deadline)
     finally:
         chosen.save()
+
+
+def kerberos_support() -> str:
+    """What --version says of Kerberos: the system's GSSAPI library, or that there is none."""
+    from ncfd.tunnel import gss
+
+    try:
+        return f"the system's GSSAPI, {gss.library()._name}"
+    except gss.Unavailable:
+        return "no GSSAPI library here (install MIT Kerberos' libgssapi-krb5-2, or Heimdal's)"

@@ -195,12 +195,9 @@ def version_text() -> str:
         except importlib.metadata.PackageNotFoundError:
             return f"{distribution} missing ({use} will not work: pip install {distribution})"
 
-    from ncfd.tunnel import gss
+    from ncfd.connection import kerberos_support
 
-    try:
-        kerberos = f"the system's GSSAPI, {gss.library()._name}"
-    except gss.Unavailable:
-        kerberos = "no GSSAPI library here (install MIT Kerberos' libgssapi-krb5-2, or Heimdal's)"
+    kerberos = kerberos_support()
     pieces = [found("h11", "HTTP proxies"), found("PySocks", "SOCKS proxies"), found("quickjs-ng", "PAC files"),
               found("pyspnego", "NTLM")]  # fmt: skip
     return "\n".join([

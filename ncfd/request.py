@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.log import Log
     from ncfd.proxies import Proxy
-    from ncfd.tunnel.proxy_auth import PasswordSource
 
+    # A password, asked for only when a proxy wants it (a prompt may be behind it).
+    PasswordSource = Callable[[], str]
     # Where the password of a user at a proxy comes from; asked only when the proxy wants it.
     PasswordFor = Callable[[Proxy, str, Deadline], PasswordSource]
 

@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
-    from ncfd.request import ConnectSpec, Route
+    from ncfd.request import ConnectSpec, PasswordSource, Route
     from ncfd.tunnel.gss import KerberosError
     from ncfd.tunnel.http_connect import ConnectExchange, Reply
-    from ncfd.tunnel.proxy_auth import Authenticator, Challenge, PasswordSource
+    from ncfd.tunnel.proxy_auth import Authenticator, Challenge
     from ncfd.tunnel.socks import SocksRequest
 
     T = TypeVar("T")

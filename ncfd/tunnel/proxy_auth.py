@@ -19,9 +19,7 @@ from ncfd.errors import AuthFailed, ProxyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    PasswordSource = Callable[[], str]
+    from ncfd.request import PasswordSource
 
 # Strongest first. Negotiate needs a Kerberos ticket or a password; the others a password.
 STRENGTH = ["negotiate", "ntlm", "digest", "basic"]

@@ -30,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
-    from ncfd.tunnel.proxy_auth import PasswordSource
+    from ncfd.request import PasswordSource
 
 # A SOCKS5 server answers the greeting (the methods it takes) at once, from its own knowledge: Tor
 # does, and builds circuits only after the request. An HTTP proxy, given those three bytes, waits
