@@ -358,6 +358,27 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a is not None and b else NA
 
 
+def change(now: float, before: float) -> str:
+    """now against before, as a signed percentage: the figure a "within 2%" is read from."""
+    return f"{(now / before - 1) * 100:+.1f}%"
+
+
+def baseline_ncfd(rev: str) -> str:
+    """ncfd as git revision rev has it, installed (not editable, as the bench's own) in a
+    virtualenv of its own, to be measured side by side with the working tree's."""
+    root = Path(__file__).resolve().parent.parent
+    venv = root / ".venv-bench-base"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    with tempfile.TemporaryDirectory() as source:
+        tree = subprocess.run(["git", "-C", str(root), "archive", rev], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", source], input=tree, check=True)
+        pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, source], check=True)
+        subprocess.run([*pip, "--force-reinstall", "--no-deps", source], check=True)
+    return str(venv / "bin" / "ncfd")
+
+
 def number(value: float | None, form: str) -> str:
     return NA if value is None else format(value, form)
 
@@ -372,13 +393,16 @@ def section_handoff(args: argparse.Namespace, ncfd: str, target: peers.Target, p
               [("direct", ""), ("socks", "import socks"), ("http", "import h11")]}  # fmt: skip
     t = [target.host, str(target.port)]
     print(f"\n## hand-off: -F, spawn to exit, the socket passed; median of {args.runs} alternating runs (ms)\n")
-    print("| path | ncfd | nc.openbsd | floor | ncfd/floor | ncfd/nc |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    before = f"| ncfd {args.baseline} | ncfd vs {args.baseline} " if args.baseline else ""
+    print(f"| path | ncfd {before}| nc.openbsd | floor | ncfd/floor | ncfd/nc |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if before else ""))
     for label, protocol, server, kind in PATHS:
         if server is not None and server not in proxies:
             continue
         proxy_args = ["-X", protocol, "-x", proxies[server].address] if server and protocol else []
         commands = {"ncfd": [ncfd, "-F", *proxy_args, *t]}
+        if args.baseline_ncfd:
+            commands["before"] = [args.baseline_ncfd, "-F", *proxy_args, *t]
         if nc:
             commands["nc"] = [nc, "-F", *proxy_args, *t]
         # The floor dials the first hop the same way: the proxy, or the target.
@@ -391,8 +415,9 @@ def section_handoff(args: argparse.Namespace, ncfd: str, target: peers.Target, p
             for name, argv in commands.items():
                 times[name].append(handoff_seconds(argv))
         med = {name: statistics.median(v) * 1000 for name, v in times.items()}
+        versus = f"| {med['before']:.1f} | {change(med['ncfd'], med['before'])} " if "before" in med else ""
         print(
-            f"| {label} | {med['ncfd']:.1f} | {number(med.get('nc'), '.1f')} | {med['floor']:.1f} "
+            f"| {label} | {med['ncfd']:.1f} {versus}| {number(med.get('nc'), '.1f')} | {med['floor']:.1f} "
             f"| {ratio(med['ncfd'], med['floor'])} | {ratio(med['ncfd'], med.get('nc'))} |"
         )
     if os.access(GNU_TIME, os.X_OK):
@@ -529,13 +554,15 @@ def section_pac(args: argparse.Namespace, ncfd: str, target: peers.Target, proxi
             "PAC, cold cache": [ncfd, "-F", "--proxy-pac", web.url("small.pac"), *t],
             f"PAC of {size // 1000} KB, 5,000 rules, warm cache": [ncfd, "-F", "--proxy-pac", web.url("huge.pac"), *t],
         }
+        if args.baseline_ncfd:  # each route by the commit before too, alternating with ncfd's own
+            commands |= {f"{name}, {args.baseline}": [args.baseline_ncfd, *argv[1:]] for name, argv in commands.items()}
         saved = os.environ.get("XDG_CACHE_HOME")
         os.environ["XDG_CACHE_HOME"] = cache
         try:
             times: dict[str, list[float]] = {name: [] for name in commands}
             for run in range(args.runs + 1):  # the first run warms the caches
                 for name, argv in commands.items():
-                    if name == "PAC, cold cache":
+                    if name.startswith("PAC, cold cache"):
                         shutil.rmtree(os.path.join(cache, "ncfd"), ignore_errors=True)
                     seconds = handoff_seconds(argv)
                     if run:
@@ -545,11 +572,19 @@ def section_pac(args: argparse.Namespace, ncfd: str, target: peers.Target, proxi
                 del os.environ["XDG_CACHE_HOME"]
             else:
                 os.environ["XDG_CACHE_HOME"] = saved
-    print("| route | ncfd | vs -X connect |")
-    print("| --- | ---: | ---: |")
     med = {name: statistics.median(values) for name, values in times.items()}
+    if not args.baseline_ncfd:
+        print("| route | ncfd | vs -X connect |")
+        print("| --- | ---: | ---: |")
+        for name, ms in med.items():
+            print(f"| {name} | {ms:.1f} | {ratio(ms, med['-X connect'])} |")
+        return
+    print(f"| route | ncfd | ncfd {args.baseline} | ncfd vs {args.baseline} | vs -X connect |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for name, ms in med.items():
-        print(f"| {name} | {ms:.1f} | {ratio(ms, med['-X connect'])} |")
+        if not name.endswith(f", {args.baseline}"):
+            then = med[f"{name}, {args.baseline}"]
+            print(f"| {name} | {ms:.1f} | {then:.1f} | {change(ms, then)} | {ratio(ms, med['-X connect'])} |")
 
 
 def section_auth(args: argparse.Namespace, ncfd: str, target: peers.Target) -> None:
@@ -643,7 +678,9 @@ def main() -> int:
     parser.add_argument("--he-runs", type=int, default=3, help="runs per tool, eyeballs (3)")
     parser.add_argument("--he-wait", type=float, default=5, help="nc's -w in the eyeballs test (5)")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
+    parser.add_argument("--baseline", metavar="REV", help="also measure ncfd at this git revision (handoff, pac)")
     args = parser.parse_args()
+    args.baseline_ncfd = baseline_ncfd(args.baseline) if args.baseline else None
     ncfd = shutil.which("ncfd", path=os.path.dirname(sys.executable))
     if ncfd is None:
         sys.exit("bench: ncfd is not installed next to this interpreter; run scripts/bench")
