@@ -20,7 +20,7 @@ from dataclasses import dataclass
 class Mutant:
     name: str  # unique; -k selects by it
     file: str  # from the checkout's root
-    function: str  # a function, Class.method, outer.inner, or a module-level table's name
+    function: str  # a function, Class.method, outer.inner, or a module-level table's name (in .js: a function)
     old: str  # exact text, found once in the function
     new: str
     breaks: str  # the behaviour lost, in a line
@@ -423,7 +423,7 @@ MUTANTS = [
       "an invalid proxy URL's message shows its password",
       "tests/test_proxy_urls.py"),
     # --- issue 19: PAC and WPAD as browsers ---------------------------------------------------------
-    M("pac-time-range-excludes-the-end-hour", "ncfd/route/pac_engine.py", "HELPERS",
+    M("pac-time-range-excludes-the-end-hour", "ncfd/route/pac_helpers.js", "timeRange",
       "return arguments[0] <= hour && hour <= arguments[1];", "return arguments[0] <= hour && hour < arguments[1];",
       "timeRange(h1, h2) is false during h2, where Chrome and Firefox say true",
       "tests/test_pac_engine.py::test_time_helpers tests/test_pac_crosscheck.py::test_time_range"),

@@ -66,6 +66,8 @@ def function_source(tree: ast.Module, source: str, dotted: str) -> tuple[int, in
 
 def mutated(mutant: Mutant, source: str) -> str:
     """source with the mutant's change made in its function."""
+    if not mutant.file.endswith(".py"):
+        return _mutated_script(mutant, source)
     start, end = function_source(ast.parse(source), source, mutant.function)
     count = source.count(mutant.old, start, end)
     if count != 1:
@@ -77,6 +79,21 @@ def mutated(mutant: Mutant, source: str) -> str:
     except SyntaxError as e:
         raise Unusable(f"the mutant is not Python: {e}") from None
     return changed
+
+
+def _mutated_script(mutant: Mutant, source: str) -> str:
+    """The change made in a JavaScript file's top-level function: from `function name(` to the
+    next top-level function (the PAC helpers' file has nothing else between them)."""
+    start = source.find(f"\nfunction {mutant.function}(")
+    if start < 0:
+        raise Unusable(f"no {mutant.function}")
+    end = source.find("\nfunction ", start + 1)
+    end = len(source) if end < 0 else end
+    count = source.count(mutant.old, start, end)
+    if count != 1:
+        raise Unusable(f"the old text is {'not' if not count else f'{count} times'} in {mutant.function}")
+    at = source.index(mutant.old, start, end)
+    return source[:at] + mutant.new + source[at + len(mutant.old) :]
 
 
 def write(path: Path, text: str) -> None:
