@@ -16,7 +16,7 @@ answers handed in, note the names they did not find, and the script runs again o
 are resolved (by their IDNA form), until it asks nothing new. A script whose top level asks (for
 DNS, its own addresses, the time) is loaded anew for each run. The helpers are the standard set
 answering as Chrome's do (its C++ bindings' argument checks and IPv6 literals; Mozilla's JavaScript,
-which Chrome runs, for the rest), written here in JavaScript.
+which Chrome runs, for the rest), written in JavaScript in pac_helpers.js beside this module.
 """
 
 from __future__ import annotations
