@@ -293,7 +293,7 @@ MUTANTS = [
       "        deadline.phase = what\n", "",
       "the deadline ending in gsettings does not say so",
       "tests/test_discovery.py::test_a_settings_program_that_hangs_is_bounded_by_w_and_named -k gsettings"),
-    M("pac-no-failover-on-a-dead-proxy", "ncfd/tunnel/chain.py", "open_tunnel",
+    M("pac-no-failover-on-a-dead-proxy", "ncfd/tunnel/failover.py", "open_tunnel",
       "except (TimedOut, ResolveError, ConnectFailed, DeadProxy, Withheld) as e:",
       "except (TimedOut, ResolveError, ConnectFailed, Withheld) as e:",
       "a PAC's proxy that closes before answering ends the run",
@@ -332,8 +332,9 @@ MUTANTS = [
       "a PAC's SOCKS5 entry resolves the name here, where browsers leave it to the proxy",
       "tests/test_pac.py -k socks_entry_speaks_its_version"),
     # a refusal does not mark the proxy dead
-    M("a-refusal-marks-the-proxy-dead", "ncfd/tunnel/chain.py", "open_tunnel",
+    M("a-refusal-marks-the-proxy-dead", "ncfd/tunnel/failover.py", "open_tunnel",
       "            sock = open_route(spec, route, share)\n",
+      "            from ncfd.errors import ProxyError\n\n"
       "            try:\n"
       "                sock = open_route(spec, route, share)\n"
       "            except ProxyError:\n"
@@ -471,7 +472,7 @@ MUTANTS = [
       "if kerberos and credentials.auth_hosts is None and", "if kerberos and",
       "a Kerberos ticket goes to a PAC's proxy outside --proxy-auth-hosts",
       "tests/test_auth_hosts.py -k 'kerberos and list'"),
-    M("withheld-route-not-the-message", "ncfd/tunnel/chain.py", "_withheld",
+    M("withheld-route-not-the-message", "ncfd/tunnel/failover.py", "_withheld",
       "return next((e for _, e in failures if isinstance(e, Withheld)), None)", "return None",
       "the run ends with a dead later entry's message, not the password that was kept back",
       "tests/test_auth_hosts.py -k no_later_entry"),
