@@ -1,5 +1,5 @@
 """The one core under both faces (ncfd.cli, ncfd.api): choose the routes to a destination
-(ncfd.route.choice), then open a connection by the first that works (ncfd.tunnel.chain), all within one
+(ncfd.route.choice), then open a connection by the first that works (ncfd.tunnel.failover), all within one
 deadline.
 
 What is asked is a Request (ncfd.request): the destination, where the route comes from (proxies, the
@@ -25,7 +25,7 @@ def open_connection(
     the TLS session itself (an ssl.SSLSocket), which each face hands on its own way."""
     from ncfd.request import ConnectSpec
     from ncfd.route.choice import choose
-    from ncfd.tunnel.chain import open_tunnel
+    from ncfd.tunnel.failover import open_tunnel
 
     chosen = chosen or choose(request, deadline, log, warn)
     spec = ConnectSpec(request.host, request.port, chosen.routes, credentials=request.credentials,

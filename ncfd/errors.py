@@ -37,7 +37,7 @@ class ProxyError(NcfdError):
 class DeadProxy(ProxyError):
     """The proxy broke off before answering anything: it closed or reset the connection, failed
     TLS, or said nothing to a SOCKS5 greeting. Browsers then try a PAC's next entry, and so does
-    ncfd.tunnel.chain; what the proxy does once it has answered is an answer, and ends the run."""
+    ncfd.tunnel.failover; what the proxy does once it has answered is an answer, and ends the run."""
 
 
 def broken_handshake(proxy_name: str, e: OSError, answered: bool = False) -> ProxyError:
@@ -56,7 +56,7 @@ class AuthFailed(ProxyError):
 class Withheld(AuthFailed):
     """A proxy the user did not name (a PAC's) asked for credentials that ncfd keeps from it
     (ncfd.tunnel.auth_policy). The proxy answered, but another of the PAC's entries may need nothing:
-    ncfd.tunnel.chain goes on to the next route and ends with this only when none works."""
+    ncfd.tunnel.failover goes on to the next route and ends with this only when none works."""
 
 
 class TimedOut(NcfdError):

@@ -1,5 +1,5 @@
 """What opening a connection takes, as plain values: the faces (the command line, the Python API)
-build these, and the core (ncfd.tunnel.chain) takes nothing else.
+build these, and the core (ncfd.tunnel.failover) takes nothing else.
 
 Plain classes with __slots__: dataclasses would cost start-up time.
 """

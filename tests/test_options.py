@@ -141,7 +141,7 @@ def test_internal_error_is_one_line_saying_how_to_report(
     def broken(*args: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("ncfd.tunnel.chain.open_tunnel", broken)
+    monkeypatch.setattr("ncfd.tunnel.failover.open_tunnel", broken)
     assert cli.main(["-z", "127.0.0.1", "22"]) == 70
     err = capfd.readouterr().err
     assert err == (

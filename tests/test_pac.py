@@ -22,7 +22,7 @@ from ncfd.proxies import Proxy
 from ncfd.request import ConnectSpec, Route
 from ncfd.route import cache
 from ncfd.route.choice import MAX_ROUTES
-from ncfd.tunnel.chain import open_tunnel
+from ncfd.tunnel.failover import open_tunnel
 
 import peers
 from fakeservers import BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy

@@ -1,118 +1,24 @@
-"""Open the connection ssh will get: directly, or through the proxy with its handshake done.
-
-The returned socket is positioned exactly after the proxy's reply: whatever the target has sent
-already (sshd's banner) is still in the kernel's receive queue. Every read and write is given what
-is left of the deadline, so no step, and no proxy dripping bytes, outlasts it.
+"""One route's proxies, hop by hop: connect to the first, have it open a tunnel to the second,
+handshake with that one through it, and so on to the destination. Each hop's handshake is its
+protocol's: HTTP CONNECT (ncfd.tunnel.http_tunnel) or SOCKS (ncfd.tunnel.socks).
 """
 
 from __future__ import annotations
 
-import socket
-
-from ncfd.deadline import shown
-from ncfd.errors import (
-    AuthFailed,
-    ConnectFailed,
-    DeadProxy,
-    ProxyError,
-    ResolveError,
-    TimedOut,
-    Withheld,
-    broken_handshake,
-)
-from ncfd.log import enabled
 from ncfd.net import dial
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import TypeVar
+    import socket
 
     from ncfd.deadline import Deadline
     from ncfd.proxies import Proxy
     from ncfd.request import ConnectSpec, PasswordSource, Route
-    from ncfd.tunnel.gss import KerberosError
-    from ncfd.tunnel.http_connect import ConnectExchange, Reply
-    from ncfd.tunnel.proxy_auth import Authenticator, Challenge
     from ncfd.tunnel.socks import SocksRequest
-
-    T = TypeVar("T")
-    Passed = TimedOut | ResolveError | ConnectFailed | DeadProxy | Withheld
-
-
-MAX_AUTH_ROUNDS = 5
-SHOWN_FAILURES = 3  # routes a "no route worked" message names; -v names each
-
-
-def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
-    """A connection by the first of spec's routes that works, tried in order within the deadline.
-
-    With several routes (a PAC's list), each gets an equal share of what is left. A route is
-    skipped when its proxy does not resolve, refuses or fails the connection, dies before answering
-    (closes, resets, fails TLS, ignores a SOCKS5 greeting) or does not answer within its share;
-    spec.on_route hears of each such verdict. A proxy's answer (a refusal, an authentication
-    failure) ends the run as it is: that proxy is alive, and the next would be asked for the same
-    thing. But for a proxy asking for credentials that ncfd keeps from it (ncfd.tunnel.auth_policy): the
-    next route may need none, and the run ends with that refusal only when no later route works.
-    When every route fails, the error names the first few and why."""
-    if len(spec.routes) == 1:
-        return open_route(spec, spec.routes[0], deadline)
-    failures: list[tuple[Route, Passed]] = []
-    for i, route in enumerate(spec.routes):
-        left = len(spec.routes) - i
-        try:
-            share = deadline.share(left)
-        except TimedOut as e:
-            if not failures:
-                raise
-            withheld = _withheld(failures)
-            if withheld is not None:
-                raise withheld from None
-            tried = f"{i} of {len(spec.routes)} routes failed, {left} not tried"
-            raise TimedOut(f"{e}: {tried}: {_named(failures)}") from None
-        spec.log(f"route {i + 1} of {len(spec.routes)}: {route} (within {shown(share.seconds)} s)")
-        try:
-            sock = open_route(spec, route, share)
-        except (TimedOut, ResolveError, ConnectFailed, DeadProxy, Withheld) as e:
-            if deadline.cancelled:  # cancel() shut the socket down: no verdict on the route
-                raise deadline.expired() from None
-            spec.log(f"{route} failed: {e}; {'trying the next route' if left > 1 else 'no route left'}")
-            failures.append((route, e))
-            # A proxy that asked for credentials is alive: not remembered as dead.
-            if spec.on_route is not None and route.hops and not isinstance(e, Withheld):
-                spec.on_route(route, False)
-            continue
-        if spec.on_route is not None and route.hops:
-            spec.on_route(route, True)
-        return sock
-    withheld = _withheld(failures)
-    if withheld is not None:
-        raise withheld
-    raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {_named(failures)}")
-
-
-def _withheld(failures: list[tuple[Route, Passed]]) -> Withheld | None:
-    """The first refusal for want of credentials ncfd kept back, when no route worked: the one
-    failure the user can cure (with what it names), said alone."""
-    return next((e for _, e in failures if isinstance(e, Withheld)), None)
-
-
-def _named(failures: list[tuple[Route, Passed]]) -> str:
-    named = "; ".join(f"{route}: {e}" for route, e in failures[:SHOWN_FAILURES])
-    more = len(failures) - SHOWN_FAILURES
-    return named + (f"; and {more} more (-v names each)" if more > 0 else "")
-
-
-def open_route(spec: ConnectSpec, route: Route, deadline: Deadline) -> socket.socket:
-    if not route.hops:
-        deadline.phase = f"connecting to {dial.show_host(spec.host)}:{spec.port}"
-        return dial.connect(spec.host, spec.port, spec.socket, deadline, spec.log, "host")
-    return Chain(spec, route, deadline).open()
 
 
 class Chain:
-    """One proxy, or several hop by hop: connect to the first, have it open a tunnel to the second,
-    handshake with that one through it, and so on to the destination."""
+    """The proxies of one route, each reached through the ones before it."""
 
     def __init__(self, spec: ConnectSpec, route: Route, deadline: Deadline) -> None:
         self.spec, self.deadline, self.log = spec, deadline, spec.log
@@ -135,29 +41,28 @@ class Chain:
 
                 authority(host, port)
             else:
+                from ncfd.tunnel import auth_policy
                 from ncfd.tunnel.socks import SocksRequest
 
                 bound = spec.greeting_bound or route.pac
-                kept = self.withheld(i) if self.kept[i] and hop.protocol == "5" else None
+                kept = None
+                if self.kept[i] and hop.protocol == "5":
+                    kept = auth_policy.withheld(spec.credentials, hop, self.source, False, self.users[i])
                 self.socks[i] = SocksRequest(hop, host, port, self.users[i], self.passwords[i], route.pac, bound,
                                              spec.credentials.hint, kept)  # fmt: skip
 
     def open(self) -> socket.socket:
-        return self.through(len(self.hops) - 1)
+        """A connection through every hop to the destination."""
+        return self.tunnel_through_hop(len(self.hops) - 1)
 
-    def _allowed(self, hop: Proxy, kerberos: bool = False) -> bool:
+    def _allowed(self, hop: Proxy) -> bool:
         from ncfd.tunnel import auth_policy
 
-        allowed = auth_policy.allowed(self.spec.credentials, hop, True, kerberos)
-        if not allowed and not kerberos and self.spec.credentials.user_of(hop) is not None:
+        allowed = auth_policy.allowed(self.spec.credentials, hop, True)
+        if not allowed and self.spec.credentials.user_of(hop) is not None:
             self.log(f"{hop} is named by {self.source}, not by you: it gets no password unless "
                      f"{self.spec.credentials.hosts_option} allows it")  # fmt: skip
         return allowed
-
-    def withheld(self, i: int, kerberos: bool = False) -> Withheld:
-        from ncfd.tunnel import auth_policy
-
-        return auth_policy.withheld(self.spec.credentials, self.hops[i], self.source, kerberos, self.users[i])
 
     def _password(self, hop: Proxy, user: str | None) -> PasswordSource | None:
         if user is None:
@@ -168,14 +73,14 @@ class Chain:
         password_for = self.spec.credentials.password_for
         return None if password_for is None else password_for(hop, user, self.deadline)
 
-    def reach(self, i: int) -> socket.socket:
+    def connection_to_hop(self, i: int) -> socket.socket:
         """A connection whose far end is hop i, with TLS set up when hop i is an HTTPS proxy."""
         hop = self.hops[i]
         if i == 0:
             self.deadline.phase = f"connecting to {hop}"
             sock = dial.connect(hop.host, hop.port, self.spec.socket, self.deadline, self.log, f"{hop.kind} proxy")
         else:
-            sock = self.through(i - 1)
+            sock = self.tunnel_through_hop(i - 1)
         if hop.tls:
             from ncfd.net.tls import start_tls
 
@@ -184,14 +89,19 @@ class Chain:
                              self.spec.client_cert)  # fmt: skip
         return sock
 
-    def through(self, i: int) -> socket.socket:
-        """A connection through hop i to what comes after it."""
+    def tunnel_through_hop(self, i: int) -> socket.socket:
+        """A connection through hop i to what comes after it: the next hop, or the destination."""
         hop, (host, port) = self.hops[i], self.targets[i]
         target = f"{dial.show_host(host)}:{port}"
         if hop.protocol == "connect":
-            sock = HttpTunnel(self, i, host, port).open()
+            from ncfd.tunnel.auth_negotiation import Login
+            from ncfd.tunnel.http_tunnel import open_http_tunnel
+
+            login = Login(self.users[i], self.passwords[i], self.source if self.kept[i] else None)
+            sock = open_http_tunnel(hop, login, lambda: self.connection_to_hop(i), host, port, self.spec,
+                                    self.deadline, pac=self.pac)  # fmt: skip
         else:
-            sock = self.reach(i)
+            sock = self.connection_to_hop(i)
             self.deadline.phase = f"waiting for {hop} to open the tunnel to {target}"
             if self.users[i] is not None:
                 how = "username/password" if hop.protocol == "5" and self.passwords[i] is not None else "userid"
@@ -203,267 +113,3 @@ class Chain:
                 raise
         self.log(f"{hop} opened the tunnel to {target}")
         return sock
-
-
-class HttpTunnel:
-    """CONNECT through hop i, answering 407 challenges: on the same connection while the proxy
-    keeps it open (NTLM must), on a fresh one when it closes; the password is asked once."""
-
-    def __init__(self, chain: Chain, i: int, host: str, port: int) -> None:
-        from ncfd.tunnel.http_connect import authority
-
-        self.chain, self.i, self.host, self.port = chain, i, host, port
-        self.proxy = chain.hops[i]
-        self.user = chain.users[i]
-        self.password = chain.passwords[i]
-        self.deadline = chain.deadline
-        self.log = chain.log
-        self.name = str(self.proxy)
-        self.target = authority(host, port)
-        # A SOCKS server named as a plain HTTP proxy on the command line: -X 5 is the fix.
-        self.socks_fix = "" if chain.pac or self.proxy.tls else "if it is one, use -X 5 (or a socks5h:// proxy URL)"
-        self.extra = chain.spec.headers
-        if chain.kept[i] and self.extra:
-            # A PAC's proxy the user did not allow gets no password, nor a header that may hold one.
-            from ncfd.proxy_headers import secret
-
-            held = [name for name, _ in self.extra if secret(name)]
-            if held:
-                self.log(f"{self.name} is named by {chain.source}, not by you: the headers {', '.join(held)} are not "
-                         f"sent to it unless {chain.spec.credentials.hosts_option} allows it")  # fmt: skip
-                self.extra = [(name, value) for name, value in self.extra if not secret(name)]
-        # The caller's own Proxy-Authorization: ncfd adds none of its own.
-        self.authorized = any(name.lower() == "proxy-authorization" for name, _ in self.extra)
-
-    def open(self) -> socket.socket:
-        from ncfd.tunnel.http_connect import ConnectExchange
-
-        credentials: str | None = None
-        auth: Authenticator | None = None
-        sock: socket.socket | None = None
-        answered = False  # once the proxy has answered, it is alive: its failures end the run
-        try:
-            for _ in range(MAX_AUTH_ROUNDS):
-                if sock is None:
-                    sock = self.chain.reach(self.i)
-                    self.deadline.phase = f"waiting for {self.name} to open the tunnel to {self.target}"
-                headers = [("Proxy-Authorization", credentials)] if credentials else None
-                exchange = ConnectExchange(self.host, self.port, self.name, headers, self.extra)
-                reply = self._ask(sock, exchange, auth)
-                answered = True
-                if 200 <= reply.status < 300:
-                    note = auth.finish(self._challenges(reply)) if auth is not None else None
-                    if note:
-                        self.log(note)
-                    tunnel, sock = sock, None
-                    return tunnel
-                auth = self._authenticator(reply, auth)
-                auth, credentials = self._respond(auth, reply)
-                if credentials is None:
-                    raise self._rejected(auth)
-                if reply.reusable:
-                    self._drain(sock, exchange)
-                    continue
-                if auth.connection_bound():
-                    raise ProxyError(f"{self.name} closed the connection in the middle of {auth.scheme} authentication")
-                sock.close()
-                sock = None
-            raise self._rejected(auth)
-        except TimeoutError:
-            raise self.deadline.expired() from None
-        except OSError as e:
-            if self.proxy.tls and sock is not None:  # TLS 1.3: a refusal of our certificate comes after the handshake
-                from ncfd.net.tls import refusal_after
-
-                refused = refusal_after(sock, e, self.name, self.chain.spec.client_cert)
-                if refused is not None:
-                    raise refused from None
-            raise broken_handshake(self.name, e, answered) from None
-        except DeadProxy as e:
-            raise (ProxyError(str(e)) if answered else e) from None
-        finally:
-            if sock is not None:
-                sock.close()
-
-    def _ask(self, sock: socket.socket, exchange: ConnectExchange, auth: Authenticator | None) -> Reply:
-        what = f" with {auth.scheme} credentials" if auth else ""
-        if self.extra and enabled(self.log):
-            from ncfd.proxy_headers import shown
-
-            what += f" and the headers {shown(self.extra)}" if auth else f" with the headers {shown(self.extra)}"
-        self.log(f"sending CONNECT {exchange.target}{what}")
-        self.deadline.arm(sock)
-        sock.sendall(exchange.request)
-        while True:
-            reply = exchange.feed(read_header_block(sock, self.name, self.deadline, self.socks_fix))
-            if reply is not None:
-                self.log(f'{self.name} answered "{reply.line}"')
-                return reply
-
-    def _authenticator(self, reply: Reply, auth: Authenticator | None) -> Authenticator:
-        refusal = f'{self.name} refused CONNECT {self.target}: "{reply.line}"'
-        # tinyproxy answers wrong credentials with 401.
-        if reply.status != 407 and not (reply.status == 401 and auth is not None):
-            raise ProxyError(refusal)
-        if auth is not None:
-            return auth
-        if self.authorized:
-            raise AuthFailed(f"{refusal}: it did not take the Proxy-Authorization header given")
-        from ncfd.tunnel.proxy_auth import STRENGTH, NoUser, authenticator, choose_scheme
-
-        forced = self.chain.spec.credentials.scheme
-        challenges = self._challenges(reply)
-        # A password allowed means a ticket allowed: ncfd.tunnel.auth_policy's list is the same for both.
-        kerberos = not self.chain.kept[self.i] or self.chain._allowed(self.proxy, kerberos=True)
-        try:
-            scheme = choose_scheme(challenges, forced, self.name, self.password is not None, kerberos)
-        except NoUser:
-            if self.chain.kept[self.i]:
-                wants_password = forced != "negotiate" and any(c.scheme in STRENGTH[1:] for c in challenges)
-                raise self.chain.withheld(self.i, kerberos=not wants_password) from None
-            if self.user is not None:  # and no password: the API's user= alone
-                raise AuthFailed(f"{refusal}: it wants a password, and none was given for {self.user}") from None
-            raise AuthFailed(f"{refusal}: it wants authentication ({self.chain.spec.credentials.hint})") from None
-        if scheme == "negotiate":
-            return self._kerberos()
-        self.log(f"answering {self.name}'s {scheme} challenge as {self.user}")
-        return authenticator(scheme, self.user, self.password, self.target, self.proxy.host)
-
-    def _kerberos(self) -> Authenticator:
-        """Negotiate with the user's Kerberos ticket, or, with no GSSAPI on this system and a
-        password at hand, NTLM inside Negotiate."""
-        from ncfd.deadline import bounded
-        from ncfd.tunnel import gss
-        from ncfd.tunnel.proxy_auth import Kerberos
-
-        service = Kerberos.service_for(self.proxy.host, self.chain.spec.credentials.service_name)
-        try:
-            # Naming the proxy's principal may ask DNS (krb5.conf's dns_canonicalize_hostname).
-            auth = bounded(self.deadline, lambda: Kerberos(service), f"naming the Kerberos principal {service}")
-        except gss.Unavailable:
-            if self.password is None:
-                raise
-            return self._ntlm_instead("this system has no GSSAPI library")
-        if enabled(self.log):  # only for -v: asking who we are may fetch a ticket (a client keytab)
-            who = self._from_kdc(
-                lambda: f"{gss.whoami() or 'no ticket yet'}, credential cache {gss.credential_cache()}", auth.service
-            )
-            self.log(f"answering {self.name}'s negotiate challenge with Kerberos for {auth.service}: {who}")
-        return auth
-
-    def _ntlm_instead(self, why: str) -> Authenticator:
-        from ncfd.tunnel.proxy_auth import authenticator
-
-        assert self.user is not None and self.password is not None
-        self.log(f"{why}: answering {self.name}'s negotiate challenge with NTLM as {self.user}")
-        return authenticator("ntlm-in-negotiate", self.user, self.password, self.target, self.proxy.host)
-
-    def _respond(self, auth: Authenticator, reply: Reply) -> tuple[Authenticator, str | None]:
-        """auth's answer to reply's challenges; Kerberos' first leg, which may wait for the KDC, in
-        a helper thread bounded by the deadline (the library takes no timeout). No ticket at all
-        and a password: NTLM inside Negotiate, as browsers fall back."""
-        challenges = self._challenges(reply)
-        if not auth.blocking:
-            return auth, auth.respond(challenges)
-        from ncfd.tunnel import gss
-
-        service = getattr(auth, "service", "")
-        try:
-            return auth, self._from_kdc(lambda: auth.respond(challenges), service)
-        except gss.KerberosError as e:
-            if e.kind == "no-ticket" and self.password is not None:
-                fallback = self._ntlm_instead("no Kerberos ticket")
-                return fallback, fallback.respond(challenges)
-            hint = self.chain.spec.credentials.service_hint
-            raise AuthFailed(_kerberos_message(e, self.name, service, hint)) from None
-
-    def _from_kdc(self, call: Callable[[], T], service: str) -> T:
-        """call(), which may wait for the KDC, in a helper thread bounded by the deadline (the
-        GSSAPI library takes no timeout)."""
-        from ncfd.deadline import bounded
-
-        try:
-            return bounded(self.deadline, call, f"waiting for the Kerberos KDC ({service})")
-        except TimedOut:
-            raise AuthFailed(
-                f"no answer from the Kerberos KDC within {shown(self.deadline.seconds)}s, getting a ticket for "
-                f"{service} (for {self.name})"
-            ) from None
-
-    def _rejected(self, auth: Authenticator | None) -> AuthFailed:
-        if auth is not None and auth.scheme == "negotiate" and auth.blocking:
-            from ncfd.deadline import bounded
-            from ncfd.tunnel import gss
-
-            try:
-                who = bounded(self.deadline, gss.whoami, "asking Kerberos for the user's name") or "the user"
-            except TimedOut:  # the rejection is the news, not who was rejected
-                who = "the user"
-            return AuthFailed(f"{self.name} rejected the Kerberos ticket of {who} for {getattr(auth, 'service', '')}")
-        return AuthFailed(f"proxy authentication failed for {self.user} at {self.name}")
-
-    @staticmethod
-    def _challenges(reply: Reply) -> list[Challenge]:
-        from ncfd.tunnel.proxy_auth import parse_challenges
-
-        return parse_challenges(reply.values(b"proxy-authenticate"))
-
-    def _drain(self, sock: socket.socket, exchange: ConnectExchange) -> None:
-        """Read a refusal's body so the connection can carry the next request."""
-        data = None  # first, what came with the headers: an empty body is complete already
-        while not exchange.feed_body(data):
-            self.deadline.arm(sock)
-            data = sock.recv(65536)
-
-
-def _kerberos_message(e: KerberosError, proxy: str, service: str, service_hint: str) -> str:
-    if e.kind == "no-ticket":
-        return (f"{proxy} wants Kerberos (Negotiate) and there is no Kerberos ticket: run kinit (the proxy's "
-                f"principal is {service}), or give -P user for NTLM")  # fmt: skip
-    if e.kind == "expired":
-        return f"the Kerberos ticket has expired ({e.detail}): run kinit (for {service} at {proxy})"
-    if e.kind == "unknown-service":
-        return (f"the Kerberos KDC does not know {proxy}'s principal {service} ({e.detail}): name the proxy as "
-                "it is registered, let krb5.conf canonicalize names (dns_canonicalize_hostname), or give the "
-                f"principal's service@host ({service_hint})")  # fmt: skip
-    if e.kind == "kdc-unreachable":
-        return f"cannot reach the Kerberos KDC for a ticket for {service} (for {proxy}): {e.detail}"
-    return f"Kerberos authentication at {proxy} failed: {e.detail}"
-
-
-def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline, socks_fix: str = "") -> bytes:
-    """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that."""
-    from ncfd.tunnel.http_connect import HeaderBlock, first_line
-
-    block = HeaderBlock(proxy_name, socks_fix)
-    # A TLS stream (an HTTPS proxy) cannot be peeked at: byte by byte is as exact.
-    tls = hasattr(sock, "pending")
-    try:
-        while not block.done:
-            deadline.arm(sock)
-            if tls:
-                byte = sock.recv(1)
-                if not byte:
-                    raise block.closed_error()
-                block.take(byte)
-                continue
-            peeked = sock.recv(4096, socket.MSG_PEEK)
-            if not peeked:
-                raise block.closed_error()
-            _consume(sock, block.take(peeked))
-    except (TimeoutError, TimedOut):
-        expired = deadline.expired()
-        if block.data:  # what a stalled proxy got out tells the user what it is
-            raise TimedOut(f'{expired}; it had sent "{first_line(block.data)}"') from None
-        raise expired from None
-    return block.data
-
-
-def _consume(sock: socket.socket, size: int) -> None:
-    """Take size bytes, already seen by a peek, out of the socket (HeaderBlock holds a copy): they
-    are waiting, so no wait is involved."""
-    while size:
-        chunk = sock.recv(size)
-        if not chunk:  # cannot happen after a peek, but a loop must not spin on it
-            raise ProxyError("connection closed while reading peeked bytes")
-        size -= len(chunk)

@@ -1,8 +1,8 @@
 """HTTP CONNECT as a protocol, no I/O: build the request, find where a reply's header block ends,
 and judge the reply with h11.
 
-The I/O layer (ncfd.tunnel.chain) reads exactly one header block at a time, letting HeaderBlock decide
-how much of what it peeked to consume, so that not a byte past the reply leaves the kernel:
+The I/O layer (ncfd.tunnel.http_tunnel) reads exactly one header block at a time, letting HeaderBlock
+decide how much of what it peeked to consume, so that not a byte past the reply leaves the kernel:
 whatever follows belongs to ssh.
 """
 

@@ -5,7 +5,7 @@ NTLM through pyspnego; Negotiate with the user's Kerberos ticket through the sys
 
 An Authenticator answers one challenge at a time and says None when it has nothing left to try:
 that is a wrong password, reported once, never a loop. No I/O here but Kerberos' own: getting a
-service ticket may ask the KDC, so that authenticator says it blocks, and the caller bounds it.
+service ticket may ask the KDC, so the caller (ncfd.tunnel.auth_negotiation) bounds those calls.
 """
 
 from __future__ import annotations
@@ -98,7 +98,6 @@ class Authenticator:
     """Answers successive challenges of one scheme on one connection."""
 
     scheme = ""
-    blocking = False  # respond() may wait on the network (the KDC): the caller bounds it
 
     def finish(self, challenges: list[Challenge]) -> str | None:
         """The proxy said yes: check its last word, if the scheme has one; a note for -v, if any."""
@@ -234,10 +233,10 @@ class Kerberos(Authenticator):
     """Negotiate with the user's Kerberos ticket (or client keytab): SPNEGO through the system's
     GSSAPI (ncfd.tunnel.gss), for a host-based service, HTTP@<the proxy's name as given> unless told
     otherwise; legs on one connection. Its first leg fails with KerberosError("no-ticket") when
-    there is no ticket, before anything is sent."""
+    there is no ticket, before anything is sent. Making one, respond() and whoami() may wait (on
+    DNS, the KDC): the caller bounds them."""
 
     scheme = "negotiate"
-    blocking = True
 
     def __init__(self, service: str) -> None:
         from ncfd.tunnel import gss
@@ -267,6 +266,21 @@ class Kerberos(Authenticator):
         out = self.initiator.step(_decoded(token, f"the Negotiate token of {self.service}") if token else None)
         self.legs += 1
         return f"Negotiate {base64.b64encode(out).decode()}" if out else None
+
+    @staticmethod
+    def whoami() -> str | None:
+        """The principal whose ticket is used (alice@CORP.EXAMPLE), None when there is none; asking
+        may fetch one (a client keytab)."""
+        from ncfd.tunnel import gss
+
+        return gss.whoami()
+
+    @staticmethod
+    def credential_cache() -> str:
+        """The credential cache the ticket is taken from, for -v."""
+        from ncfd.tunnel import gss
+
+        return gss.credential_cache()
 
     def finish(self, challenges: list[Challenge]) -> str | None:
         """Mutual authentication: the proxy's final token, when it sends one, must verify."""
