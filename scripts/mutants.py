@@ -436,7 +436,7 @@ MUTANTS = [
       "PublicSuffixList(accept_unknown=True, only_icann=True)",
       "WPAD asks wpad.dyndns.org, under a suffix handed to unrelated customers",
       "tests/test_discovery.py::test_wpad_names_devolve_down_to_the_registrable_domain"),
-    M("wpad-captive-portal-found", "ncfd/route/discovery.py", "_wpad",
+    M("wpad-captive-portal-found", "ncfd/route/wpad.py", "_by_dns",
       "        if instead is not None:\n", "        if False:\n",
       "a captive portal's login page answering wpad.dat is taken for the PAC",
       "tests/test_discovery.py -k not_a_pac"),
