@@ -66,17 +66,14 @@ def _run(argv: list[str]) -> int:
 
     from ncfd import connection
     from ncfd.deadline import Deadline
-    from ncfd.route.choice import choose
 
     deadline = Deadline(opts.deadline)
     request = _request(opts, log)
-    plan = choose(request, deadline, log, _warn)
+    plan = connection.plan(request, deadline, log, _warn)
     if opts.show_route:
-        from ncfd.route.choice import show
-
-        sys.stdout.write(show(plan, opts.host, opts.port) + "\n")
+        sys.stdout.write(connection.show(request, plan) + "\n")
         return 0
-    sock = connection.open_connection(request, deadline, log, _warn, plan)
+    sock = connection.open(request, plan, deadline, log, _warn)
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.net.tls import detach
