@@ -398,8 +398,8 @@ MUTANTS = [
       "min(left, GREETING_LIMIT) if self.bounded else left",
       "the SOCKS5 request's answer, too, is cut at the greeting's 3 s",
       f"{HANDSHAKES}::test_only_the_socks5_greeting_is_bounded_by_the_greeting_limit"),
-    M("socks5-greeting-bound-despite-w", "ncfd/cli.py", "_request",
-      "greeting_bound=not opts.timeout", "greeting_bound=True",
+    M("socks5-greeting-bound-despite-w", "ncfd/options.py", "parse_args",
+      "greeting_bound=not o.timeout", "greeting_bound=True",
       "-w longer than 3 s does not reach the SOCKS5 greeting",
       f"{HANDSHAKES}::test_a_w_longer_than_the_greeting_limit_is_what_the_greeting_gets"),
     # the SOCKS fuzz
