@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import socket
 
+from ncfd.request import Words
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
@@ -21,8 +23,11 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ncfd.deadline import Deadline
-    from ncfd.proxies import Proxy
-    from ncfd.request import ClientCert, Request
+    from ncfd.request import Request
+
+# The API's names for the request's options, in its messages.
+WORDS = Words(proxy="proxy", env=None, pac="pac", auto="auto", pac_optional="pac_optional", cert="cert", key="key",
+              chain="a proxy chain", users="user=, password= or a user@ in a proxy URL")  # fmt: skip
 
 
 def connect(
@@ -76,10 +81,9 @@ def connect(
     Raises ncfd.NcfdError's kinds: UsageError, ResolveError, ConnectFailed, ProxyError, AuthFailed,
     TimedOut, PacError; str() is the message the command line prints, .exit_code its exit code.
     """
+    request = _request(**locals())  # first: locals() holds the arguments alone
     from ncfd.deadline import Deadline
 
-    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
-                       headers, service_name, cert, key, key_passphrase, auth_hosts)  # fmt: skip
     return _open(request, Deadline(timeout))
 
 
@@ -112,11 +116,10 @@ def check(
     ({"kind": "ssh", "tls", "html", "other", "closed" or "none", "text"}, or None without a
     tunnel). The connection is closed at the end. Raises UsageError only: every other failure is
     the report's."""
+    request = _request(**locals())  # first: locals() holds the arguments alone
     from ncfd.deadline import Deadline
     from ncfd.diagnose import Recorder, run
 
-    request = _request(host, port, proxy, protocol, pac, auto, timeout, user, password, cacert, family, pac_optional,
-                       headers, service_name, cert, key, key_passphrase, auth_hosts)  # fmt: skip
     return run(request, Deadline(timeout), Recorder())
 
 
@@ -177,6 +180,7 @@ def _settle(future: asyncio.Future[socket.socket], outcome: socket.socket | Base
 def _request(
     host: str,
     port: int,
+    *,
     proxy: str | Sequence[str] | None,
     protocol: str | None,
     pac: str | None,
@@ -186,29 +190,24 @@ def _request(
     password: str | Callable[[], str] | None,
     cacert: str | None,
     family: int,
-    pac_optional: bool = False,
-    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-    service_name: str | None = None,
-    cert: str | None = None,
-    key: str | None = None,
-    key_passphrase: str | Callable[[], str] | None = None,
-    auth_hosts: str | Sequence[str] | None = None,
+    pac_optional: bool,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+    service_name: str | None,
+    cert: str | None,
+    key: str | None,
+    key_passphrase: str | Callable[[], str] | None,
+    auth_hosts: str | Sequence[str] | None,
 ) -> Request:
-    """connect()'s arguments, checked, as a Request for the core."""
+    """The arguments of connect(), check() and connect_async() (the same), checked, as a Request
+    for the core: what only the API takes is checked here, the rest by the Request."""
     from ncfd.errors import UsageError
-    from ncfd.request import Credentials, Request, SocketOptions, check_service_name
+    from ncfd.proxies import parse_protocol
+    from ncfd.request import Credentials, Request, SocketOptions
 
-    sources = [name for name, given in (("proxy", proxy), ("pac", pac), ("auto", auto)) if given]
-    if len(sources) > 1:
-        raise UsageError(f"{' and '.join(sources)} exclude each other: each chooses the route")
-    if pac_optional and pac is None:
-        raise UsageError("pac_optional goes with pac")
     if not timeout > 0:
         raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
     if family not in (0, socket.AF_INET, socket.AF_INET6):
         raise UsageError(f"family must be 0, socket.AF_INET or socket.AF_INET6, not {family!r}")
-    if key is not None and cert is None:
-        raise UsageError("key goes with cert (the certificate the key is for)")
     for name, given in (("pac", pac), ("cacert", cacert), ("cert", cert), ("key", key), ("service_name", service_name),
                         ("user", user)):  # fmt: skip
         if given is not None and not isinstance(given, str):
@@ -219,26 +218,24 @@ def _request(
     for name, names in (("proxy", proxy), ("auth_hosts", auth_hosts)):
         if names is not None and not _strings(names):  # not shown: a proxy URL may hold a password
             raise UsageError(f"{name} must be a string or a list of strings")
+    chosen = None if protocol is None else parse_protocol(protocol)
     options = SocketOptions()
     options.family = socket.AddressFamily(family)
-    proxies = _proxies(proxy, protocol)
+    hops = [proxy] if isinstance(proxy, str) else list(proxy or ())
     extra: list[tuple[str, str]] = []
     if headers is not None:
-        from ncfd.proxy_headers import check_authorization, from_pairs
+        from ncfd.proxy_headers import from_pairs
 
         extra = from_pairs(headers)
-        authenticating = user is not None or password is not None or any(p.user for p in proxies
-                                                                          if p.protocol == "connect")  # fmt: skip
-        check_authorization(extra, authenticating, "user=, password= or a user@ in a proxy URL")
-    if service_name is not None:
-        service_name = check_service_name(service_name, "service_name=")
-    return Request(
-        host, port, proxies=proxies, pac=pac, auto=auto, socket_options=options, cacert=cacert,
-        credentials=Credentials(user, _password_for(password) if password is not None else None,
-                                hint="user= and password=", service_name=service_name, service_hint="service_name=",
-                                auth_hosts=_patterns(auth_hosts), hosts_option="auth_hosts="),
-        client_cert=_client_cert(cert, key, key_passphrase), pac_optional=pac_optional, headers=extra,
-    )  # fmt: skip
+    credentials = Credentials(user, _password_for(password) if password is not None else None,
+                              hint="user= and password=", service_name=service_name, service_hint="service_name=",
+                              auth_hosts=auth_hosts, hosts_option="auth_hosts=",
+                              given=user is not None or password is not None)  # fmt: skip
+    # protocol= is for one proxy: a chain's URLs say each hop's.
+    return Request(host, port, words=WORDS, proxies=hops, protocol=chosen if len(hops) == 1 else None, pac=pac,
+                   auto=auto, pac_optional=pac_optional, credentials=credentials, socket_options=options,
+                   cacert=cacert, cert=cert, key=key, passphrase=_passphrase(key or cert, key_passphrase),
+                   headers=extra)  # fmt: skip
 
 
 def _strings(value: object) -> bool:
@@ -246,31 +243,21 @@ def _strings(value: object) -> bool:
     return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
 
 
-def _patterns(auth_hosts: str | Sequence[str] | None) -> tuple[str, ...] | None:
-    if auth_hosts is None:
-        return None
-    from ncfd.tunnel.auth_policy import parse_patterns
-
-    return parse_patterns(auth_hosts if isinstance(auth_hosts, str) else ",".join(auth_hosts))
-
-
-def _client_cert(cert: str | None, key: str | None, passphrase: str | Callable[[], str] | None) -> ClientCert | None:
-    """The certificate, with the caller's passphrase, a callable called at most once."""
-    if cert is None:
-        return None
+def _passphrase(key: str | None, passphrase: str | Callable[[], str] | None) -> Callable[[Deadline], str]:
+    """The source of the passphrase of the TLS client key in the file key: the caller's, a callable
+    called at most once."""
     from ncfd.errors import AuthFailed
-    from ncfd.request import ClientCert
 
     kept: list[str] = []
 
     def source(deadline: Deadline) -> str:
         if passphrase is None:
-            raise AuthFailed(f"the TLS client key {key or cert} is encrypted: give its passphrase as key_passphrase=")
+            raise AuthFailed(f"the TLS client key {key} is encrypted: give its passphrase as key_passphrase=")
         if not kept:
             kept.append(passphrase if isinstance(passphrase, str) else str(passphrase()))
         return kept[0]
 
-    return ClientCert(cert, key, source)
+    return source
 
 
 def _open(request: Request, deadline: Deadline) -> socket.socket:
@@ -279,34 +266,13 @@ def _open(request: Request, deadline: Deadline) -> socket.socket:
 
     log, warn = _logger()
     try:
-        sock = connection.open_connection(request, deadline, log, warn)
+        sock = connection.open(request, connection.plan(request, deadline, log, warn), deadline, log, warn)
     except MemoryError:
         raise NcfdError(f"out of memory connecting to {request.host} port {request.port}") from None
     if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy)
         sock = _relayed(sock)
     sock.settimeout(None)
     return sock
-
-
-def _proxies(proxy: str | Sequence[str] | None, protocol: str | None) -> list[Proxy]:
-    from ncfd.errors import UsageError
-    from ncfd.proxies import PROTOCOLS, check_chain, parse_proxy, parse_proxy_url
-
-    if protocol is not None and protocol.lower() not in PROTOCOLS:
-        raise UsageError(f"unsupported proxy protocol {protocol!r} (use connect, 4, 4A or 5)")
-    chosen = PROTOCOLS[protocol.lower()] if protocol is not None else None
-    if proxy is None:
-        return []
-    if isinstance(proxy, str):
-        return [parse_proxy(proxy, chosen)]
-    hops = list(proxy)
-    if len(hops) == 1:
-        return [parse_proxy(hops[0], chosen)]
-    if not all(isinstance(h, str) and "://" in h for h in hops):
-        raise UsageError("a proxy chain is written as proxy URLs: socks5h://, http://, ...")
-    chain = [parse_proxy_url(h) for h in hops]
-    check_chain(chain)
-    return chain
 
 
 def _password_for(password: str | Callable[[], str]) -> Callable[..., Callable[[], str]]:

@@ -65,17 +65,14 @@ def _run(argv: list[str]) -> int:
 
     from ncfd import connection
     from ncfd.deadline import Deadline
-    from ncfd.route.choice import choose
 
     deadline = Deadline(opts.deadline)
     request = _request(opts, log)
-    plan = choose(request, deadline, log, _warn)
+    plan = connection.plan(request, deadline, log, _warn)
     if opts.show_route:
-        from ncfd.route.choice import show
-
-        sys.stdout.write(show(plan, opts.host, opts.port) + "\n")
+        sys.stdout.write(connection.show(request, plan) + "\n")
         return 0
-    sock = connection.open_connection(request, deadline, log, _warn, plan)
+    sock = connection.open(request, plan, deadline, log, _warn)
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.net.tls import detach
@@ -121,8 +118,9 @@ def _run(argv: list[str]) -> int:
 
 
 def _request(opts: Options, log: Log) -> Request:
-    """What the command line asks the core for."""
-    from ncfd.request import Credentials, Request
+    """What the command line asks the core for, with where its passwords come from, narrated to log."""
+    request = opts.request
+    assert request is not None  # parse_args made it: neither -h nor --version was given
 
     def password_for(proxy: Proxy, user: str, deadline: Deadline) -> PasswordSource:
         from ncfd.password import Password  # only when a proxy has a user: start-up time
@@ -141,19 +139,10 @@ def _request(opts: Options, log: Log) -> Request:
         assert opts.netrc is not None
         return netrc_entry(opts.netrc, proxy.host, log) != (None, None)
 
-    credentials = Credentials(opts.proxy_user, password_for, opts.proxy_auth, netrc_user if opts.netrc else None,
-                              service_name=opts.service_name, auth_hosts=opts.auth_hosts,
-                              in_netrc=in_netrc if opts.netrc else None)  # fmt: skip
-    client_cert = None
-    if opts.proxy_cert is not None:
-        from ncfd.password import key_passphrase
-        from ncfd.request import ClientCert
-
-        client_cert = ClientCert(opts.proxy_cert, opts.proxy_key, key_passphrase(opts.proxy_key or opts.proxy_cert))
-    return Request(opts.host, opts.port, proxies=opts.proxies, env=os.environ if opts.proxy_env else None,
-                   pac=opts.proxy_pac, auto=opts.proxy_auto, credentials=credentials, socket_options=opts.socket,
-                   cacert=opts.proxy_cacert, client_cert=client_cert, pac_optional=opts.proxy_pac_optional,
-                   greeting_bound=not opts.timeout, headers=opts.proxy_headers)  # fmt: skip
+    request.credentials.password_for = password_for
+    if opts.netrc:
+        request.credentials.user_for, request.credentials.in_netrc = netrc_user, in_netrc
+    return request
 
 
 def _warn(message: str) -> None:

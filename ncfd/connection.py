@@ -1,6 +1,6 @@
 """The one core under both faces (ncfd.cli, ncfd.api): choose the routes to a destination
 (ncfd.route.choice), then open a connection by the first that works (ncfd.tunnel.failover), all within one
-deadline.
+deadline. The faces call these and nothing of ncfd.route or ncfd.tunnel.
 
 What is asked is a Request (ncfd.request): the destination, where the route comes from (proxies, the
 environment, a PAC, discovery, or nothing: direct), credentials, socket options and the CA file.
@@ -18,16 +18,27 @@ if TYPE_CHECKING:
     from ncfd.route.choice import Plan
 
 
-def open_connection(
-    request: Request, deadline: Deadline, log: Log, warn: Log, chosen: Plan | None = None
-) -> socket.socket:
-    """The connected socket, positioned just after the last proxy's reply; through an HTTPS proxy,
-    the TLS session itself (an ssl.SSLSocket), which each face hands on its own way."""
-    from ncfd.request import ConnectSpec
+def plan(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
+    """The routes to try in order for the request, and what chose them."""
     from ncfd.route.choice import choose
+
+    return choose(request, deadline, log, warn)
+
+
+def show(request: Request, chosen: Plan) -> str:
+    """What --show-route prints of the plan."""
+    from ncfd.route import choice
+
+    return choice.show(chosen, request.host, request.port)
+
+
+def open(request: Request, chosen: Plan, deadline: Deadline, log: Log, warn: Log) -> socket.socket:
+    """The connected socket, by the first of the plan's routes that works, positioned just after
+    the last proxy's reply; through an HTTPS proxy, the TLS session itself (an ssl.SSLSocket), which
+    each face hands on its own way."""
+    from ncfd.request import ConnectSpec
     from ncfd.tunnel.failover import open_tunnel
 
-    chosen = chosen or choose(request, deadline, log, warn)
     spec = ConnectSpec(request.host, request.port, chosen.routes, credentials=request.credentials,
                        socket_options=request.socket_options, cacert=request.cacert,
                        client_cert=request.client_cert, log=log, on_route=chosen.remember,

@@ -89,17 +89,16 @@ def run(request: Request, deadline: Deadline, record: Recorder) -> dict[str, Any
     other failure is the report's verdict."""
     from ncfd import connection
     from ncfd.deadline import shown
-    from ncfd.route.choice import choose
 
     host, port = request.host, request.port
     report: dict[str, Any] = {"host": host, "port": port, "ok": False, "exit_code": 1, "route": None,
                                  "first_bytes": None, "error": None, "verdict": "", "steps": record.steps}  # fmt: skip
     record(f"checking {host} port {port} as -F would, within {shown(deadline.seconds)}s")
     try:
-        plan = choose(request, deadline, record, record.warn)
+        plan = connection.plan(request, deadline, record, record.warn)
         record(route_line(plan))
         report["route"] = {"source": plan.source, "answer": plan.answer, "routes": [str(r) for r in plan.routes]}
-        sock = connection.open_connection(request, deadline, record, record.warn, plan)
+        sock = connection.open(request, plan, deadline, record, record.warn)
     except UsageError:
         raise
     except NcfdError as e:

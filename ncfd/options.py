@@ -12,10 +12,15 @@ import socket
 import stat
 
 from ncfd.errors import UsageError
-from ncfd.proxies import PROTOCOLS, Proxy, check_chain, number, parse_port, parse_proxy
-from ncfd.request import SocketOptions
+from ncfd.proxies import Proxy, number, parse_port, parse_protocol
+from ncfd.request import Credentials, Request, SocketOptions, Words
 
 DEFAULT_TIMEOUT = 60.0
+# The command line's names for the request's options, in its messages.
+WORDS = Words(proxy="-x", env="--proxy-env", pac="--proxy-pac", auto="--proxy-auto",
+              pac_optional="--proxy-pac-optional", cert="--proxy-cert", key="--proxy-key",
+              chain="a proxy chain (-x given more than once)",
+              users="-P, --proxy-netrc or a user@ in a proxy URL")  # fmt: skip
 
 # Options that take a value, and nc options ncfd knows but does not do.
 _WITH_VALUE = set("IOPpqsTwXx")
@@ -79,7 +84,7 @@ class Options:
         self.proxy_cert: str | None = None
         self.proxy_key: str | None = None
         # The names of proxies a PAC named that may have credentials (ncfd.tunnel.auth_policy).
-        self.auth_hosts: tuple[str, ...] | None = None
+        self.auth_hosts: str | None = None
         # Said on stderr before anything else is done.
         self.warnings: list[str] = []
         self.quit_after: float | None = None
@@ -97,6 +102,9 @@ class Options:
         self.check = False  # --check: a report on stdout (ncfd.diagnose) instead of a hand-off
         self.host = ""
         self.port = 0
+        # What the command line asks the core for; where its passwords come from is told to it
+        # once the log they narrate to is known (ncfd.cli).
+        self.request: Request | None = None
 
     @property
     def deadline(self) -> float:
@@ -211,7 +219,7 @@ def parse_args(argv: list[str]) -> Options:
         elif letter == "w":
             o.timeout = number(value, "timeout", 0, 2**31 / 1000, integer=False)
         elif letter == "X":
-            protocol = _parse_protocol(value)
+            protocol = parse_protocol(value, _PROTOCOL_HINTS)
         elif letter == "x":
             proxy_values.append(value)
         elif letter == "z":
@@ -221,9 +229,7 @@ def parse_args(argv: list[str]) -> Options:
                 raise UsageError(f"unsupported proxy authentication scheme {value!r} (use {', '.join(AUTH_SCHEMES)})")
             o.proxy_auth = value.lower()
         elif letter == "proxy-auth-hosts":
-            from ncfd.tunnel.auth_policy import parse_patterns
-
-            o.auth_hosts = parse_patterns(value)
+            o.auth_hosts = value
         elif letter == "proxy-cert":
             o.proxy_cert = _readable(value, "--proxy-cert file")
         elif letter == "proxy-key":
@@ -247,9 +253,7 @@ def parse_args(argv: list[str]) -> Options:
 
             o.proxy_headers += from_option(value)
         elif letter == "proxy-service-name":
-            from ncfd.request import check_service_name
-
-            o.service_name = check_service_name(value, "--proxy-service-name")
+            o.service_name = value
         elif letter == "check":
             o.check = True
         elif letter == "proxy-cacert":
@@ -270,38 +274,31 @@ def parse_args(argv: list[str]) -> Options:
     if not o.host:
         raise UsageError("empty destination")
     o.port = parse_port(operands[1])
-    chosen = [name for name, given in (("-x", proxy_values), ("--proxy-env", o.proxy_env),
-              ("--proxy-pac", o.proxy_pac is not None), ("--proxy-auto", o.proxy_auto)) if given]  # fmt: skip
-    if len(chosen) > 1:
-        raise UsageError(f"{' and '.join(chosen)} exclude each other: each chooses the route")
-    if o.proxy_key is not None and o.proxy_cert is None:
-        raise UsageError("--proxy-key goes with --proxy-cert (the certificate the key is for)")
-    if o.proxy_pac_optional and o.proxy_pac is None:
-        raise UsageError("--proxy-pac-optional goes with --proxy-pac")
-    if len(proxy_values) > 1 and not all("://" in v for v in proxy_values):
-        raise UsageError("a proxy chain (-x given more than once) is written as proxy URLs: socks5h://, http://, ...")
-    o.proxies = [parse_proxy(v, protocol) for v in proxy_values]
+    passphrase = None
+    if o.proxy_cert is not None:
+        from ncfd.password import key_passphrase  # only with a certificate: start-up time
+
+        passphrase = key_passphrase(o.proxy_key or o.proxy_cert)
+    credentials = Credentials(o.proxy_user, scheme=o.proxy_auth, service_name=o.service_name, auth_hosts=o.auth_hosts,
+                              given=o.proxy_user is not None or o.netrc is not None)  # fmt: skip
+    o.request = Request(o.host, o.port, words=WORDS, proxies=proxy_values, protocol=protocol,
+                        env=os.environ if o.proxy_env else None, pac=o.proxy_pac, auto=o.proxy_auto,
+                        pac_optional=o.proxy_pac_optional, credentials=credentials, socket_options=o.socket,
+                        cacert=o.proxy_cacert, cert=o.proxy_cert, key=o.proxy_key, passphrase=passphrase,
+                        greeting_bound=not o.timeout, headers=o.proxy_headers)  # fmt: skip
+    o.proxies = o.request.proxies
     if o.show_route and o.fdpass:
         raise UsageError("--show-route prints the route and connects nothing: not with -F")
     if o.check and (o.fdpass or o.show_route):
         other = "-F" if o.fdpass else "--show-route"
         raise UsageError(f"--check goes the way -F would and prints a report on stdout: not with {other} (give"
                          " --check the ProxyCommand's other options)")  # fmt: skip
-    if o.proxies and o.socket.source_addr is not None:
-        raise UsageError("no proxy support for local source address")
     for proxy in o.proxies:
         if proxy.password is not None:
             o.warnings.append(
                 f"the password for {proxy} in its URL is visible to every user in the process list; "
                 "use NCFD_PROXY_PASSWORD or --proxy-password-file"
             )
-    check_chain(o.proxies)
-    if o.proxy_headers:
-        from ncfd.proxy_headers import check_authorization
-
-        users = [p.user for p in o.proxies if p.protocol == "connect"]
-        authenticating = o.proxy_user is not None or o.netrc is not None or any(users)
-        check_authorization(o.proxy_headers, authenticating, "-P, --proxy-netrc or a user@ in a proxy URL")
     return o
 
 
@@ -316,13 +313,6 @@ _PROTOCOL_HINTS = {
     "socks4": "SOCKS4 is -X 4",
     "socks4a": "SOCKS4A is -X 4A",
 }
-
-
-def _parse_protocol(value: str) -> str:
-    if value.lower() in PROTOCOLS:
-        return PROTOCOLS[value.lower()]
-    hint = f"; {_PROTOCOL_HINTS[value.lower()]}" if value.lower() in _PROTOCOL_HINTS else ""
-    raise UsageError(f"unsupported proxy protocol {value!r} (use connect, 4, 4A or 5{hint})")
 
 
 def _readable(path: str, what: str) -> str:

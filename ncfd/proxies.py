@@ -84,6 +84,15 @@ def parse_port(value: str, what: str = "port number") -> int:
         raise UsageError(f"{what} invalid: {value}") from None
 
 
+def parse_protocol(value: str, hints: dict[str, str] | None = None) -> str:
+    """-X's value, the API's protocol=: connect, 4, 4A or 5, as any case; hints: what the face
+    says to a name it has another word for."""
+    if value.lower() in PROTOCOLS:
+        return PROTOCOLS[value.lower()]
+    hint = f"; {hints[value.lower()]}" if hints and value.lower() in hints else ""
+    raise UsageError(f"unsupported proxy protocol {value!r} (use connect, 4, 4A or 5{hint})")
+
+
 def parse_proxy(value: str, protocol: str | None) -> Proxy:
     """A -x value: a URL, whose scheme must agree with -X if given, or nc's host[:port] form."""
     if "://" in value:

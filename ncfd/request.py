@@ -1,5 +1,8 @@
 """What opening a connection takes, as plain values: the faces (the command line, the Python API)
-build these, and the core (ncfd.tunnel.failover) takes nothing else.
+build these, and the core (ncfd.tunnel.failover) takes nothing else. A Request and its Credentials
+check what holds across their values (one route source, a chain of proxy URLs, a key with its
+certificate, ...) as they are made, once for both faces: each gives its own Words for the options,
+so that its messages name them as its users write them.
 
 Plain classes with __slots__: dataclasses would cost start-up time.
 """
@@ -13,7 +16,7 @@ from ncfd.log import quiet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
@@ -48,11 +51,13 @@ class Credentials:
     message saying a proxy wants them. service_name: the Kerberos service a Negotiate proxy is
     asked a ticket for, "service" (at the proxy's name) or "service@host"; HTTP when None. Which
     proxies a PAC named may have them (ncfd.tunnel.auth_policy): those whose names match auth_hosts'
-    patterns (None: not given), and those in_netrc says have an entry; hosts_option is how the face
-    gives the patterns."""
+    patterns (comma-separated, in one string or several; None: not given), and those in_netrc says
+    have an entry; hosts_option is how the face gives the patterns. given: the face was given a
+    user or password of its own for proxies (not a proxy URL's user@), which a Proxy-Authorization
+    header of the caller's would go against."""
 
-    __slots__ = ("auth_hosts", "hint", "hosts_option", "in_netrc", "password_for", "scheme", "service_hint",
-                 "service_name", "user", "user_for")  # fmt: skip
+    __slots__ = ("auth_hosts", "given", "hint", "hosts_option", "in_netrc", "password_for", "scheme",
+                 "service_hint", "service_name", "user", "user_for")  # fmt: skip
 
     def __init__(
         self,
@@ -63,10 +68,13 @@ class Credentials:
         hint: str = "-P user",
         service_name: str | None = None,
         service_hint: str = "--proxy-service-name",
-        auth_hosts: tuple[str, ...] | None = None,
+        auth_hosts: str | Sequence[str] | None = None,
         in_netrc: Callable[[Proxy], bool] | None = None,
         hosts_option: str = "--proxy-auth-hosts",
+        given: bool = False,
     ):
+        if service_name is not None:
+            check_service_name(service_name, service_hint)
         self.user = user
         self.hint = hint
         self.service_name = service_name
@@ -74,9 +82,10 @@ class Credentials:
         self.password_for = password_for
         self.scheme = scheme
         self.user_for = user_for
-        self.auth_hosts = auth_hosts
+        self.auth_hosts = None if auth_hosts is None else patterns(auth_hosts)
         self.in_netrc = in_netrc
         self.hosts_option = hosts_option
+        self.given = given
 
     def user_of(self, proxy: Proxy) -> str | None:
         if proxy.user is not None or self.user is not None:
@@ -84,7 +93,7 @@ class Credentials:
         return self.user_for(proxy) if self.user_for is not None else None
 
 
-def check_service_name(value: str, where: str) -> str:
+def check_service_name(value: str, where: str) -> None:
     """A Kerberos service name as --proxy-service-name and service_name= take it: "service", or
     "service@host"; not a principal (HTTP/host@REALM), which GSSAPI would read as another name."""
     service, at, host = value.partition("@")
@@ -93,7 +102,13 @@ def check_service_name(value: str, where: str) -> str:
             f"{where}: invalid Kerberos service name {value!r}: write service (HTTP) or service@host"
             " (HTTP@proxy.example), not a principal (HTTP/proxy.example@REALM)"
         )
-    return value
+
+
+def patterns(given: str | Sequence[str]) -> tuple[str, ...]:
+    """--proxy-auth-hosts' (auth_hosts=') shell-style patterns: comma-separated, in one string or
+    several."""
+    text = given if isinstance(given, str) else ",".join(given)
+    return tuple(pattern.strip() for pattern in text.split(",") if pattern.strip())
 
 
 class ClientCert:
@@ -160,8 +175,34 @@ class ConnectSpec:
         self.on_route = on_route
 
 
+class Words:
+    """How a face names a request's options in its messages: -x and --proxy-pac on the command
+    line, proxy and pac in the API. env is None where the face has no such option."""
+
+    __slots__ = ("auto", "cert", "chain", "env", "key", "pac", "pac_optional", "proxy", "users")
+
+    def __init__(
+        self,
+        *,
+        proxy: str,
+        env: str | None,
+        pac: str,
+        auto: str,
+        pac_optional: str,
+        cert: str,
+        key: str,
+        chain: str,
+        users: str,
+    ) -> None:
+        self.proxy, self.env, self.pac, self.auto, self.pac_optional = proxy, env, pac, auto, pac_optional
+        self.cert, self.key = cert, key
+        self.chain = chain  # "a proxy chain", as the face gives one
+        self.users = users  # how it gives the user and password ncfd authenticates with
+
+
 class Request:
-    """A connection to open, as a face asks for it; exactly one route source at most."""
+    """A connection to open, as a face asks for it; a usage error, in the face's words, when its
+    values do not go together."""
 
     __slots__ = ("auto", "cacert", "client_cert", "credentials", "env", "greeting_bound", "headers", "host", "pac",
                  "pac_optional", "port", "proxies", "socket_options")  # fmt: skip
@@ -171,23 +212,55 @@ class Request:
         host: str,
         port: int,
         *,
-        proxies: list[Proxy] | None = None,
+        words: Words,
+        proxies: Sequence[str] = (),
+        protocol: str | None = None,
         env: Mapping[str, str] | None = None,
         pac: str | None = None,
         auto: bool = False,
+        pac_optional: bool = False,
         credentials: Credentials,
         socket_options: SocketOptions,
         cacert: str | None = None,
-        client_cert: ClientCert | None = None,
-        pac_optional: bool = False,
+        cert: str | None = None,
+        key: str | None = None,
+        passphrase: Callable[[Deadline], str] | None = None,
         greeting_bound: bool = True,
         headers: list[tuple[str, str]] | None = None,
     ) -> None:
+        """proxies: one proxy (a URL, or host:port of the protocol given) or a chain of URLs, hop by
+        hop; env, pac, auto: the other route sources (ncfd.route.choice); cert, key: a TLS client
+        certificate for HTTPS proxies, with the source of an encrypted key's passphrase."""
+        from ncfd.proxies import check_chain, parse_proxy
+
+        given = ((words.proxy, proxies), (words.env, env is not None), (words.pac, pac is not None),
+                 (words.auto, auto))  # fmt: skip
+        chosen = [word for word, source in given if source and word]
+        if len(chosen) > 1:
+            raise UsageError(f"{' and '.join(chosen)} exclude each other: each chooses the route")
+        if key is not None and cert is None:
+            raise UsageError(f"{words.key} goes with {words.cert} (the certificate the key is for)")
+        if pac_optional and pac is None:
+            raise UsageError(f"{words.pac_optional} goes with {words.pac}")
+        if len(proxies) > 1 and not all("://" in v for v in proxies):
+            raise UsageError(f"{words.chain} is written as proxy URLs: socks5h://, http://, ...")
+        hops = [parse_proxy(v, protocol) for v in proxies]
+        if hops and socket_options.source_addr is not None:
+            raise UsageError("no proxy support for local source address")
+        check_chain(hops)
+        if headers:
+            from ncfd.proxy_headers import check_authorization
+
+            users = credentials.given or any(hop.user for hop in hops if hop.protocol == "connect")
+            check_authorization(headers, users, words.users)
         self.host, self.port = host, port
-        self.client_cert = client_cert  # for HTTPS proxies only, not https:// PAC servers
+        self.client_cert = None  # for HTTPS proxies only, not https:// PAC servers
+        if cert is not None:
+            assert passphrase is not None, "a face gives the passphrase's source with the certificate"
+            self.client_cert = ClientCert(cert, key, passphrase)
         self.greeting_bound = greeting_bound  # as ConnectSpec's
         self.headers = headers or []  # as ConnectSpec's
-        self.proxies, self.env, self.pac, self.auto = proxies or [], env, pac, auto
+        self.proxies, self.env, self.pac, self.auto = hops, env, pac, auto
         # A PAC server whose name does not resolve or that refuses, with no copy cached: direct.
         self.pac_optional = pac_optional
         self.credentials, self.socket_options, self.cacert = credentials, socket_options, cacert

@@ -591,6 +591,21 @@ def test_arguments_of_the_wrong_type_are_usage_errors_showing_no_value(
     assert "hunter2" not in str(raised.value)
 
 
+def test_connect_check_and_connect_async_build_their_request_from_the_same_arguments() -> None:
+    """Twins: connect() and check() take the same keywords, and the one function that builds the
+    Request of all three (connect_async binds connect's) takes them all, as they are typed."""
+    import inspect
+
+    from ncfd import api
+
+    def shown(call: Any) -> list[tuple[str, object]]:
+        return [(p.name, p.annotation) for p in inspect.signature(call).parameters.values()]
+
+    assert shown(api._request) == shown(api.connect) == shown(api.check)
+    defaults = [[p.default for p in inspect.signature(call).parameters.values()] for call in (api.connect, api.check)]
+    assert defaults[0] == defaults[1]
+
+
 def test_header_values_are_trimmed_as_on_the_command_line() -> None:
     """h11 refuses a value with a space at either end, and its message would show the value."""
     from fakeservers import BANNER, FakeServer, http_proxy

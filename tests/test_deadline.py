@@ -17,7 +17,7 @@ from ncfd.errors import PacError, TimedOut
 from ncfd.proxies import Proxy
 from ncfd.request import ConnectSpec, Route
 from ncfd.route import pac_fetch
-from ncfd.route.choice import PAC_CPU_LIMIT, pac_cpu_limit
+from ncfd.route.pac_engine import PAC_CPU_LIMIT, pac_cpu_limit
 from ncfd.tunnel.failover import open_tunnel
 
 from fakeservers import BANNER, FakeServer, http_proxy, silent

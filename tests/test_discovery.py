@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ncfd.deadline import Deadline
 from ncfd.proxies import Proxy
 from ncfd.route import cache, discovery
 
@@ -377,6 +378,80 @@ def test_a_dhcp_wpad_on_a_device_without_the_default_route_is_not_used(
     assert r.returncode == 0, r.stderr
     assert (f"ncfd: --proxy-auto: nothing in {discovery.DHCP_WPAD} (ncfdnotrouted0's: not the default route's"
             " device)") in r.stderr.decode().splitlines()  # fmt: skip
+
+
+# --- discovery finds; the route choice fetches -------------------------------------------------------
+
+
+def test_discovery_fetches_no_pac_and_runs_none() -> None:
+    """What ncfd.route.discovery imports, directly or not, reaches neither PAC fetching nor the
+    engine, nor the route choice that does both."""
+    import ast
+
+    root = Path(discovery.__file__).resolve().parent.parent.parent
+    seen, todo = set(), ["ncfd.route.discovery"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = root / (name.replace(".", "/") + ".py")
+        if not path.exists():
+            path = root / name.replace(".", "/") / "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ncfd"):
+                for alias in node.names:
+                    inner = f"{node.module}.{alias.name}"
+                    exists = (root / (inner.replace(".", "/") + ".py")).exists()
+                    todo.append(inner if exists else node.module)
+            elif isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names if alias.name.startswith("ncfd")]
+    fetching = {"ncfd.route.pac_fetch", "ncfd.route.pac_engine", "ncfd.route.choice", "ncfd.route.wpad"}
+    assert "ncfd.route.cache" in seen and not seen & fetching
+
+
+def in_process(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """env's desktop, for discovery run in this process."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name in (*PROXY_VARIABLES, "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "GSETTINGS_BACKEND", "LOCALDOMAIN", "PATH"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+
+
+def test_a_source_that_names_the_proxy_ends_discovery(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    env["https_proxy"] = "http://proxy.example:3128"
+    in_process(env, monkeypatch)
+    said: list[str] = []
+    [found] = discovery.discover("ssh.example", Deadline(10), said.append, said.append)
+    assert isinstance(found, discovery.Proxies) and found.source == "the environment"
+    assert [str(hop) for hop in found.hops] == ["HTTP proxy proxy.example:3128"]
+    assert said == ["--proxy-auto: using the environment: HTTP proxy proxy.example:3128"]
+
+
+def test_wpad_candidates_are_found_one_at_a_time(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DHCP's candidate first; only once it has been taken up does discovery read what the cache
+    remembers for this network, and give DNS's candidates (none when lately nothing was found),
+    the one found lately first."""
+    device = default_route_device()
+    fake_nmcli(env, tmp_path, device, "http://10.213.0.1/wpad.dat")
+    in_process(env, monkeypatch)
+    cache.remember_discovery(discovery.network_tag(), None)
+    said: list[str] = []
+    found = discovery.discover("ssh.example", Deadline(10), said.append, said.append)
+    dhcp = next(found)
+    assert isinstance(dhcp, discovery.DhcpWpad) and (dhcp.url, dhcp.device) == ("http://10.213.0.1/wpad.dat", device)
+    assert said[-1] == f"--proxy-auto: {discovery.DHCP_WPAD} on {device} names the PAC http://10.213.0.1/wpad.dat"
+    assert next(found, None) is None
+    assert said[-1] == "--proxy-auto: WPAD found nothing on this network lately (remembered); not probing again"
+    known = "http://wpad.corp.ncfd.test/wpad.dat"
+    cache.remember_discovery(discovery.network_tag(), known)
+    [_, dns] = discovery.discover("ssh.example", Deadline(10), said.append, said.append)
+    assert isinstance(dns, discovery.DnsWpad)
+    assert (dns.urls[0], sorted(dns.urls), dns.known) == (known, sorted(discovery.wpad_candidates()), known)
+    assert dns.network == discovery.network_tag()
 
 
 # --- WPAD through the resolver -----------------------------------------------------------------------

@@ -94,6 +94,70 @@ def test_usage_errors(argv: list[str], message: str) -> None:
         parse_args(argv)
 
 
+AUTHORIZATION = "Proxy-Authorization: Bearer x"
+HEADERS = [("Proxy-Authorization", "Bearer x")]
+SERVICE = "invalid Kerberos service name 'HTTP/p@R': write service (HTTP) or service@host (HTTP@proxy.example), not"
+SERVICE += " a principal (HTTP/proxy.example@REALM)"
+BROKEN = "header Proxy-Authorization would break the request: ncfd authenticates to the proxy"
+
+
+@pytest.mark.parametrize(
+    ("argv", "api", "said", "said_by_the_api"),
+    [
+        (["-x", "p", "--proxy-pac", "f.pac"], {"proxy": "p", "pac": "f.pac"},
+         "-x and --proxy-pac exclude each other: each chooses the route",
+         "proxy and pac exclude each other: each chooses the route"),
+        (["--proxy-key", __file__], {"key": __file__},
+         "--proxy-key goes with --proxy-cert (the certificate the key is for)",
+         "key goes with cert (the certificate the key is for)"),
+        (["--proxy-pac-optional"], {"pac_optional": True},
+         "--proxy-pac-optional goes with --proxy-pac", "pac_optional goes with pac"),
+        (["-x", "p", "-x", "http://q"], {"proxy": ["p", "http://q"]},
+         "a proxy chain (-x given more than once) is written as proxy URLs: socks5h://, http://, ...",
+         "a proxy chain is written as proxy URLs: socks5h://, http://, ..."),
+        (["--proxy-service-name", "HTTP/p@R"], {"service_name": "HTTP/p@R"},
+         f"--proxy-service-name: {SERVICE}", f"service_name=: {SERVICE}"),
+        (["-P", "u", "-X", "connect", "-x", "p", "--proxy-header", AUTHORIZATION],
+         {"proxy": "http://p", "user": "u", "headers": HEADERS},
+         f"{BROKEN} (-P, --proxy-netrc or a user@ in a proxy URL); give one or the other",
+         f"{BROKEN} (user=, password= or a user@ in a proxy URL); give one or the other"),
+        (["-X", "http", "-x", "p"], {"proxy": "p", "protocol": "http"},
+         "unsupported proxy protocol 'http' (use connect, 4, 4A or 5; an HTTP proxy is -X connect)",
+         "unsupported proxy protocol 'http' (use connect, 4, 4A or 5)"),
+    ],
+)  # fmt: skip
+def test_a_request_that_does_not_hold_together_is_refused_in_each_faces_words(
+    argv: list[str], api: dict[str, object], said: str, said_by_the_api: str
+) -> None:
+    """One check of the request (ncfd.request) for both faces, each naming its own options."""
+    import ncfd
+
+    with pytest.raises(UsageError) as raised:
+        parse_args([*argv, "h", "22"])
+    assert str(raised.value) == said
+    with pytest.raises(UsageError) as raised:
+        ncfd.connect("h", 22, **api)  # type: ignore[arg-type]
+    assert str(raised.value) == said_by_the_api
+
+
+def test_what_counts_as_authenticating_beside_a_proxy_authorization_is_each_faces_own() -> None:
+    """A password alone counts in the API (password=), not on the command line (the password file
+    is read only for a user)."""
+    import ncfd
+
+    header = ["--proxy-header", AUTHORIZATION]
+    assert parse_args([*header, "--proxy-password-file", __file__, "-X", "connect", "-x", "p", "h", "22"]).proxies
+    with pytest.raises(UsageError, match=f"^{BROKEN}"):
+        parse_args([*header, "--proxy-netrc", __file__, "-X", "connect", "-x", "p", "h", "22"])
+    with pytest.raises(UsageError, match=f"^{BROKEN}"):
+        ncfd.connect("h", 22, proxy="http://p", password="x", headers=HEADERS)
+
+
+def test_auth_hosts_patterns() -> None:
+    hosts = parse_args(["--proxy-auth-hosts", " a.example, *.corp ,,", "--proxy-auto", "h", "22"])
+    assert hosts.request is not None and hosts.request.credentials.auth_hosts == ("a.example", "*.corp")
+
+
 def test_service_names_and_tos_keywords() -> None:
     o = parse_args(["-T", "lowdelay", "h", "ssh"])
     assert (o.port, o.socket.tos) == (22, 0x10)

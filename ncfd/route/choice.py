@@ -1,6 +1,9 @@
 """Choosing the route, before any tunnel opens: from -x, the environment (--proxy-env), a PAC file
 (--proxy-pac) or what proxy discovery finds (--proxy-auto). The result is a Plan: the routes for
-ncfd.tunnel.chain to try in order within the one deadline, and what chose them, for -v and --show-route.
+ncfd.tunnel.failover to try in order within the one deadline, and what chose them, for -v and --show-route.
+
+Discovery (ncfd.route.discovery) only finds where the route comes from; the PACs it names are
+fetched and evaluated here, and WPAD's candidates probed by ncfd.route.wpad, for this module.
 
 A PAC that was found is obeyed as browsers obey it: with no DIRECT in its answer there is no direct
 connection, and a PAC that cannot be had is an error. Only --proxy-auto that finds nothing at all
@@ -25,12 +28,6 @@ if TYPE_CHECKING:
     from ncfd.route.pac_engine import Entry
     from ncfd.route.pac_fetch import Pac
 
-PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the deadline leaves
-# Seconds at least between the PAC's CPU limit and the deadline, never set to the same moment (the
-# engine's error and the deadline's would race). A deadline nearer than PAC_CPU_LIMIT gets the CPU
-# limit set past it: the PAC's thread cannot spend more CPU time than the clock runs, so the
-# deadline's message is the one given, and the CPU limit only stops the thread the deadline abandoned.
-PAC_CPU_HEADROOM = 1.0
 # Entries of a PAC's answer that are tried: browsers' lists are a handful, and each route must get a
 # share of the deadline worth having.
 MAX_ROUTES = 32
@@ -97,10 +94,33 @@ def choose(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
             return Plan([Route([])], f"PAC {redacted(request.pac)} cannot be reached, --proxy-pac-optional: direct")
         return from_pac(pac, f"PAC {redacted(request.pac)}", host, port, deadline, log)
     if request.auto:
-        from ncfd.route.discovery import discover
-
-        return discover(host, port, deadline, request.cacert, log, warn)
+        return _discovered(request, deadline, log, warn)
     return Plan([Route([])], "direct")
+
+
+def _discovered(request: Request, deadline: Deadline, log: Log, warn: Log) -> Plan:
+    """--proxy-auto: the plan from the first thing discovery finds that gives one; direct when
+    nothing does. What a source names is obeyed (a PAC that cannot be had is an error); WPAD's
+    candidates are probed, and one that gives no PAC lets discovery go on."""
+    from ncfd.render import redacted
+    from ncfd.route import discovery
+
+    host, port = request.host, request.port
+    for found in discovery.discover(host, deadline, log, warn):
+        if isinstance(found, discovery.Proxies):
+            return Plan([Route(found.hops)], found.source)
+        if isinstance(found, discovery.PacLocation):
+            from ncfd.route import pac_fetch
+
+            named = pac_fetch.load(found.location, deadline, request.cacert, log, warn)
+            return from_pac(named, f"PAC {redacted(found.location)} from {found.source}", host, port, deadline, log)
+        from ncfd.route import wpad
+
+        pac = wpad.probe(found, deadline, request.cacert, log, warn)
+        if pac is not None:
+            return from_pac(pac, f"WPAD {pac.location}", host, port, deadline, log)
+    log("--proxy-auto: no proxy found; connecting directly")
+    return Plan([Route([])], "nothing found (environment, desktop settings, WPAD): direct")
 
 
 def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, log: Log) -> Plan:
@@ -108,7 +128,15 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
     limits count CPU time) and read its answer into routes, the proxies found dead lately last."""
     from ncfd.deadline import bounded
     from ncfd.render import printable, redacted
-    from ncfd.route.pac_engine import MAX_NAMES, MAX_ROUNDS, Engine, Evaluation, browser_url, parse_answer
+    from ncfd.route.pac_engine import (
+        MAX_NAMES,
+        MAX_ROUNDS,
+        Engine,
+        Evaluation,
+        browser_url,
+        pac_cpu_limit,
+        parse_answer,
+    )
 
     url = browser_url(host, port)
     # What the script says (its answer, alerts, errors) is the network's choice: printable() only.
@@ -155,11 +183,6 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
         entries = entries[:MAX_ROUTES]
     plan.routes = _last_the_dead([Route(_hops(entry), pac=True, source=source) for entry in entries], plan, log)
     return plan
-
-
-def pac_cpu_limit(left: float) -> float:
-    """The PAC's CPU seconds for a deadline left seconds away: PAC_CPU_HEADROOM from it, at least."""
-    return left + PAC_CPU_HEADROOM if left < PAC_CPU_LIMIT else min(PAC_CPU_LIMIT, left - PAC_CPU_HEADROOM)
 
 
 def _hops(entry: Entry) -> list[Proxy]:

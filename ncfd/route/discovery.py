@@ -1,5 +1,5 @@
 """--proxy-auto: find the proxy as the desktop would. A short list of sources tried in order, each a
-small function that answers with a plan, a PAC location, or nothing:
+small function that answers with proxies, a PAC location, or nothing:
 
 1. the environment (https_proxy, all_proxy, no_proxy: what --proxy-env reads);
 2. the desktop's settings, where present: GNOME (gsettings, org.gnome.system.proxy), KDE
@@ -8,12 +8,14 @@ small function that answers with a plan, a PAC location, or nothing:
    on the device of the default route (nmcli);
 4. WPAD by DNS: http://wpad/wpad.dat, the bare name resolved through the resolver's search list
    (as Chrome and libproxy do), then wpad.<suffix> for each suffix of this host's domain down to
-   its registrable domain (WinHTTP's devolution; never wpad. under a public suffix). What answers
-   counts only when it is a PAC: a captive portal's login page is nothing found;
+   its registrable domain (WinHTTP's devolution; never wpad. under a public suffix), the one
+   found on this network lately first; or none, when lately nothing was (ncfd.route.cache);
 5. nothing found: direct, the one case where ncfd connects directly on its own.
 
-Discovery that finds nothing must cost little: each WPAD probe is bounded (PROBE_LIMIT), and what
-it found, or that it found nothing, is remembered for this network (ncfd.route.cache).
+Discovery only finds: it fetches no PAC and runs none. ncfd.route.choice fetches what a source
+names, and probes WPAD's candidates (ncfd.route.wpad), asking for each only when the one before
+gave nothing: discover() is a generator, and DNS's candidates, with what the cache remembers, are
+worked out once DHCP's has been probed.
 """
 
 from __future__ import annotations
@@ -22,32 +24,43 @@ import os
 import socket
 import sys
 
-from ncfd.errors import NcfdError
 from ncfd.request import Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import TypeAlias
 
     from ncfd.deadline import Deadline
     from ncfd.log import Log
     from ncfd.proxies import Proxy
-    from ncfd.route.choice import Plan
-    from ncfd.route.pac_fetch import Pac
 
     # A source's answer: proxies (none: direct), a PAC location, WPAD (to probe), or nothing.
     Finding: TypeAlias = "list[Proxy] | PacLocation | Wpad | None"
+    # What discover() yields, for the route choice to act on.
+    Found: TypeAlias = "Proxies | PacLocation | DhcpWpad | DnsWpad"
 
-PROBE_LIMIT = 2.0  # seconds for one WPAD candidate: its name, then its wpad.dat
+# Seconds for a settings program to answer, and for one WPAD candidate: its name, then its wpad.dat.
+PROBE_LIMIT = 2.0
 WPAD_PATH = "/wpad.dat"
 
 
-class PacLocation:
-    """A source named a PAC file."""
+class Proxies:
+    """A source named the proxies (none: direct)."""
 
-    def __init__(self, location: str) -> None:
-        self.location = location
+    __slots__ = ("hops", "source")
+
+    def __init__(self, hops: list[Proxy], source: str) -> None:
+        self.hops, self.source = hops, source
+
+
+class PacLocation:
+    """A source named a PAC file; source names it once discover() says which."""
+
+    __slots__ = ("location", "source")
+
+    def __init__(self, location: str, source: str = "") -> None:
+        self.location, self.source = location, source
 
 
 class Wpad:
@@ -55,9 +68,30 @@ class Wpad:
     auto-discovery)."""
 
 
-def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Plan:
-    from ncfd.route.choice import Plan, from_pac
+class DhcpWpad:
+    """WPAD's candidate by DHCP: the URL option 252 gave on the default route's device."""
 
+    __slots__ = ("device", "url")
+
+    def __init__(self, url: str, device: str) -> None:
+        self.url, self.device = url, device
+
+
+class DnsWpad:
+    """WPAD's candidates by DNS, in the order to probe them; known: the one found on this network
+    lately (first, if it is still a candidate), network: this network's tag, for remembering what
+    the probes find."""
+
+    __slots__ = ("known", "network", "urls")
+
+    def __init__(self, urls: list[str], network: str, known: str | None) -> None:
+        self.urls, self.network, self.known = urls, network, known
+
+
+def discover(host: str, deadline: Deadline, log: Log, warn: Log) -> Iterator[Found]:
+    """What the sources find for host, in order: the proxies or the PAC location the first source
+    with an answer names; else WPAD's candidates, DHCP's, then DNS's; nothing at all when nothing
+    is found. Each is found when the one before has been taken up and given nothing."""
     sources: list[tuple[str, Callable[[str], Finding]]] = [
         ("the environment", _environment),
         ("GNOME's proxy settings (gsettings)", lambda host: _gnome(host, deadline)),
@@ -75,18 +109,19 @@ def discover(host: str, port: int, deadline: Deadline, cacert: str | None, log: 
             break
         if isinstance(found, PacLocation):
             from ncfd.render import redacted
-            from ncfd.route import pac_fetch
 
             log(f"--proxy-auto: {name} name the PAC {redacted(found.location)}")
-            named = pac_fetch.load(found.location, deadline, cacert, log, warn)
-            return from_pac(named, f"PAC {redacted(found.location)} from {name}", host, port, deadline, log)
+            yield PacLocation(found.location, name)
+            return
         log(f"--proxy-auto: using {name}: {Route(found)}")
-        return Plan([Route(found)], name)
-    pac = _dhcp_wpad(deadline, cacert, log, warn) or _wpad(deadline, cacert, log, warn)
-    if pac is None:
-        log("--proxy-auto: no proxy found; connecting directly")
-        return Plan([Route([])], "nothing found (environment, desktop settings, WPAD): direct")
-    return from_pac(pac, f"WPAD {pac.location}", host, port, deadline, log)
+        yield Proxies(found, name)
+        return
+    dhcp = _dhcp_wpad(deadline, log)
+    if dhcp is not None:
+        yield dhcp
+    dns = _dns_wpad(log, warn)
+    if dns is not None:
+        yield dns
 
 
 # --- the environment ----------------------------------------------------------------------------
@@ -309,15 +344,12 @@ def macos_settings(text: str, host: str) -> Finding:
 DHCP_WPAD = "the WPAD option NetworkManager received by DHCP (nmcli)"
 
 
-def _dhcp_wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | None:
-    """The PAC that DHCP's option 252 names on the device of the default route, fetched as a WPAD
-    candidate found by DNS is: an unauthenticated answer from the network too. None, and a -v line,
-    when there is no nmcli or NetworkManager, no such option, or it cannot be fetched."""
+def _dhcp_wpad(deadline: Deadline, log: Log) -> DhcpWpad | None:
+    """The PAC URL that DHCP's option 252 names on the device of the default route. None, and a -v
+    line, when there is no nmcli or NetworkManager, no such option, or no http:// or https:// URL."""
     import shutil
 
-    from ncfd.deadline import Deadline
     from ncfd.render import printable, redacted
-    from ncfd.route import pac_fetch
 
     nmcli, listing = shutil.which("nmcli"), None
     if nmcli is not None:  # else no NetworkManager here; not running: nmcli fails at once
@@ -330,26 +362,13 @@ def _dhcp_wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> P
         unused = "".join(f" ({printable(device)}'s: not the default route's device)" for device in found)
         log(f"--proxy-auto: nothing in {DHCP_WPAD}{unused}")
         return None
-    device, url = printable(routed[0]), found[routed[0]]
+    device, url = routed[0], found[routed[0]]
     # Never a file:// URL or a path the network would have us read; nothing a message could not show.
     if not url.lower().startswith(("http://", "https://")) or not (url.isascii() and url.isprintable()) or " " in url:
-        log(f"--proxy-auto: {DHCP_WPAD} on {device} is not an http:// or https:// URL: {redacted(url)}")
+        log(f"--proxy-auto: {DHCP_WPAD} on {printable(device)} is not an http:// or https:// URL: {redacted(url)}")
         return None
-    log(f"--proxy-auto: {DHCP_WPAD} on {device} names the PAC {redacted(url)}")
-    probe = Deadline(min(deadline.remaining(), PROBE_LIMIT), deadline)
-    try:
-        # Not from the cache without asking: DHCP servers name private addresses that other
-        # networks use too, so a copy fetched elsewhere proves nothing here.
-        pac = pac_fetch.load(url, probe, cacert, log, warn, trust_cache=False)
-        instead = _not_a_pac(pac, probe)
-    except NcfdError as e:
-        log(f"--proxy-auto: WPAD {redacted(url)} (DHCP, {device}): {e}")
-        return None
-    if instead is not None:
-        log(f"--proxy-auto: WPAD {redacted(url)} (DHCP, {device}) answered {instead}: not a PAC, asking DNS")
-        return None
-    log(f"--proxy-auto: WPAD found {redacted(url)} by DHCP on {device}")
-    return pac
+    log(f"--proxy-auto: {DHCP_WPAD} on {printable(device)} names the PAC {redacted(url)}")
+    return DhcpWpad(url, device)
 
 
 def nmcli_wpad(listing: str) -> dict[str, str]:
@@ -445,9 +464,10 @@ def network_tag() -> str:
     return format(binascii.crc32(b"\0".join(seen)), "08x")
 
 
-def _wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | None:
-    from ncfd.deadline import Deadline
-    from ncfd.route import cache, pac_fetch
+def _dns_wpad(log: Log, warn: Log) -> DnsWpad | None:
+    """WPAD's names to ask, what was found on this network lately first; None, and a -v line, when
+    lately nothing was."""
+    from ncfd.route import cache
 
     network = network_tag()
     known = cache.discovered(network, warn)
@@ -458,62 +478,4 @@ def _wpad(deadline: Deadline, cacert: str | None, log: Log, warn: Log) -> Pac | 
     if known in candidates:
         candidates.remove(known)
         candidates.insert(0, known)
-    for url in candidates:
-        probe = Deadline(min(deadline.remaining(), PROBE_LIMIT), deadline)
-        try:
-            # A copy cached elsewhere (the office's wpad, seen from home) proves nothing here: only
-            # what WPAD found on this network may be taken from the cache.
-            pac = pac_fetch.load(url, probe, cacert, log, warn, trust_cache=url == known)
-            instead = _not_a_pac(pac, probe)
-        except NcfdError as e:
-            log(f"--proxy-auto: WPAD {url}: {e}")
-            continue
-        if instead is not None:
-            log(f"--proxy-auto: WPAD {url} answered {instead}: not a PAC, nothing found there")
-            continue
-        log(f"--proxy-auto: WPAD found {url}")
-        _remember(network, url, log)
-        return pac
-    _remember(network, None, log)
-    return None
-
-
-def _not_a_pac(pac: Pac, deadline: Deadline) -> str | None:
-    """What came back instead of a PAC, or None when it is one: a script that loads and defines
-    FindProxyForURL (or FindProxyForURLEx). Browsers ask this of what WPAD finds, and go on when it
-    is not: a captive portal answers every URL with its login page."""
-    try:
-        import _quickjs  # noqa: F401
-    except ImportError:
-        # Without the engine every answer would look like no PAC, and discovery would go direct past
-        # a real one: it is taken as found, and from_pac says what is missing.
-        return None
-    from ncfd.deadline import bounded
-    from ncfd.errors import PacError
-    from ncfd.route.choice import PAC_CPU_LIMIT
-    from ncfd.route.pac_engine import Engine
-
-    if not pac.text.strip():
-        return "an empty body"
-
-    def defines() -> bool:
-        return Engine(pac.text, pac.location, min(deadline.remaining(), PAC_CPU_LIMIT)).defines_find()
-
-    try:
-        if bounded(deadline, defines, f"loading the PAC {pac.location}", stack=8 << 20):
-            return None
-        failed = ""
-    except PacError as e:  # "PAC <location>: cannot be loaded: SyntaxError: ..."
-        failed = str(e).removeprefix(f"PAC {pac.location}: ")
-    if pac.text.lstrip().startswith("<"):
-        return "an HTML page"
-    return f"a script that {failed}" if failed else "a script that defines no FindProxyForURL"
-
-
-def _remember(network: str, found: str | None, log: Log) -> None:
-    from ncfd.route import cache
-
-    try:
-        cache.remember_discovery(network, found)
-    except OSError as e:
-        log(f"cannot remember what WPAD found in {cache.directory()}: {e.strerror}")
+    return DnsWpad(candidates, network, known)

@@ -36,6 +36,12 @@ MEMORY_LIMIT = 64 << 20
 STACK_LIMIT = 1 << 20
 MAX_NAMES = 32  # names one evaluation may have resolved; more are answered "does not resolve"
 MAX_ROUNDS = 8  # evaluations, each after resolving the names the previous one asked for
+PAC_CPU_LIMIT = 10.0  # CPU seconds a PAC may take for one answer, whatever the deadline leaves
+# Seconds at least between the PAC's CPU limit and the deadline, never set to the same moment (the
+# engine's error and the deadline's would race). A deadline nearer than PAC_CPU_LIMIT gets the CPU
+# limit set past it: the PAC's thread cannot spend more CPU time than the clock runs, so the
+# deadline's message is the one given, and the CPU limit only stops the thread the deadline abandoned.
+PAC_CPU_HEADROOM = 1.0
 
 
 # The helpers, in JavaScript: a file of the package, read when a PAC is first evaluated.
@@ -63,6 +69,11 @@ class Evaluation:
     ) -> None:
         self.answer, self.names, self.alerts, self.rounds = answer, names, alerts, rounds
         self.unresolved = unresolved
+
+
+def pac_cpu_limit(left: float) -> float:
+    """The PAC's CPU seconds for a deadline left seconds away: PAC_CPU_HEADROOM from it, at least."""
+    return left + PAC_CPU_HEADROOM if left < PAC_CPU_LIMIT else min(PAC_CPU_LIMIT, left - PAC_CPU_HEADROOM)
 
 
 class Engine:

@@ -42,11 +42,6 @@ def listed(patterns: tuple[str, ...], host: str) -> bool:
     return any(fnmatchcase(host.lower(), pattern.lower()) for pattern in patterns)
 
 
-def parse_patterns(text: str) -> tuple[str, ...]:
-    """--proxy-auth-hosts' comma-separated patterns."""
-    return tuple(pattern.strip() for pattern in text.split(",") if pattern.strip())
-
-
 def withheld(credentials: Credentials, proxy: Proxy, source: str, kerberos: bool, user: str | None) -> Withheld:
     """The error for proxy, which source named, asking for what it may not have."""
     option = credentials.hosts_option
