@@ -17,6 +17,7 @@ import stat
 
 from ncfd.errors import AuthFailed, UsageError
 from ncfd.log import quiet
+from ncfd.render import host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,8 +65,7 @@ class Password:
             self.log(f"{whose}: from --proxy-password-file {self.file}")
             return read_password_file(self.file)
         self.log(f"{whose}: asking for it")
-        host = f"[{self.proxy.host}]" if ":" in self.proxy.host else self.proxy.host
-        prompt = f"Proxy password for {self.user}@{host}:{self.proxy.port}: "
+        prompt = f"Proxy password for {self.user}@{host_port(self.proxy.host, self.proxy.port)}: "
         self.deadline.pause()
         try:
             return ask(prompt)

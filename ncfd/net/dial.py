@@ -19,6 +19,7 @@ import socket
 import time
 
 from ncfd.errors import ConnectFailed, NcfdError, Refused, ResolveError
+from ncfd.render import host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -33,7 +34,8 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREA
 
 
 def show_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+    """Deprecated: ncfd.render.host_port(host), under the name ncfd.tunnel.chain still calls."""
+    return host_port(host)
 
 
 def resolve(host: str, port: int, opts: SocketOptions, deadline: Deadline, role: str) -> list[tuple]:  # type: ignore[type-arg]
@@ -201,7 +203,7 @@ def race(
         raise kind(f"connect to {role} {host} port {port} failed: {detail}")
     sock = attempts[won]
     sock.setblocking(True)  # the descriptor is passed to ssh, which expects a blocking socket
-    log(f"connected to {role} {show_host(addresses[won][4][0])}:{port}")
+    log(f"connected to {role} {host_port(addresses[won][4][0], port)}")
     return sock
 
 

@@ -15,7 +15,7 @@ import socket
 import time
 
 from ncfd.errors import NcfdError, PacError, Refused, ResolveError, UsageError
-from ncfd.render import credentials, library_message, printable, redacted
+from ncfd.render import credentials, host_port, library_message, printable, redacted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -242,8 +242,7 @@ def _get(
     host = parts.hostname
     if not host:
         raise UsageError(f"invalid PAC URL {redacted(url)}: no host")
-    authority = f"[{host}]" if ":" in host else host
-    authority += "" if parts.port is None else f":{port}"
+    authority = host_port(host, parts.port)
     fields = [("Host", authority), ("User-Agent", f"ncfd/{__version__}"), ("Accept", "*/*"), ("Connection", "close")]
     if copy is not None and copy.etag:
         fields.append(("If-None-Match", copy.etag))

@@ -25,6 +25,7 @@ from ncfd.errors import (
     Withheld,
     broken_handshake,
 )
+from ncfd.render import host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ class SocksRequest:
 def _translate(
     e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes, wants: str = ""
 ) -> BaseException:
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    target = host_port(host, port)
     if isinstance(e, TimedOut) and received:
         return TimedOut(f"{e}; it had sent {quote(received)}")
     if isinstance(e, socks.SOCKS5AuthError):
