@@ -8,6 +8,7 @@ sockets are closed on every way out.
 
 getaddrinfo takes no timeout and no signal interrupts it: a name is resolved in a helper thread
 abandoned at the deadline (ncfd.deadline.bounded). An address needs no helper: it is parsed at once.
+A timeout is the caller's to name (connecting to what, for what): dial names none.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def race(
 ) -> socket.socket:
     """Happy Eyeballs over addresses (getaddrinfo tuples, in the order to try them). Returns the
     winning socket, blocking; raises ConnectFailed naming every address's failure in that order,
-    or TimedOut at the deadline."""
+    or TimedOut at the deadline (the deadline's own: the caller's ncfd.deadline.Step names what
+    was waited for)."""
     attempts: list[socket.socket] = []  # index: position in addresses
     pending: dict[int, int] = {}  # fd -> attempt index, for the attempts still connecting
     failures: dict[int, str] = {}  # attempt index -> "address: reason"

@@ -47,7 +47,8 @@ def start_tls(
 ) -> ssl.SSLSocket:
     """TLS to host (an HTTPS proxy, a PAC server; peer names it in messages), verified against
     the system CAs (and cafile), SNI from host, with client's certificate for a server that asks
-    for one. The handshake's waits together are bounded by the socket timeout, set to what is left."""
+    for one. The handshake's waits together are bounded by the socket timeout, set to what is left;
+    a timeout is the caller's to name (its ncfd.deadline.Step), a failure is said here."""
     import ssl
 
     try:
@@ -64,12 +65,9 @@ def start_tls(
     try:
         deadline.arm(sock)
         tls = context.wrap_socket(sock, server_hostname=host)
-    except NcfdError:  # arm(): the deadline has passed, or it was cancelled
+    except (NcfdError, TimeoutError):  # the deadline's end, in the words of the caller's step
         sock.close()
         raise
-    except TimeoutError:
-        sock.close()
-        raise deadline.expired() from None
     # Dead: browsers try the next proxy after a TLS or certificate error of this one.
     except ssl.SSLCertVerificationError as e:
         sock.close()

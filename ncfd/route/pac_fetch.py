@@ -256,21 +256,18 @@ def _get(
         )
     except h11.LocalProtocolError as e:
         raise UsageError(f"invalid PAC URL {redacted(url)}: {library_message(str(e), url)}") from None
-    deadline.phase = f"connecting to the PAC server {authority}"
-    sock = dial.connect(host, port, SocketOptions(), deadline, log, "PAC server")
-    deadline.phase = f"waiting for the PAC server {authority}"
+    with deadline.step(f"connecting to the PAC server {authority}"):
+        sock = dial.connect(host, port, SocketOptions(), deadline, log, "PAC server")
     try:
-        if https:
-            from ncfd.net.tls import start_tls
+        with deadline.step(f"waiting for the PAC server {authority}",
+                           lambda e: PacError(f"PAC server {authority}: {e.strerror or e}")):  # fmt: skip
+            if https:
+                from ncfd.net.tls import start_tls
 
-            sock = start_tls(sock, host, f"PAC server {authority}", cacert, deadline, log)
-        deadline.arm(sock)
-        sock.sendall(request)
-        return _response(conn, sock, deadline, url)
-    except TimeoutError:
-        raise deadline.expired() from None
-    except OSError as e:
-        raise PacError(f"PAC server {authority}: {e.strerror or e}") from None
+                sock = start_tls(sock, host, f"PAC server {authority}", cacert, deadline, log)
+            deadline.arm(sock)
+            sock.sendall(request)
+            return _response(conn, sock, deadline, url)
     finally:
         sock.close()
 
