@@ -1,10 +1,6 @@
-"""HTTPS proxies: TLS to the proxy, and a detached relay for what comes after, with -F.
-
-A TLS session lives in this process's memory, so it cannot be handed to ssh as a descriptor. With
-an HTTPS proxy, ncfd -F hands over one end of a socketpair instead, and a forked child relays
-between the other end and the TLS connection until either side closes. That child is the price:
-a process for the session's lifetime and a copy of every byte, as with any relaying ProxyCommand.
-Without -F, ncfd relays stdin/stdout to the TLS session itself (ncfd.net.relay).
+"""TLS to an HTTPS proxy or a PAC server: verified against the system's CAs and --proxy-cacert, with
+a client certificate for a server that asks for one. What comes after, the session being in this
+process's memory, goes through ncfd.net.bridge.
 """
 
 from __future__ import annotations
@@ -168,28 +164,3 @@ def trusting(cafile: str | None) -> ssl.SSLContext:
     if cafile is not None:
         context.load_verify_locations(cafile)
     return context
-
-
-def detach(tls: ssl.SSLSocket, handoff: socket.socket) -> socket.socket:
-    """A plain socket whose bytes a forked child relays to and from tls (ncfd.net.relay.bridge), for -F:
-    the child ends when the proxy ends the session or the socket's holder closes its end. handoff is
-    stdout's socket (fdpass.claim_stdout), which the child closes like stdout."""
-    from ncfd.net.relay import bridge
-
-    ours, theirs = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ours.close()
-            # The child must not hold stdin/stdout (ssh's socketpair, or a pipeline's ends) open.
-            handoff.close()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            bridge(theirs, tls)
-        finally:
-            os._exit(0)
-    theirs.close()
-    # Not tls.close(), which would end the session the child goes on with: only our descriptor.
-    os.close(tls.detach())
-    return ours
