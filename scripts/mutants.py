@@ -365,8 +365,8 @@ MUTANTS = [
       "Basic credentials are sent again after the proxy refused them",
       "tests/test_auth.py -k 'basic or tinyproxy'"),
     # the password file
-    M("password-file-follows-links", "ncfd/password.py", "read_private",
-      "os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK", "os.O_RDONLY | os.O_NONBLOCK",
+    M("password-file-follows-links", "ncfd/files.py", "read_private",
+      "_open(path, what, path, os.O_NOFOLLOW)", "_open(path, what, path)",
       "--proxy-password-file follows a symbolic link",
       "tests/test_auth.py -k password_file"),
     M("password-empty-accepted", "ncfd/password.py", "Password.__call__",
@@ -503,8 +503,8 @@ MUTANTS = [
       "if chain.kept[i] and self.extra:", "if False:",
       "a PAC's proxy the user did not allow gets an Authorization or token header",
       "tests/test_proxy_headers.py -k 'plain_headers or only_where_allowed'"),
-    M("files-read-from-a-fifo", "ncfd/options.py", "_readable",
-      "    if not regular:\n", "    if False:\n",
+    M("files-read-from-a-fifo", "ncfd/files.py", "_open",
+      "    if not stat.S_ISREG(mode):\n", "    if False:\n",
       "a FIFO named as a file blocks ncfd past any deadline",
-      "tests/test_proxy_client_cert.py -k fifo"),
+      "tests/test_proxy_client_cert.py tests/test_files.py -k fifo"),
 ]  # fmt: skip

@@ -5,9 +5,7 @@ process's memory, goes through ncfd.net.bridge.
 
 from __future__ import annotations
 
-import os
 import socket
-import stat
 
 from ncfd.errors import AuthFailed, DeadProxy, NcfdError, ProxyError, UsageError
 
@@ -120,18 +118,13 @@ def _load_client(context: ssl.SSLContext, client: ClientCert, deadline: Deadline
     callable always: without one, OpenSSL would prompt on the terminal itself)."""
     import ssl
 
-    from ncfd.password import read_private
+    from ncfd.files import check_regular, read_private
 
     key = client.key or client.cert
     text = read_private(key, "TLS client key file", MAX_PEM + 1)
     if len(text) > MAX_PEM:
         raise UsageError(f"TLS client key file {key} is longer than {MAX_PEM} bytes: not a PEM key")
-    try:  # OpenSSL reads it by name: a FIFO would block it past any deadline
-        regular = stat.S_ISREG(os.stat(client.cert).st_mode)
-    except OSError as e:
-        raise UsageError(f"cannot read the TLS client certificate {client.cert}: {e.strerror}") from None
-    if not regular:
-        raise UsageError(f"the TLS client certificate {client.cert} is not a regular file")
+    check_regular(client.cert, "the TLS client certificate")  # OpenSSL reads it by name: not a FIFO
     asked = []
 
     def passphrase() -> str:
