@@ -92,9 +92,9 @@ MUTANTS = [
       "past the network's EOF, a reset waits for stdin's EOF instead of ending the relay",
       "tests/test_relay.py::test_a_reset_after_the_networks_eof_fails_the_relay_while_stdin_is_open"),
     M("relay-reset-drops-queued-data", "ncfd/net/relay.py", "_run",
-      "        if down is not None and _ready(down, ready):\n",
+      "        if down is not None and down.due(ready):\n",
       "        if down is not None and ready.get(sock.fileno(), 0) & (select.POLLERR | select.POLLHUP):\n"
-      "            return\n        if down is not None and _ready(down, ready):\n",
+      "            return\n        if down is not None and down.due(ready):\n",
       "ends at the reset without reading what came before it",
       f"{RELAY_MODES}::test_a_reset_after_data_ends_the_relay_with_the_data_out"),
     M("relay-no-quit-timer", "ncfd/net/relay.py", "_run",
