@@ -270,7 +270,9 @@ def _open(request: Request, deadline: Deadline) -> socket.socket:
     except MemoryError:
         raise NcfdError(f"out of memory connecting to {request.host} port {request.port}") from None
     if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy)
-        sock = _relayed(sock)
+        from ncfd.net.bridge import in_thread
+
+        sock = in_thread(sock)  # type: ignore[arg-type]
     sock.settimeout(None)
     return sock
 
@@ -295,31 +297,3 @@ def _logger() -> tuple[Callable[[str], None], Callable[[str], None]]:
     logger = logging.getLogger("ncfd")
     # quiet when nobody listens at DEBUG: what only -v would say is then not worked out.
     return logger.debug if logger.isEnabledFor(logging.DEBUG) else quiet, logger.warning
-
-
-def _relayed(tls: object) -> socket.socket:
-    """One end of a socketpair, whose other end a daemon thread relays to and from tls."""
-    import threading
-
-    from ncfd.deadline import start_thread
-    from ncfd.errors import NcfdError
-    from ncfd.net.relay import bridge
-
-    ours, theirs = socket.socketpair()
-    relay = threading.Thread(target=_bridge_then_close, args=(bridge, theirs, tls), name="ncfd HTTPS relay")
-    relay.daemon = True
-    try:
-        start_thread(relay.start, "the HTTPS relay")
-    except NcfdError:
-        for end in (ours, theirs, tls):
-            end.close()  # type: ignore[attr-defined]
-        raise
-    return ours
-
-
-def _bridge_then_close(bridge: Callable[..., None], theirs: socket.socket, tls: socket.socket) -> None:
-    try:
-        bridge(theirs, tls)
-    finally:
-        theirs.close()
-        tls.close()

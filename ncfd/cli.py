@@ -75,9 +75,9 @@ def _run(argv: list[str]) -> int:
     sock = connection.open(request, plan, deadline, log, _warn)
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
-        from ncfd.net.tls import detach
+        from ncfd.net.bridge import in_child
 
-        sock = detach(sock, out)  # type: ignore[arg-type]
+        sock = in_child(sock, out)  # type: ignore[arg-type]
         log("TLS to the proxy: a detached process relays between it and the socket handed on")
     if opts.verbose:
         # nc's line, which scripts grep for.

@@ -8,6 +8,11 @@ stretch the whole, and many deadlines can run at once in as many threads.
 What cannot be given a timeout (getaddrinfo, a Kerberos library call) runs in a helper thread that
 is abandoned when the deadline passes: bounded() below.
 
+Where a blocking step fails is said in one place, its Step: `with deadline.step(words, error):`
+around the step turns a socket's TimeoutError, and the deadline's own end raised by remaining()
+in anything the step calls, into "timed out after 60s <words>", and an OSError into error(e). The
+words are given where the step is; what the step calls (ncfd.net) needs none.
+
 A deadline can also be cancelled from another thread (connect_async's task): every wait on it ends
 at once, as if the time were up.
 """
@@ -24,6 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
+    from types import TracebackType
     from typing import TypeVar
 
     T = TypeVar("T")
@@ -33,7 +39,8 @@ class Deadline:
     def __init__(self, seconds: float, parent: Deadline | None = None) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
-        # What we are waiting for, for the message: "waiting for HTTP proxy p:3128 to open ...".
+        # Deprecated: the words of the deadline's end where no Step names what was waited for.
+        # ncfd.tunnel.chain still sets it before each wait; a Step needs none of it.
         self.phase = "connecting"
         self.parent = parent  # the whole a share() is part of: it stops while this one does
         self._paused_at: float | None = None
@@ -45,16 +52,26 @@ class Deadline:
         it has been cancelled)."""
         left = self.at - time.monotonic()
         if left <= 0 or self._cancel.cancelled:
-            raise self.expired()
+            ended = self.expired()
+            ended.unnamed = True  # the Step around says what was waited for
+            raise ended
         return left
 
-    def expired(self) -> TimedOut | Cancelled:
+    def expired(self, what: str | None = None) -> TimedOut | Cancelled:
+        """The error for this deadline's end (or its cancel()) while what was under way: "timed out
+        after 60s waiting for ...". Without what, the deprecated phase's words."""
+        what = self.phase if what is None else what
         if self._cancel.cancelled:
-            return Cancelled(f"cancelled while {self.phase}")
-        return TimedOut(f"timed out after {shown(self.seconds)}s {self.phase}")
+            return Cancelled(f"cancelled while {what}")
+        return TimedOut(f"timed out after {shown(self.seconds)}s {what}")
+
+    def step(self, what: str | Callable[[], str], error: Callable[[OSError], BaseException] | None = None) -> Step:
+        """The boundary of one blocking step: `with deadline.step("waiting for X", error):` (Step)."""
+        return Step(self, what, error)
 
     def arm(self, sock: socket.socket) -> None:
-        """Give sock's next blocking call what is left; socket.timeout then means expired()."""
+        """Give sock's next blocking call what is left: its socket.timeout is then the deadline's end,
+        for the Step around it to name."""
         self.watch(sock)
         sock.settimeout(self.remaining())
 
@@ -139,8 +156,44 @@ def bounded(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0
     # call() may have read the deadline and given up itself: the same end, told the same way.
     if errors and not isinstance(errors[0], TimedOut):
         raise errors[0]
-    deadline.phase = what
-    raise deadline.expired()
+    raise deadline.expired(what)
+
+
+class Step:
+    """Where one blocking step's failures become ncfd's errors, said in the step's words, as
+    httpcore's map_exceptions: a socket's TimeoutError, and the deadline's own end (or cancel())
+    raised by remaining() in anything the step calls, become deadline.expired(what): "timed out
+    after 60s waiting for HTTP proxy p:3128 to open the tunnel to h:22", "cancelled while ...". An
+    OSError becomes error(e), when the step gives one; anything else passes as it is, a timeout
+    an inner step has named included.
+
+    what: the words, or a callable giving them when the step fails (what a SOCKS handshake waits
+    for changes as it goes). A class, not contextlib's decorator: start-up time."""
+
+    __slots__ = ("deadline", "error", "what")
+
+    def __init__(
+        self, deadline: Deadline, what: str | Callable[[], str], error: Callable[[OSError], BaseException] | None = None
+    ) -> None:
+        self.deadline, self.what, self.error = deadline, what, error
+
+    def __enter__(self) -> Step:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if e is not None:
+            failure = self.failure(e)
+            if failure is not e:
+                raise failure from None
+
+    def failure(self, e: BaseException) -> BaseException:
+        """What e, raised in this step, becomes: e itself when the step has nothing to say of it.
+        For a step that handles its failures itself (a SOCKS handshake quoting what came)."""
+        if isinstance(e, TimeoutError) or (isinstance(e, (TimedOut, Cancelled)) and e.unnamed):
+            return self.deadline.expired(self.what if isinstance(self.what, str) else self.what())
+        if isinstance(e, OSError) and self.error is not None:
+            return self.error(e)
+        return e
 
 
 # Held while ncfd starts a thread: the stack size is process-wide, and read when a thread starts.

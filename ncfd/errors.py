@@ -61,11 +61,16 @@ class Withheld(AuthFailed):
 
 class TimedOut(NcfdError):
     exit_code = 7
+    # True on the deadline's own end as Deadline.remaining() raises it, before any step has named
+    # what was being waited for: the ncfd.deadline.Step around it does. Made anew, it is named.
+    unnamed = False
 
 
 class Cancelled(NcfdError):
     """The caller has gone (connect_async's task was cancelled): what was under way ends with this,
     which nobody reads. Not a TimedOut: it says nothing about the route, and no other is tried."""
+
+    unnamed = False  # as TimedOut's
 
 
 class PacError(NcfdError):

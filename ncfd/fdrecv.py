@@ -422,8 +422,9 @@ def _describe_fd(fd: int) -> str:
 
 def _addr(addr: object) -> str:
     if isinstance(addr, tuple):
-        host, port = addr[0], addr[1]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        from ncfd.render import host_port
+
+        return host_port(addr[0], addr[1])
     return repr(addr)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import stat
 
 from ncfd.errors import UsageError
 from ncfd.proxies import Proxy, number, parse_port, parse_protocol
@@ -318,17 +317,10 @@ _PROTOCOL_HINTS = {
 def _readable(path: str, what: str) -> str:
     """A file named on the command line must be there to be read: a usage error, at once. A regular
     file: a FIFO would block its reader (here, or OpenSSL) past any deadline."""
+    from ncfd.files import check_regular
+
     expanded = os.path.expanduser(path)
-    try:
-        fd = os.open(expanded, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
-    try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    finally:
-        os.close(fd)
-    if not regular:
-        raise UsageError(f"{what} {path} is not a regular file")
+    check_regular(expanded, what, path)
     return expanded
 
 

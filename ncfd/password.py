@@ -13,10 +13,11 @@ then the same $SSH_ASKPASS program or /dev/tty prompt.
 from __future__ import annotations
 
 import os
-import stat
 
 from ncfd.errors import AuthFailed, UsageError
+from ncfd.files import read_private
 from ncfd.log import quiet
+from ncfd.render import host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,8 +65,7 @@ class Password:
             self.log(f"{whose}: from --proxy-password-file {self.file}")
             return read_password_file(self.file)
         self.log(f"{whose}: asking for it")
-        host = f"[{self.proxy.host}]" if ":" in self.proxy.host else self.proxy.host
-        prompt = f"Proxy password for {self.user}@{host}:{self.proxy.port}: "
+        prompt = f"Proxy password for {self.user}@{host_port(self.proxy.host, self.proxy.port)}: "
         self.deadline.pause()
         try:
             return ask(prompt)
@@ -194,26 +194,6 @@ class _Words:
         stop = len(self.text) if blank < 0 else blank + 2
         self.line += self.text.count("\n", self.at, stop)
         self.at = stop
-
-
-def read_private(path: str, what: str, limit: int = -1) -> bytes:
-    """The file at path (up to limit bytes), which must be private to its owner, as ssh insists for
-    keys: opened once, not through a symbolic link, its mode checked on the descriptor read."""
-    try:
-        # O_NONBLOCK: opening a FIFO would wait for a writer, before any deadline exists.
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                raise UsageError(f"{what} {path} is not a regular file")
-            _private(mode, path, what)
-            return f.read(limit)
-    except OSError as e:
-        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
-
-
-def _private(mode: int, path: str, what: str) -> None:
-    if stat.S_IMODE(mode) & 0o077:
-        raise UsageError(f"{what} {path} is readable by others: chmod 600 it (as ssh requires of keys)")
 
 
 def read_password_file(path: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from ncfd.errors import UsageError
-from ncfd.render import credentials, library_message, printable, redacted
+from ncfd.render import credentials, host_port, library_message, printable, redacted
 
 SOCKS_PORT = 1080
 HTTP_PROXY_PORT = 3128
@@ -53,8 +53,7 @@ class Proxy:
         return "HTTPS" if self.tls else PROTOCOL_NAMES[self.protocol]
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.kind} proxy {host}:{self.port}"
+        return f"{self.kind} proxy {host_port(self.host, self.port)}"
 
 
 def number(value: str, what: str, low: float, high: float, integer: bool = True) -> float:

@@ -44,7 +44,7 @@ def from_option(value: str) -> list[Header]:
         return [parse_line(value, "--proxy-header")]
     import os
 
-    from ncfd.password import read_private
+    from ncfd.files import read_private
 
     path = os.path.expanduser(value[1:])
     what = "--proxy-header file"

@@ -1,12 +1,20 @@
 """What messages show of text that is not ours: a proxy's or a PAC server's reply, what a PAC script
 answers, alerts or throws, a library's error, a URL that may carry a password. Everything of that
 kind reaches people through these functions, so that no control byte chosen by the network reaches
-a terminal (ESC and CSI sequences rewrite it) and no password reaches a message.
+a terminal (ESC and CSI sequences rewrite it) and no password reaches a message. And host:port, as
+messages, URLs and requests write it.
 """
 
 from __future__ import annotations
 
 LIMIT = 500  # characters of one such text in a message; a PAC may answer megabytes
+
+
+def host_port(host: str, port: int | None = None) -> str:
+    """host:port, an IPv6 literal in brackets ([::1]:22), as URLs write it; the host alone (in its
+    brackets likewise) without a port."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
 
 
 def printable(text: str, limit: int = LIMIT) -> str:

@@ -8,6 +8,7 @@ sockets are closed on every way out.
 
 getaddrinfo takes no timeout and no signal interrupts it: a name is resolved in a helper thread
 abandoned at the deadline (ncfd.deadline.bounded). An address needs no helper: it is parsed at once.
+A timeout is the caller's to name (connecting to what, for what): dial names none.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import time
 
 from ncfd.errors import ConnectFailed, NcfdError, Refused, ResolveError
+from ncfd.render import host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -33,7 +35,8 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREA
 
 
 def show_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+    """Deprecated: ncfd.render.host_port(host), under the name ncfd.tunnel.chain still calls."""
+    return host_port(host)
 
 
 def resolve(host: str, port: int, opts: SocketOptions, deadline: Deadline, role: str) -> list[tuple]:  # type: ignore[type-arg]
@@ -135,7 +138,8 @@ def race(
 ) -> socket.socket:
     """Happy Eyeballs over addresses (getaddrinfo tuples, in the order to try them). Returns the
     winning socket, blocking; raises ConnectFailed naming every address's failure in that order,
-    or TimedOut at the deadline."""
+    or TimedOut at the deadline (the deadline's own: the caller's ncfd.deadline.Step names what
+    was waited for)."""
     attempts: list[socket.socket] = []  # index: position in addresses
     pending: dict[int, int] = {}  # fd -> attempt index, for the attempts still connecting
     failures: dict[int, str] = {}  # attempt index -> "address: reason"
@@ -201,7 +205,7 @@ def race(
         raise kind(f"connect to {role} {host} port {port} failed: {detail}")
     sock = attempts[won]
     sock.setblocking(True)  # the descriptor is passed to ssh, which expects a blocking socket
-    log(f"connected to {role} {show_host(addresses[won][4][0])}:{port}")
+    log(f"connected to {role} {host_port(addresses[won][4][0], port)}")
     return sock
 
 

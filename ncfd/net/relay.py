@@ -1,6 +1,6 @@
 """The one relay: without -F, stdin to the connection and the connection to stdout, as nc does for a
-plain ProxyCommand; and, for an HTTPS proxy, between the TLS session and the socket handed on
-(bridge()).
+plain ProxyCommand; and its pumps, for an HTTPS proxy, between the TLS session and the socket handed
+on (ncfd.net.bridge).
 
 From the network, where the platform has splice(2) (Linux), the bytes
 never enter this process: they are spliced straight into stdout when it is a pipe (ssh gives a
@@ -41,7 +41,6 @@ COPY_CHUNK = PIPE_SIZE  # the read/write buffer
 _UNSPLICEABLE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP)
 
 TLS_CHUNK = 16 * 1024  # one TLS record: a retried write must offer the same bytes again
-HANGUP_GRACE = 5.0  # seconds to hand on what the holder sent before it closed the bridge's socket
 
 SPLICE = "splice"  # straight from the network to a pipe
 THROUGH_PIPE = "through a pipe"  # from src into our pipe, from it to dst
@@ -92,6 +91,13 @@ class Pump:
     def ready_now(self) -> bool:
         """Whether step() can move bytes without waiting: decrypted bytes held by the TLS object."""
         return self.tls_src is not None and not self.held and self.want is None and self.tls_src.pending() > 0
+
+    def due(self, ready: dict[int, int]) -> bool:
+        """Whether step() can go on, given the events a Poller returned."""
+        if self.ready_now():
+            return True
+        fd, event = self.waiting_for()
+        return bool(ready.get(fd, 0) & (event | select.POLLHUP | select.POLLERR | select.POLLNVAL))
 
     def step(self) -> bool:
         """Move bytes after the awaited event; False once src is at its end and nothing is held."""
@@ -248,7 +254,7 @@ def _run(
     quit_after: float | None,
     idle_timeout: float | None,
 ) -> None:
-    poller = _Poller()
+    poller = Poller()
     quit_at: float | None = None
     while down is not None or up is not None:
         waits = [w for w in (idle_timeout, None if quit_at is None else quit_at - time.monotonic()) if w is not None]
@@ -263,7 +269,7 @@ def _run(
             return
         if watch and ready.get(watch[0], 0) & (select.POLLHUP | select.POLLERR):
             raise _stdin_lost(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNRESET)
-        if down is not None and _ready(down, ready):
+        if down is not None and down.due(ready):
             try:
                 ended = not down.step()
             except BrokenPipeError:  # stdout went away
@@ -276,7 +282,7 @@ def _run(
                 down.close()
                 down = None
                 _close_stdout()
-        if up is not None and _ready(up, ready):
+        if up is not None and up.due(ready):
             try:
                 ended = not up.step()
             except up.closed_errors:
@@ -308,39 +314,7 @@ def _close_stdout() -> None:
         os.close(null)
 
 
-def bridge(plain: socket.socket, tls: ssl.SSLSocket) -> None:
-    """For an HTTPS proxy: relay between plain, the socket whose other end was handed on (to ssh
-    or a Python caller), and the TLS session, both ways at once. Returns when the proxy ends the
-    session, or when the holder has closed its end (after handing on, within HANGUP_GRACE, what it
-    sent before closing); any error ends it too: there is nobody to tell. The holder's half-close
-    is not passed on (TLS has none, and the proxy would end the session at close_notify)."""
-    plain.setblocking(False)
-    tls.setblocking(False)
-    down = Pump(tls.fileno(), plain.fileno(), COPY, tls)
-    up: Pump | None = Pump(plain.fileno(), tls.fileno(), COPY, tls)
-    poller = _Poller()
-    give_up: float | None = None  # set once the holder has hung up
-    try:
-        while True:
-            pumps = [p for p in (down, up) if p is not None]
-            # The holder's end is always watched, whatever the pumps wait for: its hang-up ends us.
-            watch = () if give_up is not None else (plain.fileno(),)
-            ready = poller.wait(pumps, None if give_up is None else give_up - time.monotonic(), watch)
-            if give_up is not None and time.monotonic() >= give_up:
-                return
-            if _ready(down, ready) and not down.step():
-                return
-            if up is not None and _ready(up, ready) and not up.step():
-                up = None
-            if give_up is None and ready.get(plain.fileno(), 0) & (select.POLLHUP | select.POLLERR):
-                give_up = time.monotonic() + HANGUP_GRACE
-            if give_up is not None and up is None:
-                return
-    except OSError:  # ssl.SSLError is one
-        return
-
-
-class _Poller:
+class Poller:
     """poll() for what the pumps wait for, telling the kernel only what changed."""
 
     def __init__(self) -> None:
@@ -364,10 +338,3 @@ class _Poller:
         if any(p.ready_now() for p in pumps):
             timeout = 0
         return dict(self.poller.poll(None if timeout is None else max(0.0, timeout) * 1000))
-
-
-def _ready(p: Pump, ready: dict[int, int]) -> bool:
-    if p.ready_now():
-        return True
-    fd, event = p.waiting_for()
-    return bool(ready.get(fd, 0) & (event | select.POLLHUP | select.POLLERR | select.POLLNVAL))

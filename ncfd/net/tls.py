@@ -1,17 +1,11 @@
-"""HTTPS proxies: TLS to the proxy, and a detached relay for what comes after, with -F.
-
-A TLS session lives in this process's memory, so it cannot be handed to ssh as a descriptor. With
-an HTTPS proxy, ncfd -F hands over one end of a socketpair instead, and a forked child relays
-between the other end and the TLS connection until either side closes. That child is the price:
-a process for the session's lifetime and a copy of every byte, as with any relaying ProxyCommand.
-Without -F, ncfd relays stdin/stdout to the TLS session itself (ncfd.net.relay).
+"""TLS to an HTTPS proxy or a PAC server: verified against the system's CAs and --proxy-cacert, with
+a client certificate for a server that asks for one. What comes after, the session being in this
+process's memory, goes through ncfd.net.bridge.
 """
 
 from __future__ import annotations
 
-import os
 import socket
-import stat
 
 from ncfd.errors import AuthFailed, DeadProxy, NcfdError, ProxyError, UsageError
 
@@ -47,7 +41,8 @@ def start_tls(
 ) -> ssl.SSLSocket:
     """TLS to host (an HTTPS proxy, a PAC server; peer names it in messages), verified against
     the system CAs (and cafile), SNI from host, with client's certificate for a server that asks
-    for one. The handshake's waits together are bounded by the socket timeout, set to what is left."""
+    for one. The handshake's waits together are bounded by the socket timeout, set to what is left;
+    a timeout is the caller's to name (its ncfd.deadline.Step), a failure is said here."""
     import ssl
 
     try:
@@ -64,12 +59,9 @@ def start_tls(
     try:
         deadline.arm(sock)
         tls = context.wrap_socket(sock, server_hostname=host)
-    except NcfdError:  # arm(): the deadline has passed, or it was cancelled
+    except (NcfdError, TimeoutError):  # the deadline's end, in the words of the caller's step
         sock.close()
         raise
-    except TimeoutError:
-        sock.close()
-        raise deadline.expired() from None
     # Dead: browsers try the next proxy after a TLS or certificate error of this one.
     except ssl.SSLCertVerificationError as e:
         sock.close()
@@ -126,18 +118,13 @@ def _load_client(context: ssl.SSLContext, client: ClientCert, deadline: Deadline
     callable always: without one, OpenSSL would prompt on the terminal itself)."""
     import ssl
 
-    from ncfd.password import read_private
+    from ncfd.files import check_regular, read_private
 
     key = client.key or client.cert
     text = read_private(key, "TLS client key file", MAX_PEM + 1)
     if len(text) > MAX_PEM:
         raise UsageError(f"TLS client key file {key} is longer than {MAX_PEM} bytes: not a PEM key")
-    try:  # OpenSSL reads it by name: a FIFO would block it past any deadline
-        regular = stat.S_ISREG(os.stat(client.cert).st_mode)
-    except OSError as e:
-        raise UsageError(f"cannot read the TLS client certificate {client.cert}: {e.strerror}") from None
-    if not regular:
-        raise UsageError(f"the TLS client certificate {client.cert} is not a regular file")
+    check_regular(client.cert, "the TLS client certificate")  # OpenSSL reads it by name: not a FIFO
     asked = []
 
     def passphrase() -> str:
@@ -170,28 +157,3 @@ def trusting(cafile: str | None) -> ssl.SSLContext:
     if cafile is not None:
         context.load_verify_locations(cafile)
     return context
-
-
-def detach(tls: ssl.SSLSocket, handoff: socket.socket) -> socket.socket:
-    """A plain socket whose bytes a forked child relays to and from tls (ncfd.net.relay.bridge), for -F:
-    the child ends when the proxy ends the session or the socket's holder closes its end. handoff is
-    stdout's socket (fdpass.claim_stdout), which the child closes like stdout."""
-    from ncfd.net.relay import bridge
-
-    ours, theirs = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ours.close()
-            # The child must not hold stdin/stdout (ssh's socketpair, or a pipeline's ends) open.
-            handoff.close()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            bridge(theirs, tls)
-        finally:
-            os._exit(0)
-    theirs.close()
-    # Not tls.close(), which would end the session the child goes on with: only our descriptor.
-    os.close(tls.detach())
-    return ours

@@ -153,8 +153,7 @@ def _settings(argv: list[str], deadline: Deadline, what: str) -> str | None:
     except subprocess.TimeoutExpired:
         if left > PROBE_LIMIT:
             return None
-        deadline.phase = what
-        raise deadline.expired() from None
+        raise deadline.expired(what) from None
     return out.stdout.decode(errors="replace") if out.returncode == 0 else None
 
 

@@ -25,6 +25,7 @@ import os
 import re
 
 from ncfd.errors import PacError
+from ncfd.render import host_port, printable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -210,8 +211,6 @@ def _resolve(resolve: Resolver, name: str) -> list[str]:
 def _describe(e: BaseException, doing: str) -> str:
     """The engine's error as one line: "SyntaxError: expecting ';' (line 3)", "ran out of memory".
     What the script threw is its own choice of text: printable() only."""
-    from ncfd.render import printable
-
     text = str(e)
     first = text.split("\n", 1)[0].strip()
     where = re.search(r"<input>:(\d+)", text)
@@ -252,8 +251,7 @@ class Entry:
     def __str__(self) -> str:
         if self.keyword == "direct":
             return "DIRECT"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.keyword.upper()} {host}:{self.port}"
+        return f"{self.keyword.upper()} {host_port(self.host, self.port)}"
 
     __repr__ = __str__
 
@@ -316,5 +314,4 @@ def _host_port(text: str, default_port: int) -> tuple[str, int] | None:
 def browser_url(host: str, port: int) -> str:
     """The URL a browser hands FindProxyForURL for a tunnel to host:port: https://host:port/ (the
     port left out when it is 443), path and query stripped as Chrome does for https."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"https://{shown}/" if port == 443 else f"https://{shown}:{port}/"
+    return f"https://{host_port(host, None if port == 443 else port)}/"

@@ -15,7 +15,7 @@ import socket
 import time
 
 from ncfd.errors import NcfdError, PacError, Refused, ResolveError, UsageError
-from ncfd.render import credentials, library_message, printable, redacted
+from ncfd.render import credentials, host_port, library_message, printable, redacted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -242,8 +242,7 @@ def _get(
     host = parts.hostname
     if not host:
         raise UsageError(f"invalid PAC URL {redacted(url)}: no host")
-    authority = f"[{host}]" if ":" in host else host
-    authority += "" if parts.port is None else f":{port}"
+    authority = host_port(host, parts.port)
     fields = [("Host", authority), ("User-Agent", f"ncfd/{__version__}"), ("Accept", "*/*"), ("Connection", "close")]
     if copy is not None and copy.etag:
         fields.append(("If-None-Match", copy.etag))
@@ -257,21 +256,18 @@ def _get(
         )
     except h11.LocalProtocolError as e:
         raise UsageError(f"invalid PAC URL {redacted(url)}: {library_message(str(e), url)}") from None
-    deadline.phase = f"connecting to the PAC server {authority}"
-    sock = dial.connect(host, port, SocketOptions(), deadline, log, "PAC server")
-    deadline.phase = f"waiting for the PAC server {authority}"
+    with deadline.step(f"connecting to the PAC server {authority}"):
+        sock = dial.connect(host, port, SocketOptions(), deadline, log, "PAC server")
     try:
-        if https:
-            from ncfd.net.tls import start_tls
+        with deadline.step(f"waiting for the PAC server {authority}",
+                           lambda e: PacError(f"PAC server {authority}: {e.strerror or e}")):  # fmt: skip
+            if https:
+                from ncfd.net.tls import start_tls
 
-            sock = start_tls(sock, host, f"PAC server {authority}", cacert, deadline, log)
-        deadline.arm(sock)
-        sock.sendall(request)
-        return _response(conn, sock, deadline, url)
-    except TimeoutError:
-        raise deadline.expired() from None
-    except OSError as e:
-        raise PacError(f"PAC server {authority}: {e.strerror or e}") from None
+                sock = start_tls(sock, host, f"PAC server {authority}", cacert, deadline, log)
+            deadline.arm(sock)
+            sock.sendall(request)
+            return _response(conn, sock, deadline, url)
     finally:
         sock.close()
 

@@ -25,6 +25,7 @@ from ncfd.errors import (
     Withheld,
     broken_handshake,
 )
+from ncfd.render import host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,13 +68,11 @@ class _Recording(socks.socksocket):  # type: ignore[misc]
     deadline: Deadline
     greeting = False  # SOCKS5: the first answer is to our greeting
     bounded = False  # and is bounded by GREETING_LIMIT
-    phases = ("", "")  # the deadline's phase while waiting for the greeting's answer, and after it
 
     def _arm(self) -> None:
         # socksocket.settimeout only records the value until it believes it is connected.
         self.deadline.watch(self)
         waiting = self.greeting and not self.received
-        self.deadline.phase = self.phases[0] if waiting else self.phases[1]
         left = self.deadline.remaining()
         socket.socket.settimeout(self, min(left, GREETING_LIMIT) if waiting and self.bounded else left)
 
@@ -183,12 +182,16 @@ class SocksRequest:
         """Run the handshake on sock (taken over) and return it, positioned just past the reply."""
         family, type_, proto = sock.family, sock.type, sock.proto
         username, password = self._credentials()
-        target = self.target if self.rdns else self._resolved(deadline)
+        tunnel = f"waiting for {self.proxy} to open the tunnel to {host_port(self.host, self.port)}"
+        with deadline.step(tunnel):
+            target = self.target if self.rdns else self._resolved(deadline)
         wrapped = _Recording(family, type_, proto, fileno=sock.detach())
         wrapped.deadline = deadline
         wrapped.greeting = self.type == socks.SOCKS5
         wrapped.bounded = self.greeting_bound
-        wrapped.phases = (f"waiting for the SOCKS5 greeting's answer from {self.proxy}", deadline.phase)
+        greeting = f"waiting for the SOCKS5 greeting's answer from {self.proxy}"
+        # What a timeout waited for: the greeting's answer while nothing has come, then the tunnel.
+        step = deadline.step(lambda: greeting if wrapped.greeting and not wrapped.received else tunnel)
         # PySocks takes str and encodes to UTF-8, as _credentials() measured.
         wrapped.set_proxy(self.type, self.proxy.host, self.proxy.port, self.rdns, username, password)
         if username and password:
@@ -203,19 +206,19 @@ class SocksRequest:
             # We are failing anyway: what else the peer sent makes the message (an SSH banner, say).
             received = wrapped.received + _waiting(wrapped)
             wrapped.close()
-            if isinstance(e, TimeoutError):
-                silent = wrapped.greeting and not received
-                if silent and wrapped.bounded and deadline.at - time.monotonic() > 0:
-                    silent_for = f"{self.proxy} did not answer the SOCKS5 greeting within {GREETING_LIMIT:g}s"
-                    if self.pac_entry:
-                        raise DeadProxy(f"{silent_for}: the PAC names a proxy that is stuck or not SOCKS5") from None
-                    raise DeadProxy(
-                        f"{silent_for}: a SOCKS5 server answers at once, an HTTP proxy never; if it is one, use -X"
-                        " connect (or an http:// proxy URL); a slow SOCKS5 server gets longer with -w"
-                    ) from None
-                e = deadline.expired()
-                if silent and not self.pac_entry and isinstance(e, TimedOut):
-                    e = TimedOut(f"{e} (an HTTP proxy never answers it: if it is one, use -X connect)")
+            timed_out = isinstance(e, TimeoutError)
+            silent = wrapped.greeting and not received
+            if timed_out and silent and wrapped.bounded and deadline.at - time.monotonic() > 0:
+                silent_for = f"{self.proxy} did not answer the SOCKS5 greeting within {GREETING_LIMIT:g}s"
+                if self.pac_entry:
+                    raise DeadProxy(f"{silent_for}: the PAC names a proxy that is stuck or not SOCKS5") from None
+                raise DeadProxy(
+                    f"{silent_for}: a SOCKS5 server answers at once, an HTTP proxy never; if it is one, use -X"
+                    " connect (or an http:// proxy URL); a slow SOCKS5 server gets longer with -w"
+                ) from None
+            e = step.failure(e)  # a timeout, or the deadline's end, in the words of what was awaited
+            if timed_out and silent and not self.pac_entry and isinstance(e, TimedOut):
+                e = TimedOut(f"{e} (an HTTP proxy never answers it: if it is one, use -X connect)")
             if isinstance(e, socks.SOCKS5AuthError) and self.withheld is not None:
                 raise self.withheld from None
             raise _translate(e, self.proxy, self.host, self.port, self.user, received, self.wants) from None
@@ -261,7 +264,7 @@ class SocksRequest:
 def _translate(
     e: BaseException, proxy: Proxy, host: str, port: int, user: str | None, received: bytes, wants: str = ""
 ) -> BaseException:
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    target = host_port(host, port)
     if isinstance(e, TimedOut) and received:
         return TimedOut(f"{e}; it had sent {quote(received)}")
     if isinstance(e, socks.SOCKS5AuthError):
