@@ -39,9 +39,6 @@ class Deadline:
     def __init__(self, seconds: float, parent: Deadline | None = None) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
-        # Deprecated: the words of the deadline's end where no Step names what was waited for.
-        # ncfd.tunnel.chain still sets it before each wait; a Step needs none of it.
-        self.phase = "connecting"
         self.parent = parent  # the whole a share() is part of: it stops while this one does
         self._paused_at: float | None = None
         # One for a deadline and every deadline made from it: cancelling one cancels them all.
@@ -57,10 +54,9 @@ class Deadline:
             raise ended
         return left
 
-    def expired(self, what: str | None = None) -> TimedOut | Cancelled:
+    def expired(self, what: str = "connecting") -> TimedOut | Cancelled:
         """The error for this deadline's end (or its cancel()) while what was under way: "timed out
-        after 60s waiting for ...". Without what, the deprecated phase's words."""
-        what = self.phase if what is None else what
+        after 60s waiting for ...". A Step around the wait names it; "connecting" where none does."""
         if self._cancel.cancelled:
             return Cancelled(f"cancelled while {what}")
         return TimedOut(f"timed out after {shown(self.seconds)}s {what}")
@@ -112,9 +108,7 @@ class Deadline:
     def share(self, entries: int) -> Deadline:
         """A deadline for the first of entries routes still to try: an equal part of what is left
         (all of it for the last), ending no later than this one."""
-        part = Deadline(self.remaining() / max(entries, 1), self)
-        part.phase = self.phase
-        return part
+        return Deadline(self.remaining() / max(entries, 1), self)
 
 
 def shown(seconds: float) -> str:

@@ -35,12 +35,8 @@ def test_each_place_that_shows_a_host_and_port_shows_it_so() -> None:
     assert _addr(("::1", 22, 0, 0)) == "[::1]:22"
 
 
-# Still bracketing for themselves, until ncfd.tunnel (being rewritten) moves over to host_port.
-NOT_YET = {"tunnel/http_connect.py"}
-
-
 def test_no_module_brackets_a_host_itself() -> None:
     """host_port is the one place: an f-string opening with "[{" elsewhere is a second one."""
     found = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
                    if re.search(r"""f["']\[\{""", path.read_text()))  # fmt: skip
-    assert found == sorted({"render.py", *NOT_YET})
+    assert found == ["render.py"]

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ncfd.deadline import Deadline, bounded
-from ncfd.errors import Cancelled, ConnectFailed, NcfdError, ProxyError, TimedOut
+from ncfd.errors import Cancelled, ConnectFailed, ProxyError, TimedOut
 from ncfd.net.tls import start_tls
 
 from fakeservers import FakeServer, silent
@@ -98,19 +98,6 @@ def test_the_words_may_be_worked_out_when_the_step_fails() -> None:
     assert str(step.failure(TimeoutError())) == "timed out after 3s waiting for the greeting's answer"
     received[0] = b"\x05\x00"
     assert str(step.failure(TimeoutError())) == "timed out after 3s waiting for the tunnel"
-
-
-def test_the_deprecated_phase_still_names_an_end_outside_any_step() -> None:
-    """ncfd.tunnel.chain sets it before its waits until it names them with steps."""
-    deadline = passed()
-    deadline.phase = "waiting for HTTP proxy p:3128 to open the tunnel to h:22"
-    said = "timed out after 0s waiting for HTTP proxy p:3128 to open the tunnel to h:22"
-    # bounded() on a deadline passed already: the words of what was under way, not its own.
-    for raised in (deadline.remaining, lambda: bounded(deadline, lambda: 1, "resolving h")):
-        with pytest.raises(NcfdError) as e:
-            raised()
-        assert str(e.value) == said
-    assert str(deadline.expired()) == said
 
 
 def test_a_tls_handshake_that_outlasts_the_deadline_is_named_by_the_callers_step() -> None:

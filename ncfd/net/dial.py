@@ -34,11 +34,6 @@ ATTEMPT_DELAY = 0.25
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR)
 
 
-def show_host(host: str) -> str:
-    """Deprecated: ncfd.render.host_port(host), under the name ncfd.tunnel.chain still calls."""
-    return host_port(host)
-
-
 def resolve(host: str, port: int, opts: SocketOptions, deadline: Deadline, role: str) -> list[tuple]:  # type: ignore[type-arg]
     def lookup(flags: int) -> list[tuple]:  # type: ignore[type-arg]
         return socket.getaddrinfo(host, port, opts.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, flags)

@@ -6,6 +6,7 @@ protocol's: HTTP CONNECT (ncfd.tunnel.http_tunnel) or SOCKS (ncfd.tunnel.socks).
 from __future__ import annotations
 
 from ncfd.net import dial
+from ncfd.render import host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,22 +78,22 @@ class Chain:
         """A connection whose far end is hop i, with TLS set up when hop i is an HTTPS proxy."""
         hop = self.hops[i]
         if i == 0:
-            self.deadline.phase = f"connecting to {hop}"
-            sock = dial.connect(hop.host, hop.port, self.spec.socket, self.deadline, self.log, f"{hop.kind} proxy")
+            with self.deadline.step(f"connecting to {hop}"):
+                sock = dial.connect(hop.host, hop.port, self.spec.socket, self.deadline, self.log, f"{hop.kind} proxy")
         else:
             sock = self.tunnel_through_hop(i - 1)
         if hop.tls:
             from ncfd.net.tls import start_tls
 
-            self.deadline.phase = f"waiting for the TLS handshake with {hop}"
-            sock = start_tls(sock, hop.host, str(hop), self.spec.cacert, self.deadline, self.log,
-                             self.spec.client_cert)  # fmt: skip
+            with self.deadline.step(f"waiting for the TLS handshake with {hop}"):
+                sock = start_tls(sock, hop.host, str(hop), self.spec.cacert, self.deadline, self.log,
+                                 self.spec.client_cert)  # fmt: skip
         return sock
 
     def tunnel_through_hop(self, i: int) -> socket.socket:
         """A connection through hop i to what comes after it: the next hop, or the destination."""
         hop, (host, port) = self.hops[i], self.targets[i]
-        target = f"{dial.show_host(host)}:{port}"
+        target = host_port(host, port)
         if hop.protocol == "connect":
             from ncfd.tunnel.auth_negotiation import Login
             from ncfd.tunnel.http_tunnel import open_http_tunnel
@@ -102,7 +103,6 @@ class Chain:
                                     self.deadline, pac=self.pac)  # fmt: skip
         else:
             sock = self.connection_to_hop(i)
-            self.deadline.phase = f"waiting for {hop} to open the tunnel to {target}"
             if self.users[i] is not None:
                 how = "username/password" if hop.protocol == "5" and self.passwords[i] is not None else "userid"
                 self.log(f"asking {hop} for the tunnel to {target} with {how} {self.users[i]}")

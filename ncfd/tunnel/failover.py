@@ -10,6 +10,7 @@ from __future__ import annotations
 from ncfd.deadline import shown
 from ncfd.errors import ConnectFailed, DeadProxy, ResolveError, TimedOut, Withheld
 from ncfd.net import dial
+from ncfd.render import host_port
 from ncfd.tunnel.chain import Chain
 
 TYPE_CHECKING = False
@@ -56,7 +57,7 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
             sock = open_route(spec, route, share)
         except (TimedOut, ResolveError, ConnectFailed, DeadProxy, Withheld) as e:
             if deadline.cancelled:  # cancel() shut the socket down: no verdict on the route
-                raise deadline.expired() from None
+                raise deadline.expired("connecting") from None
             spec.log(f"{route} failed: {e}; {'trying the next route' if left > 1 else 'no route left'}")
             failures.append((route, e))
             # A proxy that asked for credentials is alive: not remembered as dead.
@@ -69,7 +70,7 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
     withheld = _withheld(failures)
     if withheld is not None:
         raise withheld
-    raise type(failures[-1][1])(f"no route to {dial.show_host(spec.host)}:{spec.port} worked: {_named(failures)}")
+    raise type(failures[-1][1])(f"no route to {host_port(spec.host, spec.port)} worked: {_named(failures)}")
 
 
 def _withheld(failures: list[tuple[Route, Passed]]) -> Withheld | None:
@@ -87,6 +88,6 @@ def _named(failures: list[tuple[Route, Passed]]) -> str:
 def open_route(spec: ConnectSpec, route: Route, deadline: Deadline) -> socket.socket:
     """A connection by route: to the destination itself, or through the route's proxies."""
     if not route.hops:
-        deadline.phase = f"connecting to {dial.show_host(spec.host)}:{spec.port}"
-        return dial.connect(spec.host, spec.port, spec.socket, deadline, spec.log, "host")
+        with deadline.step(f"connecting to {host_port(spec.host, spec.port)}"):
+            return dial.connect(spec.host, spec.port, spec.socket, deadline, spec.log, "host")
     return Chain(spec, route, deadline).open()

@@ -13,7 +13,7 @@ import re
 import h11
 
 from ncfd.errors import DeadProxy, ProxyError, UsageError
-from ncfd.render import printable
+from ncfd.render import host_port, printable
 from ncfd.version import __version__
 
 TYPE_CHECKING = False
@@ -43,7 +43,7 @@ def authority(host: str, port: int) -> str:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
             raise UsageError(f"invalid destination for HTTP CONNECT: {host!r}") from None
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host, port)
 
 
 class HeaderBlock:

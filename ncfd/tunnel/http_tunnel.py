@@ -51,47 +51,48 @@ def open_http_tunnel(
     negotiation = Negotiation(proxy, target, login, spec.credentials, authorized, log, deadline)
     sock: socket.socket | None = None
     answered = False  # once the proxy has answered, it is alive: its failures end the run
-    try:
-        while True:  # until the negotiation opens the tunnel or gives its verdict (MAX_AUTH_ROUNDS at most)
-            authorization = negotiation.authorization()
-            if sock is None:
-                sock = connection_to_proxy()
-                deadline.phase = f"waiting for {name} to open the tunnel to {target}"
-            headers = [("Proxy-Authorization", authorization)] if authorization else None
-            exchange = ConnectExchange(host, port, name, headers, extra)
-            scheme = negotiation.scheme
-            what = f" with {scheme} credentials" if scheme else ""
-            if extra and enabled(log):
-                from ncfd.proxy_headers import shown
 
-                what += f" and the headers {shown(extra)}" if scheme else f" with the headers {shown(extra)}"
-            log(f"sending CONNECT {target}{what}")
-            deadline.arm(sock)
-            sock.sendall(exchange.request)
-            reply = None
-            while reply is None:  # None: a 1xx, and another header block follows
-                reply = exchange.feed(read_header_block(sock, name, deadline, socks_fix))
-            log(f'{name} answered "{reply.line}"')
-            answered = True
-            step = negotiation.receive(reply)
-            if step == OPEN:
-                tunnel, sock = sock, None
-                return tunnel
-            if step == SAME_CONNECTION:
-                _drain(sock, exchange, deadline)
-            else:
-                sock.close()
-                sock = None
-    except TimeoutError:
-        raise deadline.expired() from None
-    except OSError as e:
+    def broken(e: OSError) -> ProxyError:
         if proxy.tls and sock is not None:  # TLS 1.3: a refusal of our certificate comes after the handshake
             from ncfd.net.tls import refusal_after
 
             refused = refusal_after(sock, e, name, spec.client_cert)
             if refused is not None:
-                raise refused from None
-        raise broken_handshake(name, e, answered) from None
+                return refused
+        return broken_handshake(name, e, answered)
+
+    waiting = f"waiting for {name} to open the tunnel to {target}"
+    try:
+        with deadline.step(waiting, broken):
+            while True:  # until the negotiation opens the tunnel or gives its verdict (MAX_AUTH_ROUNDS at most)
+                authorization = negotiation.authorization()
+                if sock is None:
+                    sock = connection_to_proxy()
+                headers = [("Proxy-Authorization", authorization)] if authorization else None
+                exchange = ConnectExchange(host, port, name, headers, extra)
+                scheme = negotiation.scheme
+                what = f" with {scheme} credentials" if scheme else ""
+                if extra and enabled(log):
+                    from ncfd.proxy_headers import shown
+
+                    what += f" and the headers {shown(extra)}" if scheme else f" with the headers {shown(extra)}"
+                log(f"sending CONNECT {target}{what}")
+                deadline.arm(sock)
+                sock.sendall(exchange.request)
+                reply = None
+                while reply is None:  # None: a 1xx, and another header block follows
+                    reply = exchange.feed(read_header_block(sock, name, deadline, waiting, socks_fix))
+                log(f'{name} answered "{reply.line}"')
+                answered = True
+                step = negotiation.receive(reply)
+                if step == OPEN:
+                    tunnel, sock = sock, None
+                    return tunnel
+                if step == SAME_CONNECTION:
+                    _drain(sock, exchange, deadline)
+                else:
+                    sock.close()
+                    sock = None
     except DeadProxy as e:
         raise (ProxyError(str(e)) if answered else e) from None
     finally:
@@ -122,8 +123,11 @@ def _drain(sock: socket.socket, exchange: ConnectExchange, deadline: Deadline) -
         data = sock.recv(65536)
 
 
-def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline, socks_fix: str = "") -> bytes:
-    """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that."""
+def read_header_block(
+    sock: socket.socket, proxy_name: str, deadline: Deadline, waiting: str, socks_fix: str = ""
+) -> bytes:
+    """Consume exactly one header block: peek, let HeaderBlock say how much is ours, receive that.
+    waiting: the step's words for a timeout, which then quotes what the proxy had sent."""
     block = HeaderBlock(proxy_name, socks_fix)
     # A TLS stream (an HTTPS proxy) cannot be peeked at: byte by byte is as exact.
     tls = hasattr(sock, "pending")
@@ -141,7 +145,7 @@ def read_header_block(sock: socket.socket, proxy_name: str, deadline: Deadline, 
                 raise block.closed_error()
             _consume(sock, block.take(peeked))
     except (TimeoutError, TimedOut):
-        expired = deadline.expired()
+        expired = deadline.expired(waiting)
         if block.data:  # what a stalled proxy got out tells the user what it is
             raise TimedOut(f'{expired}; it had sent "{first_line(block.data)}"') from None
         raise expired from None
