@@ -41,9 +41,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import peers  # the test suite's launchers for the real servers
-from eyeballs import DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
+# The checkout's root after site-packages: tests.support from here, ncfd still the one installed.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from tests.support import peers  # the test suite's launchers for the real servers
+from tests.support.eyeballs import DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
 
 DIALER = """\
 import array, socket, sys

@@ -15,8 +15,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-import peers
-from peers import ProxyFactory, require
+from tests.support import peers
+from tests.support.peers import ProxyFactory, require
 
 
 @contextlib.contextmanager

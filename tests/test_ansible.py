@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import peers
-from fdharness import ncfd_command
-from peers import require
+from tests.support import peers
+from tests.support.fdharness import ncfd_command
+from tests.support.peers import require
 
 
 def test_ansible_pings_three_hosts_through_connect_pac_and_socks5(

@@ -26,9 +26,8 @@ from typing import Any
 import pytest
 
 import ncfd
-
-import peers
-from fakeservers import BANNER, FakeServer, Session, silent
+from tests.support import peers
+from tests.support.fakeservers import BANNER, FakeServer, Session, silent
 
 WAIT = 60.0
 
@@ -593,7 +592,7 @@ def test_arguments_of_the_wrong_type_are_usage_errors_showing_no_value(
 
 def test_header_values_are_trimmed_as_on_the_command_line() -> None:
     """h11 refuses a value with a space at either end, and its message would show the value."""
-    from fakeservers import BANNER, FakeServer, http_proxy
+    from tests.support.fakeservers import BANNER, FakeServer, http_proxy
 
     with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as proxy:
         sock = ncfd.connect("h", 22, proxy=f"http://127.0.0.1:{proxy.port}", headers={"X-Api-Token": " s3cr3t \t"})

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from ncfd.proxy_auth import Digest, NoUser, choose_scheme, parse_challenges
-
-import peers
-from fakeservers import BANNER, FakeServer, Session, socks5_proxy
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
+from tests.support import peers
+from tests.support.fakeservers import BANNER, FakeServer, Session, socks5_proxy
+from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass
 
 USER = "alice"
 # A space and a colon: Basic splits user:password at the first colon only.

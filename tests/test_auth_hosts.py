@@ -13,9 +13,8 @@ import pytest
 
 import ncfd
 from ncfd.errors import Withheld
-
-import peers
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
+from tests.support import peers
+from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass
 
 USER = "alice"
 PASSWORD = "s3cret pass:word"

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from ncfd.tls import trusting
-
-import peers
-from fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
+from tests.support import peers
+from tests.support.fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
 
 
 def ssh(sshd: peers.Sshd, proxy_args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,10 +16,9 @@ import pytest
 
 import ncfd
 from ncfd.diagnose import classify, first_bytes_text
-
-import peers
-from fakeservers import FakeServer, http_proxy
-from fdharness import NCFD, run_ncfd
+from tests.support import peers
+from tests.support.fakeservers import FakeServer, http_proxy
+from tests.support.fdharness import NCFD, run_ncfd
 
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY",
                    "NCFD_PROXY_PASSWORD", "SSH_ASKPASS", "KRB5_CLIENT_KTNAME")  # fmt: skip

@@ -19,8 +19,7 @@ from ncfd.proxies import Proxy
 from ncfd.routes import PAC_CPU_LIMIT, pac_cpu_limit
 from ncfd.spec import ConnectSpec, Route
 from ncfd.tunnel import open_tunnel
-
-from fakeservers import BANNER, FakeServer, http_proxy, silent
+from tests.support.fakeservers import BANNER, FakeServer, http_proxy, silent
 
 
 def test_a_share_is_an_equal_part_of_what_is_left() -> None:

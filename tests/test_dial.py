@@ -26,11 +26,10 @@ from ncfd import dial
 from ncfd.deadline import Deadline
 from ncfd.errors import ConnectFailed, TimedOut
 from ncfd.spec import SocketOptions
-
-import peers
-from eyeballs import BANNER, DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
-from fdharness import NCFD, run_fdpass
-from peers import unavailable
+from tests.support import peers
+from tests.support.eyeballs import BANNER, DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
+from tests.support.fdharness import NCFD, run_fdpass
+from tests.support.peers import unavailable
 
 BOUND = 5.0  # seconds; the race takes about ATTEMPT_DELAY, nc waits for its -w
 HAS_IPV6 = len(peers.LOOPBACKS) > 1

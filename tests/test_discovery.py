@@ -17,11 +17,9 @@ import pytest
 
 from ncfd import cache, discovery
 from ncfd.proxies import Proxy
-
-import networkmanager
-import peers
-from fakeservers import FakeServer, silent
-from fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
+from tests.support import networkmanager, peers
+from tests.support.fakeservers import FakeServer, silent
+from tests.support.fdharness import NCFD, ncfd_command, run_fdpass, run_ncfd
 
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
 # .ci/run maps these in /etc/hosts: the bare name WPAD asks for first, and a devolved one.

@@ -10,8 +10,7 @@ import pytest
 
 from ncfd.manual import EXIT_STATUS, OPTIONS, PASSWORD, SYNOPSIS, fdrecv_man_page, help_text, man_page
 from ncfd.options import _FLAGS, _WITH_VALUE, LONG_FLAGS, LONG_OPTIONS, parse_args
-
-from fdharness import run_ncfd
+from tests.support.fdharness import run_ncfd
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

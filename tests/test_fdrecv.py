@@ -22,10 +22,9 @@ import pytest
 
 import ncfd
 from ncfd.log import quiet
-
-import peers
-from fdharness import NCFD, ncfd_command
-from peers import require
+from tests.support import peers
+from tests.support.fdharness import NCFD, ncfd_command
+from tests.support.peers import require
 
 FDRECV = [sys.executable, "-m", "ncfd.fdrecv"]
 PREFIX = "ncfd-fdrecv: "

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 import ncfd
-
-import peers
-from fdharness import NCFD, run_fdpass, run_ncfd
+from tests.support import peers
+from tests.support.fdharness import NCFD, run_fdpass, run_ncfd
 
 
 def one_line(r: object) -> str:

@@ -12,10 +12,9 @@ import time
 import pytest
 
 from ncfd.socks_proxy import GREETING_LIMIT
-
-from fakeservers import BANNER, FakeServer, Session, http_proxy, socks4_proxy, socks5_proxy
-from fdharness import NCFD, Handoff, run_fdpass, run_ncfd
-from peers import free_port
+from tests.support.fakeservers import BANNER, FakeServer, Session, http_proxy, socks4_proxy, socks5_proxy
+from tests.support.fdharness import NCFD, Handoff, run_fdpass, run_ncfd
+from tests.support.peers import free_port
 
 
 def handoff(server: FakeServer, *args: str) -> Handoff:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from fakeservers import FakeServer, Session
-from fdharness import NCFD, Handoff, run_fdpass
+from tests.support.fakeservers import FakeServer, Session
+from tests.support.fdharness import NCFD, Handoff, run_fdpass
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
 PROXY_AUTH_REQUIRED = b'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n'

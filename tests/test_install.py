@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import peers
+from tests.support import peers
 
 ROOT = Path(__file__).resolve().parent.parent
 

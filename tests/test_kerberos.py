@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from krb_acceptor import GSS_C_DELEG_FLAG, Accepted, negotiate_proxy
 
-import peers
-from fakeservers import BANNER, FakeServer, silent
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
-from peers import LB_NAME, PROXY_ALIAS, PROXY_NAME, REALM
+from tests.support import peers
+from tests.support.fakeservers import BANNER, FakeServer, silent
+from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass
+from tests.support.krb_acceptor import GSS_C_DELEG_FLAG, Accepted, negotiate_proxy
+from tests.support.peers import LB_NAME, PROXY_ALIAS, PROXY_NAME, REALM
 
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "NCFD_PROXY_PASSWORD", "KRB5_CLIENT_KTNAME")
 SERVICE = f"HTTP@{PROXY_NAME}"

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-import loadrun
-import peers
-from fdharness import NCFD
+from tests.support import loadrun, peers
+from tests.support.fdharness import NCFD
 
 SEQUENTIAL = 100
 CONCURRENT = 30

@@ -10,8 +10,7 @@ from ncfd import cli
 from ncfd.errors import UsageError
 from ncfd.options import parse_args
 from ncfd.proxies import parse_proxy_address
-
-from fdharness import run_ncfd
+from tests.support.fdharness import run_ncfd
 
 
 def test_bundled_flags_and_attached_values() -> None:

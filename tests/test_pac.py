@@ -23,10 +23,9 @@ from ncfd.proxies import Proxy
 from ncfd.routes import MAX_ROUTES
 from ncfd.spec import ConnectSpec, Route
 from ncfd.tunnel import open_tunnel
-
-import peers
-from fakeservers import BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
+from tests.support import peers
+from tests.support.fakeservers import BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy
+from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
 
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
 

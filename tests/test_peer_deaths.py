@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import peers
+from tests.support import peers
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTED = "Starting main loop. Accepting connections."  # tinyproxy's last line at start, once written

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-import peers
+from tests.support import peers
 
 NC = "nc.openbsd"
 

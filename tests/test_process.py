@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-import peers
-from fakeservers import FakeServer, Handler, Session
-from fdharness import NCFD, Handoff, run_fdpass
-from peers import require
+from tests.support import peers
+from tests.support.fakeservers import FakeServer, Handler, Session
+from tests.support.fdharness import NCFD, Handoff, run_fdpass
+from tests.support.peers import require
 
 # --- signals ---------------------------------------------------------------------------------
 

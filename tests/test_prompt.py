@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from fakeservers import BANNER, FakeServer, Session
-from fdharness import NCFD
+from tests.support import jobshell
+from tests.support.fakeservers import BANNER, FakeServer, Session
+from tests.support.fdharness import NCFD
 
 USER = "alice"
 PASSWORD = "s3cret pass:word"
-JOBSHELL = str(Path(__file__).with_name("jobshell.py"))
+JOBSHELL = jobshell.__file__
 WAIT = 20.0  # seconds for anything to happen; on an idle machine it takes milliseconds
 
 

@@ -14,9 +14,8 @@ import pytest
 
 import ncfd
 from ncfd.errors import AuthFailed, ProxyError
-
-import peers
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
+from tests.support import peers
+from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass
 
 KEY_ENV = "NCFD_PROXY_KEY_PASSPHRASE"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import peers
-from fakeservers import BANNER, FakeServer, Session, http_proxy
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
+from tests.support import peers
+from tests.support.fakeservers import BANNER, FakeServer, Session, http_proxy
+from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass, run_ncfd
 
 TOKEN = "s3cret-t0ken"
 AGENT = "CorpBrowser/7.1"

@@ -13,9 +13,8 @@ from ncfd.options import parse_args
 from ncfd.proxy_env import excluded, proxy_from_environment
 from ncfd.spec import ConnectSpec, Credentials, Route
 from ncfd.tunnel import Chain
-
-from fakeservers import BANNER, FakeServer, Session, socks5_proxy
-from fdharness import NCFD, run_fdpass, run_ncfd
+from tests.support.fakeservers import BANNER, FakeServer, Session, socks5_proxy
+from tests.support.fdharness import NCFD, run_fdpass, run_ncfd
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-import peers
-from fakeservers import FakeServer, half_closes_then_counts
-from fdharness import NCFD, Handoff, ncfd_command, run_fdpass
-from peers import require
+from tests.support import peers
+from tests.support.fakeservers import FakeServer, half_closes_then_counts
+from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass
+from tests.support.peers import require
 
 
 def ssh(sshd: peers.Sshd, proxy_command: str, *extra: str, host: str = "127.0.0.1") -> subprocess.CompletedProcess[str]:

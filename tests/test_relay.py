@@ -9,8 +9,8 @@ import subprocess
 import threading
 import time
 
-from fakeservers import BANNER, FakeServer, Session, half_closes_then_counts, http_proxy, socks5_proxy
-from fdharness import NCFD, run_ncfd
+from tests.support.fakeservers import BANNER, FakeServer, Session, half_closes_then_counts, http_proxy, socks5_proxy
+from tests.support.fdharness import NCFD, run_ncfd
 
 
 def banner_then_echo(s: Session) -> None:

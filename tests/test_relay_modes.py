@@ -29,10 +29,9 @@ from pathlib import Path
 import pytest
 
 from ncfd import relay
-
-import peers
-from fakeservers import FakeServer, Session
-from fdharness import NCFD
+from tests.support import peers
+from tests.support.fakeservers import FakeServer, Session
+from tests.support.fdharness import NCFD
 
 SIZE = 48 << 20
 DATA = random.Random(8305).randbytes(SIZE)

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import fakeservers
-import peers
-from fakeservers import FakeServer, Session, http_proxy
-from fdharness import NCFD, run_fdpass
+from tests.support import fakeservers, peers
+from tests.support.fakeservers import FakeServer, Session, http_proxy
+from tests.support.fdharness import NCFD, run_fdpass
 
 SIZE = 64 << 20
 DATA = random.Random(1337).randbytes(SIZE)

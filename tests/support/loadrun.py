@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import peers
+from tests.support import peers
 
 
 @dataclass

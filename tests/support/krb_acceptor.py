@@ -11,8 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ncfd.gss import GSS_C_DELEG_FLAG, Buffer, Oid, library
-
-from fakeservers import BANNER, Handler, Session
+from tests.support.fakeservers import BANNER, Handler, Session
 
 _lock = threading.Lock()  # KRB5_KTNAME and KRB5_CONFIG are process-wide: one exchange at a time
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import peers
+from tests.support import peers
 
 SERVER = "10.213.0.1"  # dnsmasq's and nginx's address, on ncfdveth1
 DEVICE = "ncfdveth0"  # NetworkManager's, which gets the lease and so the default route
