@@ -1,4 +1,4 @@
-"""What the tests of test_api.py in tests/unit, tests/cli, tests/peers share."""
+"""What tests/unit/test_api.py, tests/cli/test_api.py and tests/peers/test_api.py share."""
 
 from __future__ import annotations
 

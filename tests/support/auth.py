@@ -1,4 +1,4 @@
-"""What the tests of test_auth.py in tests/unit, tests/cli, tests/peers share."""
+"""What tests/unit/test_auth.py, tests/cli/test_auth.py and tests/peers/test_auth.py share."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the tests of test_check.py in tests/unit, tests/cli, tests/peers share."""
+"""What tests/unit/test_check.py, tests/cli/test_check.py and tests/peers/test_check.py share."""
 
 from __future__ import annotations
 

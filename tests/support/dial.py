@@ -1,4 +1,4 @@
-"""What the tests of test_dial.py in tests/unit, tests/cli share."""
+"""What tests/unit/test_dial.py and tests/cli/test_dial.py share."""
 
 from __future__ import annotations
 

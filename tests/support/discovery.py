@@ -1,4 +1,4 @@
-"""What the tests of test_discovery.py in tests/unit, tests/cli, tests/peers share."""
+"""What tests/unit/test_discovery.py, tests/cli/test_discovery.py and tests/peers/test_discovery.py share."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the tests of test_fdrecv.py in tests/cli, tests/peers share."""
+"""What tests/cli/test_fdrecv.py and tests/peers/test_fdrecv.py share."""
 
 from __future__ import annotations
 

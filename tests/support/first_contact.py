@@ -1,4 +1,4 @@
-"""What the tests of test_first_contact.py in tests/cli, tests/peers share."""
+"""What tests/cli/test_first_contact.py and tests/peers/test_first_contact.py share."""
 
 from __future__ import annotations
 

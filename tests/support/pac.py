@@ -1,4 +1,4 @@
-"""What the tests of test_pac.py in tests/cli, tests/peers share."""
+"""What tests/cli/test_pac.py and tests/peers/test_pac.py share."""
 
 from __future__ import annotations
 

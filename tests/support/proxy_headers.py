@@ -1,4 +1,5 @@
-"""What the tests of test_proxy_headers.py in tests/unit, tests/cli, tests/peers share."""
+"""What tests/unit/test_proxy_headers.py, tests/cli/test_proxy_headers.py
+and tests/peers/test_proxy_headers.py share."""
 
 from __future__ import annotations
 

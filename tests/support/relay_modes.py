@@ -1,4 +1,4 @@
-"""What the tests of test_relay_modes.py in tests/unit, tests/cli share."""
+"""What tests/unit/test_relay_modes.py and tests/cli/test_relay_modes.py share."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What the tests of test_process.py in tests/unit, tests/peers share."""
+"""What a hand-off leaves behind, read from strace's output: for tests/peers/test_process.py, which
+runs ncfd under strace, and tests/unit/test_process.py, which checks the reading on recorded traces."""
 
 from __future__ import annotations
 
