@@ -25,7 +25,7 @@ import pytest
 
 from tests.support import jobshell
 from tests.support.fakeservers import BANNER, FakeServer, Session
-from tests.support.fdharness import NCFD
+from tests.support.fdharness import NCFD, receive
 
 USER = "alice"
 PASSWORD = "s3cret pass:word"
@@ -99,14 +99,15 @@ class Terminal:
 
     def received_socket(self) -> bool:
         """Whether ncfd passed a socket that reaches the proxy's banner."""
-        self.ssh_end.settimeout(WAIT)
         try:
-            _, fds, _, _ = socket.recv_fds(self.ssh_end, 1, 1)
+            _, passed, extra_fds = receive(self.ssh_end, WAIT)
         except (TimeoutError, OSError):
             return False
-        if not fds:
+        for fd in extra_fds:
+            os.close(fd)
+        if passed is None:
             return False
-        with socket.socket(fileno=fds[0]) as sock:
+        with passed as sock:
             sock.settimeout(WAIT)
             return sock.recv(len(BANNER), socket.MSG_WAITALL) == BANNER
 

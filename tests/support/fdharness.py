@@ -1,5 +1,8 @@
 """Run a command the way ssh runs a ProxyCommand with ProxyUseFdpass: one end of a unix socketpair
-on its stdin and stdout, then recvmsg one byte and one descriptor, then wait for it to exit."""
+on its stdin and stdout, then recvmsg one byte and one descriptor, then wait for it to exit.
+
+The one receiver of a passed descriptor for the tests, scripts/bench, scripts/load and scripts/demo
+(no pytest here: the scripts run without it)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 
 NCFD = [sys.executable, "-m", "ncfd"]
 EOF_WAIT = 5.0  # seconds for the end of file on ssh's end once the command exited
+MAX_FDS = 4  # more than the one ssh takes, to see a command that passes several
 
 
 def ncfd_command() -> str:
@@ -65,13 +69,14 @@ def run_fdpass(
     besides the one carrying the descriptor fails, unless stray_bytes_ok (for a test of a check
     of its own)."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(), stderr=subprocess.PIPE, env=env)
-    child.close()
-    parent.settimeout(timeout)
+    start = time.perf_counter()
     with parent:
         try:
-            payload, fds, _flags, _addr = socket.recv_fds(parent, 1, 4)
+            proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(), stderr=subprocess.PIPE, env=env)
+        finally:
+            child.close()  # else parent never sees EOF when the command dies without passing
+        try:
+            payload, sock, extra_fds = receive(parent, timeout)
         except TimeoutError:
             proc.kill()
             proc.wait()
@@ -82,15 +87,23 @@ def run_fdpass(
             proc.kill()
             proc.wait()
             raise AssertionError(f"{argv} did not exit after passing the descriptor") from None
-        elapsed = time.monotonic() - start
+        elapsed = time.perf_counter() - start
         # ssh reads one byte: anything after it would be a protocol error another receiver might trip on.
         trailing = _read_to_eof(parent, argv)
     assert stray_bytes_ok or trailing == b"", f"{argv} wrote {trailing!r} after the one-byte payload"
     assert proc.stderr is not None
     stderr = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
-    sock = socket.socket(fileno=fds[0]) if fds else None
-    return Handoff(proc.returncode, stderr, payload, sock, elapsed, list(fds[1:]))
+    return Handoff(proc.returncode, stderr, payload, sock, elapsed, extra_fds)
+
+
+def receive(channel: socket.socket, timeout: float) -> tuple[bytes, socket.socket | None, list[int]]:
+    """What ssh reads on its end of the socketpair (mm_receive_fd): one byte, and the descriptor that
+    came with it, as a socket (None when none came), then any more descriptors that came with it
+    (ssh would refuse them). TimeoutError when nothing came within timeout; b"" at end of file."""
+    channel.settimeout(timeout)
+    payload, fds, _flags, _addr = socket.recv_fds(channel, 1, MAX_FDS)
+    return payload, socket.socket(fileno=fds[0]) if fds else None, list(fds[1:])
 
 
 def _read_to_eof(sock: socket.socket, argv: list[str]) -> bytes:

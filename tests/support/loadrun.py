@@ -9,16 +9,15 @@ command's exit; the check on the socket comes after and is not timed.
 from __future__ import annotations
 
 import math
-import os
 import socket
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.support import peers
+from tests.support.fdharness import run_fdpass
 
 
 @dataclass
@@ -60,26 +59,6 @@ class HandoffFailed(Exception):
     pass
 
 
-def _receive(proc: subprocess.Popen[bytes], ours: socket.socket, timeout: float) -> socket.socket:
-    """The passed socket, once the command has exited 0 after passing exactly one."""
-    ours.settimeout(timeout)
-    try:
-        payload, fds, _, _ = socket.recv_fds(ours, 1, 4)
-    except TimeoutError:
-        raise HandoffFailed(f"nothing passed within {timeout}s") from None
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        raise HandoffFailed("did not exit after passing") from None
-    if proc.returncode == 0 and payload == b"\0" and len(fds) == 1:
-        return socket.socket(fileno=fds[0])
-    for fd in fds:
-        os.close(fd)
-    assert proc.stderr is not None
-    stderr = proc.stderr.read().decode(errors="replace").strip()
-    raise HandoffFailed(f"exit {proc.returncode}, payload {payload!r}, {len(fds)} fds: {stderr}")
-
-
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     data = b""
     while len(data) < size:
@@ -104,33 +83,20 @@ def _check_target(sock: socket.socket, line: bytes, timeout: float) -> None:
 def handoff(argv: list[str], line: bytes, timeout: float = 30) -> Outcome:
     """Run argv as ssh runs a ProxyCommand with ProxyUseFdpass, then talk to the target through the
     socket it passed; any failure becomes Outcome.error, never an exception."""
-    ours, theirs = socket.socketpair()
-    start = time.perf_counter()
-    with ours:
-        try:
-            proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.PIPE)
-        except OSError as e:
-            return Outcome(0.0, f"cannot start {argv[0]}: {e}")
-        finally:
-            theirs.close()  # else ours never sees EOF when the command dies without passing
-        try:
-            sock = _receive(proc, ours, timeout)
-            elapsed = time.perf_counter() - start
-            with sock:
-                _check_target(sock, line, timeout)
-            return Outcome(elapsed)
-        except (HandoffFailed, OSError) as e:
-            return Outcome(time.perf_counter() - start, f"{type(e).__name__}: {e}")
-        finally:
-            _reap(proc)
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-    assert proc.stderr is not None
-    proc.stderr.close()
+    try:
+        r = run_fdpass(argv, timeout)
+    except (AssertionError, OSError) as e:
+        return Outcome(0.0, f"{type(e).__name__}: {e}")
+    try:
+        if r.returncode != 0 or r.payload != b"\0" or r.sock is None or r.extra_fds:
+            passed = len(r.extra_fds) + (r.sock is not None)
+            raise HandoffFailed(f"exit {r.returncode}, payload {r.payload!r}, {passed} fds: {r.stderr.strip()}")
+        _check_target(r.sock, line, timeout)
+        return Outcome(r.elapsed)
+    except (HandoffFailed, OSError) as e:
+        return Outcome(r.elapsed, f"{type(e).__name__}: {e}")
+    finally:
+        r.close()
 
 
 def sequential(label: str, argv: list[str], count: int) -> Batch:
