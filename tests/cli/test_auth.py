@@ -14,7 +14,7 @@ import pytest
 
 from ncfd.proxy_auth import parse_challenges
 from tests.support.auth import LONG_PASSWORD, PASSWORD, USER, socks5_with_password, with_password
-from tests.support.fakeservers import BANNER, FakeServer, Session
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, Session
 from tests.support.fdharness import NCFD, Handoff, run_fdpass
 
 # --- scripted servers for what no package provides -----------------------------------------
@@ -32,11 +32,11 @@ def test_socks4_sends_the_user_as_userid() -> None:
     def handler(s: Session) -> None:
         s.recv_exactly(8)
         s.recv_until(b"\x00")
-        s.send(b"\x00\x5a" + bytes(6) + BANNER)
+        s.send(b"\x00\x5a" + bytes(6) + FAKE_TARGET_BANNER)
 
     with FakeServer(handler) as p:
         r = run_fdpass([*NCFD, "-F", "-P", USER, "-X", "4", "-x", f"127.0.0.1:{p.port}", "127.0.0.1", "22"])
-        assert r.returncode == 0 and r.read_exactly(len(BANNER)) == BANNER
+        assert r.returncode == 0 and r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
         r.close()
         assert p.sessions[0].received == b"\x04\x01\x00\x16\x7f\x00\x00\x01alice\x00"
 
@@ -51,7 +51,7 @@ def negotiate_proxy(s: Session) -> None:
         auth = [line.split(" ", 2)[2] for line in request.split("\r\n") if line.startswith("Proxy-Authorization:")]
         out = context.step(base64.b64decode(auth[0])) if auth else None
         if context.complete:
-            s.send(b"HTTP/1.1 200 Connection established\r\n\r\n" + BANNER)
+            s.send(b"HTTP/1.1 200 Connection established\r\n\r\n" + FAKE_TARGET_BANNER)
             return s.echo()
         token = f" {base64.b64encode(out).decode()}" if out else ""
         s.send(f"HTTP/1.1 407 Auth\r\nProxy-Authenticate: Negotiate{token}\r\nContent-Length: 4\r\n\r\nnope".encode())
@@ -65,7 +65,7 @@ def test_negotiate_on_one_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         argv = [*NCFD, "-F", "-P", f"CORP\\{USER}", "-X", "connect", "-x", f"127.0.0.1:{p.port}", "h", "22"]
         r = run_fdpass(argv, env=with_password("s3cret pass"))
         assert r.returncode == 0, r.stderr
-        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
         r.close()
         assert len(p.sessions) == 1
 
@@ -88,7 +88,7 @@ def basic_proxy_empty_407() -> Iterator[FakeServer]:
     def handler(s: Session) -> None:
         while good not in s.recv_until(b"\r\n\r\n"):
             s.send(b'HTTP/1.1 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n')
-        s.send(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)
+        s.send(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)
         s.echo()
 
     with FakeServer(handler) as server:
@@ -119,7 +119,7 @@ def test_proxy_closing_after_407_gets_a_fresh_connection_and_no_second_prompt(tm
     def closing_basic(s: Session) -> None:
         request = s.recv_until(b"\r\n\r\n")
         if b"Proxy-Authorization: Basic " in request:
-            s.send(b"HTTP/1.0 200 OK\r\n\r\n" + BANNER)
+            s.send(b"HTTP/1.0 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)
             return s.echo()
         s.send(b'HTTP/1.0 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n')
 
@@ -159,7 +159,7 @@ def basic_proxy() -> Iterator[FakeServer]:
         s.received = request
         good = base64.b64encode(f"{USER}:{PASSWORD}".encode())
         if b"Proxy-Authorization: Basic " + good in request:
-            s.send(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)
+            s.send(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)
             return s.echo()
         s.send(b'HTTP/1.0 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n')
 
@@ -260,7 +260,7 @@ def test_askpass_runs_once_when_a_stale_digest_nonce_is_answered_again(tmp_path:
         if answered(s.recv_until(b"\r\n\r\n"), "first"):
             s.send(challenge("second", ', stale="true"'))
             if answered(s.recv_until(b"\r\n\r\n"), "second"):
-                s.send(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)
+                s.send(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)
                 return s.echo()
         s.send(b"HTTP/1.1 403 Wrong\r\n\r\n")
 
@@ -269,7 +269,7 @@ def test_askpass_runs_once_when_a_stale_digest_nonce_is_answered_again(tmp_path:
     with FakeServer(stale_digest) as p:
         r = run_without_tty(connect_argv(p), {"SSH_ASKPASS": str(askpass), "DISPLAY": ":0"})
         assert r.returncode == 0, r.stderr
-        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
         r.close()
         assert len(p.settled()) == 1
     assert counter.read_text() == "x"  # asked once

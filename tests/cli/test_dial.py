@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from tests.support import peers
 from tests.support.dial import BOUND, blackhole
-from tests.support.eyeballs import BANNER, DUALSTACK, Listening, dualstack_resolves
+from tests.support.eyeballs import DUALSTACK, LISTENING_BANNER, Listening, dualstack_resolves
 from tests.support.fdharness import NCFD, run_fdpass
 from tests.support.peers import unavailable
 
@@ -32,7 +32,7 @@ def require_dualstack() -> None:
 
 @contextlib.contextmanager
 def dualstack_target() -> Iterator[int]:
-    """One port: SYNs to ::1 dropped, 127.0.0.1 answering with BANNER."""
+    """One port: SYNs to ::1 dropped, 127.0.0.1 answering with LISTENING_BANNER."""
     require_dualstack()
     port = peers.free_port()
     with blackhole("::1", port), Listening(port=port):
@@ -46,7 +46,7 @@ def test_ncfd_gets_past_an_unanswering_ipv6_address() -> None:
         assert r.returncode == 0, r.stderr
         assert r.sock is not None
         assert r.sock.getpeername() == ("127.0.0.1", port)
-        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.read_exactly(len(LISTENING_BANNER)) == LISTENING_BANNER
     assert r.extra_fds == []
     r.close()
     assert f"connecting to host {DUALSTACK} (::1) port {port}" in r.stderr
@@ -78,6 +78,6 @@ def test_relay_mode_gets_past_it_too() -> None:
     ):
         assert proc.stdout is not None
         try:
-            assert proc.stdout.read(len(BANNER)) == BANNER
+            assert proc.stdout.read(len(LISTENING_BANNER)) == LISTENING_BANNER
         finally:
             proc.kill()

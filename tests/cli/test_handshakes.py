@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ncfd.socks_proxy import GREETING_LIMIT
-from tests.support.fakeservers import BANNER, FakeServer, Session, http_proxy, socks4_proxy, socks5_proxy
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, Session, http_proxy, socks4_proxy, socks5_proxy
 from tests.support.fdharness import NCFD, Handoff, run_fdpass, run_ncfd
 from tests.support.peers import free_port
 
@@ -21,7 +21,7 @@ def handoff(server: FakeServer, *args: str) -> Handoff:
     return run_fdpass([*NCFD, "-F", "-x", f"127.0.0.1:{server.port}", *args])
 
 
-def assert_passed_with_banner(r: Handoff, banner: bytes = BANNER) -> None:
+def assert_passed_with_banner(r: Handoff, banner: bytes = FAKE_TARGET_BANNER) -> None:
     assert r.returncode == 0, r.stderr
     assert r.payload == b"\0"
     assert r.stderr == ""
@@ -197,7 +197,7 @@ def test_socks4_unresolvable_name() -> None:
     ],
 )
 def test_connect_reply_and_banner_in_one_segment(reply: bytes) -> None:
-    with FakeServer(http_proxy(reply + BANNER)) as p:
+    with FakeServer(http_proxy(reply + FAKE_TARGET_BANNER)) as p:
         r = handoff(p, "-X", "connect", "example.com", "22")
         assert_passed_with_banner(r)
         assert p.sessions[0].received.startswith(b"CONNECT example.com:22 HTTP/1.1\r\nHost: example.com:22\r\n")
@@ -208,7 +208,7 @@ def test_connect_headers_never_leak_when_the_status_line_comes_alone() -> None:
         s.recv_until(b"\r\n\r\n")
         s.send(b"HTTP/1.1 200 OK\r\n")
         time.sleep(0.2)
-        s.send(b"Proxy-agent: slow\r\n\r\n" + BANNER)
+        s.send(b"Proxy-agent: slow\r\n\r\n" + FAKE_TARGET_BANNER)
         s.echo()
 
     with FakeServer(handler) as p:
@@ -216,7 +216,7 @@ def test_connect_headers_never_leak_when_the_status_line_comes_alone() -> None:
 
 
 def test_connect_ipv6_target_is_bracketed_on_the_wire() -> None:
-    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as p:
+    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)) as p:
         assert_passed_with_banner(handoff(p, "-X", "connect", "2001:db8::1", "22"))
         assert p.sessions[0].received.startswith(b"CONNECT [2001:db8::1]:22 HTTP/1.1\r\nHost: [2001:db8::1]:22\r\n")
 
@@ -261,7 +261,7 @@ def test_unresolvable_proxy() -> None:
 
 def test_direct_connection_is_passed() -> None:
     def banner(s: Session) -> None:
-        s.send(BANNER)
+        s.send(FAKE_TARGET_BANNER)
         s.echo()
 
     with FakeServer(banner) as t:
@@ -282,23 +282,23 @@ def test_a_stray_write_after_stdout_is_claimed_goes_to_stderr() -> None:
     """Once -F has taken stdout, descriptor 1 is stderr: nothing reaches ssh ahead of the descriptor."""
 
     def banner(s: Session) -> None:
-        s.send(BANNER)
+        s.send(FAKE_TARGET_BANNER)
         s.echo()
 
     with FakeServer(banner) as t:
         r = run_fdpass([sys.executable, "-c", STRAY_AFTER_CLAIM, "-F", "127.0.0.1", str(t.port)])
         assert (r.returncode, r.payload, r.stderr) == (0, b"\0", "stray\n")
-        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
         r.close()
 
 
 def test_z_with_f_still_negotiates_and_passes_the_socket() -> None:
     """-z is nc's connect-then-exit; with -F, as in nc, the negotiated socket is still passed."""
-    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as p:
+    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)) as p:
         r = handoff(p, "-z", "-X", "connect", "example.com", "22")
         assert r.returncode == 0, r.stderr
         assert r.payload == b"\0" and r.stderr == ""
-        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
         assert r.sock is not None
         r.sock.sendall(b"still open\n")
         assert r.read_exactly(11) == b"still open\n"
@@ -308,7 +308,7 @@ def test_z_with_f_still_negotiates_and_passes_the_socket() -> None:
 
 def test_passed_socket_is_the_tcp_connection_and_blocking() -> None:
     def banner(s: Session) -> None:
-        s.send(BANNER)
+        s.send(FAKE_TARGET_BANNER)
         s.echo()
 
     with FakeServer(banner) as t:
@@ -326,7 +326,7 @@ def test_passed_socket_has_the_buffer_sizes_of_i_and_o() -> None:
     # 16 KiB), so that neither a size ignored nor the two swapped goes unseen.
     rcvbuf, sndbuf = 40_000, 24_000
     doubled = 2 if sys.platform == "linux" else 1  # Linux keeps twice the size, for its bookkeeping
-    with FakeServer(lambda s: s.send(BANNER)) as t:
+    with FakeServer(lambda s: s.send(FAKE_TARGET_BANNER)) as t:
         r = run_fdpass([*NCFD, "-F", "-I", str(rcvbuf), "-O", str(sndbuf), "127.0.0.1", str(t.port)])
         assert r.returncode == 0, r.stderr
         assert r.sock is not None
@@ -336,7 +336,7 @@ def test_passed_socket_has_the_buffer_sizes_of_i_and_o() -> None:
 
 
 def test_verbose_narrates_each_step_on_stderr_only() -> None:
-    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as p:
+    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)) as p:
         r = handoff(p, "-v", "-X", "connect", "example.com", "22")
         assert r.payload == b"\0" and r.returncode == 0
         steps = [
@@ -348,7 +348,7 @@ def test_verbose_narrates_each_step_on_stderr_only() -> None:
         ]
         for step in steps:
             assert step in r.stderr
-        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
         r.close()
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from ncfd.routes import MAX_ROUTES
 from tests.support import peers
-from tests.support.fakeservers import BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, Session, silent, socks4_proxy, socks5_proxy
 from tests.support.fdharness import NCFD, run_fdpass, run_ncfd
 from tests.support.pac import PROXY_VARIABLES, assert_fails, handoff, plant, remembered_dead, returns
 
@@ -44,7 +44,7 @@ def test_a_socks_entry_speaks_its_version(tmp_path: Path, env: dict[str, str], k
     with FakeServer(speaks_socks4_or_5) as proxy:
         pac.write_text(returns(f"{keyword} 127.0.0.1:{proxy.port}"))
         r = run_fdpass([*NCFD, "-F", "--proxy-pac", str(pac), "localhost", "2222"], env=env)
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
         [session] = proxy.settled()
     port = struct.pack("!H", 2222)
     if version == 4:  # CONNECT, the address resolved here, no user id

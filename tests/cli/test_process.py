@@ -103,5 +103,5 @@ def test_signal_ends_the_relay_with_stdin_open(banner_target: peers.Target, sig:
     with started(argv, sig, subprocess.PIPE, subprocess.PIPE) as proc:
         assert proc.stdout is not None
         # The banner on stdout means the relay is running.
-        assert read_within(proc.stdout.fileno(), len(peers.BANNER), 30) == peers.BANNER
+        assert read_within(proc.stdout.fileno(), len(peers.TARGET_BANNER), 30) == peers.TARGET_BANNER
         assert_ends_quietly_on(proc, sig)

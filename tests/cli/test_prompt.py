@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import jobshell
-from tests.support.fakeservers import BANNER, FakeServer, Session
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, Session
 from tests.support.fdharness import NCFD, receive
 
 USER = "alice"
@@ -39,7 +39,7 @@ def basic_proxy() -> Iterator[FakeServer]:
 
     def handler(s: Session) -> None:
         if good in s.recv_until(b"\r\n\r\n"):
-            s.send(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)
+            s.send(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)
             return s.echo()
         s.send(b'HTTP/1.0 407 Auth\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n')
 
@@ -109,7 +109,7 @@ class Terminal:
             return False
         with passed as sock:
             sock.settimeout(WAIT)
-            return sock.recv(len(BANNER), socket.MSG_WAITALL) == BANNER
+            return sock.recv(len(FAKE_TARGET_BANNER), socket.MSG_WAITALL) == FAKE_TARGET_BANNER
 
     def exit_status(self) -> int:
         """As a shell reports it: 128 + the signal for a death by signal."""

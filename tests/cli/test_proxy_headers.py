@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fakeservers import BANNER, FakeServer, Session, http_proxy
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, Session, http_proxy
 from tests.support.fdharness import NCFD, run_ncfd
 from tests.support.proxy_headers import AGENT, TOKEN, fdpass, header_file
 
@@ -28,10 +28,10 @@ def headers(tmp_path: Path) -> Path:
 
 def test_the_headers_go_after_host_as_given_and_a_user_agent_replaces_ncfds(tmp_path: Path) -> None:
     path = header_file(tmp_path, f"X-Token:   {TOKEN}  \r\n\n  \nUser-Agent: {AGENT}\nX-Trace: a\tb, c=d\n")
-    with FakeServer(http_proxy(OK + BANNER)) as proxy:
+    with FakeServer(http_proxy(OK + FAKE_TARGET_BANNER)) as proxy:
         r = fdpass("--proxy-header", "X-Api-Version: 2", "--proxy-header", f"@{path}", "-X", "connect",
                    "-x", f"127.0.0.1:{proxy.port}", target=proxy)  # fmt: skip
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
         target = f"127.0.0.1:{proxy.port}"
         assert proxy.sessions[0].received.startswith(
             f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nX-Api-Version: 2\r\nX-Token: {TOKEN}\r\n"
@@ -59,10 +59,10 @@ def test_v_shows_the_headers_with_secret_looking_values_hidden(tmp_path: Path) -
     hidden = ["Authorization", "Proxy-Authorization", "Cookie", "X-Auth-User", "X-API-Key", "X-Client-Secret",
               "X-Access-Token", "X-Password"]  # fmt: skip
     path = header_file(tmp_path, "".join(f"{name}: {TOKEN}-{i}\n" for i, name in enumerate(hidden)))
-    with FakeServer(http_proxy(OK + BANNER)) as proxy:
+    with FakeServer(http_proxy(OK + FAKE_TARGET_BANNER)) as proxy:
         r = fdpass("-v", "--proxy-header", f"@{path}", "--proxy-header", f"User-Agent: {AGENT}", "-X", "connect",
                    "-x", f"127.0.0.1:{proxy.port}", target=proxy)  # fmt: skip
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
         for i, name in enumerate(hidden):
             assert f"\r\n{name}: {TOKEN}-{i}\r\n".encode() in proxy.sessions[0].received
     shown = "; ".join(f"{name}: ***" for name in hidden)
@@ -79,13 +79,13 @@ def test_the_headers_go_to_every_http_hop_of_a_chain_and_not_to_a_socks_one(tmp_
         s.recv_until(b"\r\n\r\n")
         s.send(OK)
         s.recv_until(b"\r\n\r\n")
-        s.send(OK + BANNER)
+        s.send(OK + FAKE_TARGET_BANNER)
         s.echo()
 
     with FakeServer(socks_then_http) as proxy:
         r = fdpass("--proxy-header", "X-Hop: both", "-x", f"socks5h://127.0.0.1:{proxy.port}",
                    "-x", "http://hop2.example:3128", "-x", "http://hop3.example:3128", target=proxy)  # fmt: skip
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
         received = proxy.sessions[0].received
     socks, http = received[:22], received[22:]
     assert b"X-Hop" not in socks and http.count(b"\r\nX-Hop: both\r\n") == 2
@@ -98,12 +98,12 @@ def test_the_headers_go_to_every_http_hop_of_a_chain_and_not_to_a_socks_one(tmp_
 def test_a_pacs_proxy_gets_the_plain_headers_and_not_the_secret_ones(tmp_path: Path) -> None:
     pac = tmp_path / "proxy.pac"
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    with FakeServer(http_proxy(OK + BANNER)) as proxy:
+    with FakeServer(http_proxy(OK + FAKE_TARGET_BANNER)) as proxy:
         pac.write_text(f'function FindProxyForURL(url, host) {{ return "PROXY 127.0.0.1:{proxy.port}"; }}\n')
         r = fdpass("-v", "--proxy-header", f"User-Agent: {AGENT}", "--proxy-header", f"X-Token: {TOKEN}",
                    "--proxy-header", "Proxy-Authorization: Basic YWxpY2U6aHVudGVyMg==", "--proxy-pac", str(pac),
                    target=proxy, env=env)  # fmt: skip
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
         target = f"127.0.0.1:{proxy.port}"
         request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: {AGENT}\r\n\r\n".encode()
         assert proxy.sessions[0].received.startswith(request)

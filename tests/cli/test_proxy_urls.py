@@ -7,7 +7,7 @@ import os
 import pytest
 
 import ncfd
-from tests.support.fakeservers import BANNER, FakeServer, Session, socks5_proxy
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, Session, socks5_proxy
 from tests.support.fdharness import NCFD, run_fdpass, run_ncfd
 
 
@@ -55,7 +55,7 @@ def test_a_library_message_about_a_url_with_a_password_quotes_none_of_it() -> No
 
 def test_proxy_env_goes_direct_for_excluded_hosts_and_through_the_proxy_otherwise() -> None:
     def target(s: Session) -> None:
-        s.send(BANNER)
+        s.send(FAKE_TARGET_BANNER)
         s.echo()
 
     with FakeServer(target) as t, FakeServer(socks5_proxy()) as p:
@@ -67,7 +67,7 @@ def test_proxy_env_goes_direct_for_excluded_hosts_and_through_the_proxy_otherwis
         r = run_fdpass([*NCFD, "-F", "--proxy-env", "example.com", "22"], env=env)
         assert r.returncode == 0 and r.sock is not None
         assert r.sock.getpeername() == ("127.0.0.1", p.port)  # through the proxy
-        assert r.read_exactly(len(BANNER)) == BANNER
+        assert r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
         r.close()
         assert b"\x03\x0bexample.com" in p.sessions[0].received
 

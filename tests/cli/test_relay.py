@@ -9,12 +9,19 @@ import subprocess
 import threading
 import time
 
-from tests.support.fakeservers import BANNER, FakeServer, Session, half_closes_then_counts, http_proxy, socks5_proxy
+from tests.support.fakeservers import (
+    FAKE_TARGET_BANNER,
+    FakeServer,
+    Session,
+    half_closes_then_counts,
+    http_proxy,
+    socks5_proxy,
+)
 from tests.support.fdharness import NCFD, run_ncfd
 
 
 def banner_then_echo(s: Session) -> None:
-    s.send(BANNER)
+    s.send(FAKE_TARGET_BANNER)
     s.echo()
 
 
@@ -22,23 +29,23 @@ def test_relay_direct_with_N_ends_when_the_server_closes() -> None:
     with FakeServer(banner_then_echo) as t:
         r = run_ncfd(["-N", "127.0.0.1", str(t.port)], input=b"hello\n")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == BANNER + b"hello\n"
+    assert r.stdout == FAKE_TARGET_BANNER + b"hello\n"
     assert r.stderr == b""
 
 
 def test_relay_through_http_proxy_keeps_banner_and_leaks_no_headers() -> None:
     reply = b"HTTP/1.1 200 Connection established\r\nProxy-agent: fake\r\n\r\n"
-    with FakeServer(http_proxy(reply + BANNER)) as p:
+    with FakeServer(http_proxy(reply + FAKE_TARGET_BANNER)) as p:
         r = run_ncfd(["-N", "-X", "connect", "-x", f"127.0.0.1:{p.port}", "example.com", "22"], input=b"ping\n")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == BANNER + b"ping\n"
+    assert r.stdout == FAKE_TARGET_BANNER + b"ping\n"
 
 
 def test_relay_through_socks5() -> None:
     with FakeServer(socks5_proxy()) as p:
         r = run_ncfd(["-N", "-x", f"127.0.0.1:{p.port}", "example.com", "22"], input=b"ping\n")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == BANNER + b"ping\n"
+    assert r.stdout == FAKE_TARGET_BANNER + b"ping\n"
 
 
 UPLOAD = 20_000_000  # more than the socket buffers on both sides hold: the rest must wait for the relay
@@ -130,7 +137,7 @@ def test_the_network_eof_reaches_stdout_at_once_and_stdin_ends_the_relay() -> No
     """ssh, reading our stdout, learns at once that the server has gone, and then closes our stdin."""
 
     def banner_and_close(s: Session) -> None:
-        s.send(BANNER)
+        s.send(FAKE_TARGET_BANNER)
 
     with FakeServer(banner_and_close) as t:
         proc = subprocess.Popen([*NCFD, "127.0.0.1", str(t.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -140,7 +147,7 @@ def test_the_network_eof_reaches_stdout_at_once_and_stdin_ends_the_relay() -> No
         try:
             reader.start()
             reader.join(10)
-            assert out == [BANNER], "stdout saw no EOF while stdin stayed open"
+            assert out == [FAKE_TARGET_BANNER], "stdout saw no EOF while stdin stayed open"
             assert proc.poll() is None  # stdin is still open: the relay waits for it
             proc.stdin.close()
             assert proc.wait(timeout=10) == 0
@@ -166,7 +173,7 @@ def test_q_quits_after_stdin_eof_though_the_server_stays() -> None:
 def test_d_does_not_read_stdin() -> None:
     with FakeServer(banner_then_echo) as t:
         r = run_ncfd(["-d", "-w", "1", "127.0.0.1", str(t.port)], input=b"never sent")
-    assert r.stdout == BANNER
+    assert r.stdout == FAKE_TARGET_BANNER
     assert t.sessions[0].received == b""
 
 

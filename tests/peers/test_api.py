@@ -19,7 +19,7 @@ import pytest
 import ncfd
 from tests.support import peers
 from tests.support.api import WAIT
-from tests.support.fakeservers import BANNER, FakeServer, silent
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, silent
 
 
 def paramiko_login(sshd: peers.Sshd, sock: socket.socket) -> str:
@@ -198,7 +198,7 @@ def test_the_https_relay_thread_ends_when_the_socket_is_closed(
         peers.HOST, banner_target.port, proxy=f"https://localhost:{https.port}", cacert=str(https.cafile)
     )
     sock.settimeout(WAIT)
-    assert sock.recv(len(BANNER) + 100, socket.MSG_PEEK)
+    assert sock.recv(len(FAKE_TARGET_BANNER) + 100, socket.MSG_PEEK)
     sock.sendall(b"ping\n")
     relays = [t for t in threading.enumerate() if t.name == "ncfd HTTPS relay"]
     assert relays

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import peers
-from tests.support.fakeservers import BANNER, FakeServer, silent
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, silent
 from tests.support.fdharness import NCFD, Handoff, ncfd_command, run_fdpass
 from tests.support.krb_acceptor import GSS_C_DELEG_FLAG, Accepted, negotiate_proxy
 from tests.support.peers import LB_NAME, PROXY_ALIAS, PROXY_NAME, REALM
@@ -239,7 +239,7 @@ def test_the_users_credentials_are_never_delegated_whatever_krb5_conf_says(
         with FakeServer(negotiate_proxy(seen)) as proxy:
             r = through(proxy.port, proxy, willing)
             assert r.returncode == 0, r.stderr
-            assert r.read_exactly(len(BANNER)) == BANNER
+            assert r.read_exactly(len(FAKE_TARGET_BANNER)) == FAKE_TARGET_BANNER
             r.close()
     finally:
         kdc.admin(f"modprinc -ok_as_delegate HTTP/{PROXY_NAME}@{REALM}")
@@ -251,11 +251,11 @@ def test_the_users_credentials_are_never_delegated_whatever_krb5_conf_says(
 def test_the_proxys_final_token_is_verified(acceptor_env: dict[str, str]) -> None:
     with FakeServer(negotiate_proxy(Accepted(), final="token")) as proxy:
         r = through(proxy.port, proxy, acceptor_env, "-v")
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
     assert "the proxy's final Kerberos token verified (mutual authentication)" in r.stderr
     with FakeServer(negotiate_proxy(Accepted(), final="none")) as proxy:
         r = through(proxy.port, proxy, acceptor_env, "-v")
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
     assert "the proxy sent no final Kerberos token: mutual authentication is not confirmed" in r.stderr
 
 
@@ -264,7 +264,7 @@ def test_the_ticket_goes_on_a_fresh_connection_when_the_proxy_closes_after_its_c
 ) -> None:
     with FakeServer(negotiate_proxy(Accepted(), close_after_407=True)) as proxy:
         r = through(proxy.port, proxy, acceptor_env)
-        r.assert_banner_and_echo(BANNER)
+        r.assert_banner_and_echo(FAKE_TARGET_BANNER)
         assert len(proxy.sessions) == 2
 
 

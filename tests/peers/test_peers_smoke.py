@@ -28,7 +28,7 @@ def nc_through(proxy: peers.Proxy, protocol: str, target: peers.Target) -> bytes
         nc.stdin.write(b"ping\n")
         nc.stdin.flush()
         # If nothing comes, -w 5 makes nc exit and read() return short.
-        received = nc.stdout.read(len(peers.BANNER + b"ping\n"))
+        received = nc.stdout.read(len(peers.TARGET_BANNER + b"ping\n"))
         nc.kill()
     return received
 
@@ -77,7 +77,7 @@ def test_nc_through_proxy(
     protocol: str,
 ) -> None:
     proxy = request.getfixturevalue(fixture)
-    assert nc_through(proxy, protocol, banner_target) == peers.BANNER + b"ping\n"
+    assert nc_through(proxy, protocol, banner_target) == peers.TARGET_BANNER + b"ping\n"
 
 
 def test_ssh_socks_speaks_socks4a(ssh_socks: peers.Proxy, banner_target: peers.Target) -> None:
@@ -87,7 +87,7 @@ def test_ssh_socks_speaks_socks4a(ssh_socks: peers.Proxy, banner_target: peers.T
         sock.sendall(request + b"\0localhost\0")
         replies = sock.makefile("rb")
         assert replies.read(8)[:2] == b"\x00\x5a"  # request granted
-        assert replies.read(len(peers.BANNER)) == peers.BANNER
+        assert replies.read(len(peers.TARGET_BANNER)) == peers.TARGET_BANNER
 
 
 def test_ssh_through_squid_with_fdpass(sshd: peers.Sshd, squid: peers.Proxy) -> None:
@@ -119,4 +119,4 @@ def test_microsocks_password_auth(microsocks_auth: peers.ProxyFactory, banner_ta
         address = socket.inet_aton(banner_target.host) + struct.pack(">H", banner_target.port)
         sock.sendall(b"\x05\x01\x00\x01" + address)  # CONNECT to an IPv4 address
         assert replies.read(10)[:2] == b"\x05\x00"
-        assert replies.read(len(peers.BANNER)) == peers.BANNER
+        assert replies.read(len(peers.TARGET_BANNER)) == peers.TARGET_BANNER

@@ -56,7 +56,7 @@ def test_handoff_leaves_only_the_passed_socket(
         via = ["-X", str(protocol), "-x", proxy.address]
     # -v: its narration must go to stderr, not to ssh ahead of the descriptor.
     r, trace = traced_handoff(tmp_path, [*NCFD, "-F", "-v", *via, "127.0.0.1", str(banner_target.port)])
-    r.assert_banner_and_echo(peers.BANNER)
+    r.assert_banner_and_echo(peers.TARGET_BANNER)
     assert trace_problems(parse_trace(trace)) == [], trace
 
 

@@ -87,7 +87,9 @@ def test_the_certificate_and_its_key_in_one_file(
     both = tmp_path / "both.pem"
     both.write_bytes((work / "client.pem").read_bytes() + (work / "client.key").read_bytes())
     both.chmod(0o600)
-    handoff(https_proxy_client_cert, banner_target, "--proxy-cert", str(both)).assert_banner_and_echo(peers.BANNER)
+    handoff(https_proxy_client_cert, banner_target, "--proxy-cert", str(both)).assert_banner_and_echo(
+        peers.TARGET_BANNER
+    )
     # Holding the key, the file must be private.
     both.chmod(0o644)
     r = handoff(https_proxy_client_cert, banner_target, "--proxy-cert", str(both))
@@ -123,15 +125,15 @@ def test_an_encrypted_keys_passphrase_is_asked_once_and_only_for_an_encrypted_ke
     script, asked = askpass(tmp_path, peers.CLIENT_KEY_PASSPHRASE)
     env = clean_env(SSH_ASKPASS=str(script), SSH_ASKPASS_REQUIRE="force")
     plain = ["--proxy-cert", str(work / "client.pem"), "--proxy-key", str(work / "client.key")]
-    handoff(https_proxy_client_cert, banner_target, *plain, env=env).assert_banner_and_echo(peers.BANNER)
+    handoff(https_proxy_client_cert, banner_target, *plain, env=env).assert_banner_and_echo(peers.TARGET_BANNER)
     assert not asked.exists()
     encrypted = ["--proxy-cert", str(work / "client.pem"), "--proxy-key", str(work / "client-encrypted.key")]
-    handoff(https_proxy_client_cert, banner_target, *encrypted, env=env).assert_banner_and_echo(peers.BANNER)
+    handoff(https_proxy_client_cert, banner_target, *encrypted, env=env).assert_banner_and_echo(peers.TARGET_BANNER)
     assert asked.read_text() == f"Passphrase for the TLS client key {work / 'client-encrypted.key'}: \n"
     # The environment's passphrase comes first, and is the only one asked.
     asked.unlink()
     env = {**env, KEY_ENV: peers.CLIENT_KEY_PASSPHRASE}
-    handoff(https_proxy_client_cert, banner_target, *encrypted, env=env).assert_banner_and_echo(peers.BANNER)
+    handoff(https_proxy_client_cert, banner_target, *encrypted, env=env).assert_banner_and_echo(peers.TARGET_BANNER)
     assert not asked.exists()
 
 
@@ -199,7 +201,7 @@ def test_the_api_presents_the_certificate_and_says_the_same_when_refused(
                         key_passphrase=passphrase, timeout=15)  # fmt: skip
     with sock:
         sock.settimeout(10)
-        assert sock.recv(len(peers.BANNER), 0) == peers.BANNER
+        assert sock.recv(len(peers.TARGET_BANNER), 0) == peers.TARGET_BANNER
     assert calls == [1]
     with pytest.raises(AuthFailed, match="is encrypted: give its passphrase as key_passphrase="):
         ncfd.connect("127.0.0.1", banner_target.port, proxy=proxy, cacert=str(https_proxy_client_cert.cafile),

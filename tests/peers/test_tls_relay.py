@@ -202,8 +202,8 @@ def test_the_banner_glued_to_the_reply_in_one_tls_record_stays_for_ssh(tmp_path:
     in the same record as the proxy's 200 (one send behind stunnel), reaches the socket passed."""
     reply = b"HTTP/1.1 200 Connection established\r\n\r\n"
     with (
-        FakeServer(http_proxy(reply + fakeservers.BANNER)) as plain,
+        FakeServer(http_proxy(reply + fakeservers.FAKE_TARGET_BANNER)) as plain,
         peers.stunnel(peers.Peer(port=plain.port, workdir=tmp_path)) as proxy,
     ):
         argv = [*NCFD, "-F", "-x", f"https://localhost:{proxy.port}", "--proxy-cacert", str(proxy.cafile), "h", "22"]
-        run_fdpass(argv).assert_banner_and_echo(fakeservers.BANNER)
+        run_fdpass(argv).assert_banner_and_echo(fakeservers.FAKE_TARGET_BANNER)

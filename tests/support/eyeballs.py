@@ -11,7 +11,8 @@ import threading
 DUALSTACK = "ncfd-dualstack.test"
 """A name .ci/run puts in /etc/hosts for both ::1 and 127.0.0.1."""
 
-BANNER = b"SSH-2.0-Listening\r\n"
+LISTENING_BANNER = b"SSH-2.0-Listening\r\n"
+"""What a Listening port sends each connection first."""
 
 
 def dualstack_resolves() -> bool:
@@ -79,7 +80,7 @@ class Blackhole:
 
 
 class Listening:
-    """A port on host that accepts and sends BANNER to each connection; port=0 picks one."""
+    """A port on host that accepts and sends LISTENING_BANNER to each connection; port=0 picks one."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.listener = _listener(host, port, 16)
@@ -93,7 +94,7 @@ class Listening:
             while True:
                 conn, _ = self.listener.accept()
                 self.accepted.append(conn)
-                conn.sendall(BANNER)
+                conn.sendall(LISTENING_BANNER)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -121,7 +121,9 @@ class FakeServer:
         self.close()
 
 
-BANNER = b"SSH-2.0-FakeTarget\r\n"
+FAKE_TARGET_BANNER = b"SSH-2.0-FakeTarget\r\n"
+"""The first bytes of a target behind a scripted proxy: the SOCKS proxies below send them right after
+their reply, the tests glue them to an HTTP one."""
 
 
 def http_proxy(reply: bytes, then_echo: bool = True) -> Handler:
@@ -137,7 +139,7 @@ def http_proxy(reply: bytes, then_echo: bool = True) -> Handler:
 
 
 def socks5_proxy(method_reply: bytes = b"\x05\x00", reply: bytes = b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x16",
-                 then: bytes = BANNER) -> Handler:  # fmt: skip
+                 then: bytes = FAKE_TARGET_BANNER) -> Handler:  # fmt: skip
     """Read greeting and request exactly; answer reply + then in one send, then echo."""
 
     def handle(s: Session) -> None:
@@ -161,7 +163,7 @@ def socks5_proxy(method_reply: bytes = b"\x05\x00", reply: bytes = b"\x05\x00\x0
     return handle
 
 
-def socks4_proxy(reply: bytes = b"\x00\x5a\x00\x00\x00\x00\x00\x00", then: bytes = BANNER) -> Handler:
+def socks4_proxy(reply: bytes = b"\x00\x5a\x00\x00\x00\x00\x00\x00", then: bytes = FAKE_TARGET_BANNER) -> Handler:
     def handle(s: Session) -> None:
         head = s.recv_exactly(8)
         s.recv_until(b"\x00")  # userid

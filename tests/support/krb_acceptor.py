@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ncfd.gss import GSS_C_DELEG_FLAG, Buffer, Oid, library
-from tests.support.fakeservers import BANNER, Handler, Session
+from tests.support.fakeservers import FAKE_TARGET_BANNER, Handler, Session
 
 _lock = threading.Lock()  # KRB5_KTNAME and KRB5_CONFIG are process-wide: one exchange at a time
 
@@ -76,7 +76,7 @@ def negotiate_proxy(seen: Accepted, final: str = "token", close_after_407: bool 
             if final == "tampered":
                 out = out[:-1] + bytes([out[-1] ^ 1])
             header = f"Proxy-Authenticate: Negotiate {base64.b64encode(out).decode()}\r\n" if final != "none" else ""
-            s.send(f"HTTP/1.1 200 Connection established\r\n{header}\r\n".encode() + BANNER)
+            s.send(f"HTTP/1.1 200 Connection established\r\n{header}\r\n".encode() + FAKE_TARGET_BANNER)
             return s.echo()
 
     return handle

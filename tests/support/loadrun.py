@@ -71,8 +71,8 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
 
 def _check_target(sock: socket.socket, line: bytes, timeout: float) -> None:
     sock.settimeout(timeout)
-    banner = _recv_exactly(sock, len(peers.BANNER))
-    if banner != peers.BANNER:
+    banner = _recv_exactly(sock, len(peers.TARGET_BANNER))
+    if banner != peers.TARGET_BANNER:
         raise HandoffFailed(f"expected the banner, read {banner!r}")
     sock.sendall(line)
     echoed = _recv_exactly(sock, len(line))

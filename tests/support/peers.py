@@ -31,7 +31,7 @@ from typing import ClassVar, NoReturn
 import pytest
 
 HOST = "127.0.0.1"
-BANNER = b"HELLO-TARGET\n"
+TARGET_BANNER = b"HELLO-TARGET\n"  # what banner_target() sends first, before echoing
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 3.0
 NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
@@ -212,7 +212,7 @@ class Target:
     """The banner/echo server; see banner_target()."""
 
     host: ClassVar[str] = HOST
-    banner: ClassVar[bytes] = BANNER
+    banner: ClassVar[bytes] = TARGET_BANNER
     port: int
 
 
@@ -579,7 +579,7 @@ class _BannerEchoHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         self.server.connections.add(self.request)
         with contextlib.suppress(OSError):
-            self.request.sendall(BANNER)
+            self.request.sendall(TARGET_BANNER)
             while data := self.request.recv(65536):
                 self.request.sendall(data)
         self.server.connections.discard(self.request)
@@ -607,7 +607,7 @@ class _BannerEchoServer(socketserver.ThreadingTCPServer):
 
 @contextlib.contextmanager
 def banner_target() -> Iterator[Target]:
-    """TCP server on every loopback, sending BANNER on accept, then echoing."""
+    """TCP server on every loopback, sending TARGET_BANNER on accept, then echoing."""
     port = free_port()
     with contextlib.ExitStack() as stack:
         for host in LOOPBACKS:
@@ -848,6 +848,6 @@ def squid_negotiate(kdc_server: Kdc, ntlm: bool = False, principals: Sequence[st
             curl = [_binary("curl"), "-s", "--max-time", "5", "--proxy-negotiate", "-U", ":", *service,
                     "-x", f"http://{PROXY_NAME}:{proxy.port}", "-p", f"telnet://127.0.0.1:{target.port}"]  # fmt: skip
             r = subprocess.run(curl, env={**os.environ, **env}, capture_output=True, stdin=subprocess.DEVNULL)
-            if not r.stdout.startswith(BANNER):
+            if not r.stdout.startswith(TARGET_BANNER):
                 raise PeerError(f"curl --proxy-negotiate does not get through squid: {r.stderr!r}\n{proxy.log_text()}")
             yield proxy

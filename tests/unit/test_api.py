@@ -24,7 +24,7 @@ import pytest
 import ncfd
 from tests.support import peers
 from tests.support.api import LOOKUP, SLOW_PAC, SLOW_RESOLVER, WAIT
-from tests.support.fakeservers import BANNER, FakeServer, Session, silent
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, Session, silent
 
 
 def test_eight_threads_against_a_silent_proxy_all_time_out_in_time() -> None:
@@ -228,7 +228,7 @@ def test_a_cancelled_call_that_would_have_succeeded_leaks_no_socket() -> None:
     def slow_yes(s: Session) -> None:
         s.recv_until(b"\r\n\r\n")
         time.sleep(1)
-        s.send(b"HTTP/1.1 200 Connection established\r\n\r\n" + BANNER)
+        s.send(b"HTTP/1.1 200 Connection established\r\n\r\n" + FAKE_TARGET_BANNER)
         while s.conn.recv(65536):
             pass
 
@@ -325,9 +325,9 @@ def test_arguments_of_the_wrong_type_are_usage_errors_showing_no_value(
 
 def test_header_values_are_trimmed_as_on_the_command_line() -> None:
     """h11 refuses a value with a space at either end, and its message would show the value."""
-    from tests.support.fakeservers import BANNER, FakeServer, http_proxy
+    from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, http_proxy
 
-    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + BANNER)) as proxy:
+    with FakeServer(http_proxy(b"HTTP/1.1 200 OK\r\n\r\n" + FAKE_TARGET_BANNER)) as proxy:
         sock = ncfd.connect("h", 22, proxy=f"http://127.0.0.1:{proxy.port}", headers={"X-Api-Token": " s3cr3t \t"})
         sock.close()
         assert b"\r\nX-Api-Token: s3cr3t\r\n" in proxy.settled()[0].received

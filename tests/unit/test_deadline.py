@@ -19,7 +19,7 @@ from ncfd.proxies import Proxy
 from ncfd.routes import PAC_CPU_LIMIT, pac_cpu_limit
 from ncfd.spec import ConnectSpec, Route
 from ncfd.tunnel import open_tunnel
-from tests.support.fakeservers import BANNER, FakeServer, http_proxy, silent
+from tests.support.fakeservers import FAKE_TARGET_BANNER, FakeServer, http_proxy, silent
 
 
 def test_a_share_is_an_equal_part_of_what_is_left() -> None:
@@ -78,13 +78,13 @@ def test_a_silent_route_gets_only_its_share_and_the_next_route_is_reached() -> N
     """Half of -w 6 each: the silent proxy's 3 s, then the working one's. Given the whole, the
     silent one would leave nothing: the outcome shows which, not a time measured."""
     said: list[str] = []
-    answer = b"HTTP/1.1 200 Connection established\r\n\r\n" + BANNER
+    answer = b"HTTP/1.1 200 Connection established\r\n\r\n" + FAKE_TARGET_BANNER
     with FakeServer(silent) as stuck, FakeServer(http_proxy(answer)) as working:
         routes = [Route([Proxy("127.0.0.1", server.port, "connect")], pac=True) for server in (stuck, working)]
         sock = open_tunnel(ConnectSpec("127.0.0.1", 22, routes, log=said.append), Deadline(6))
         with sock:
             sock.settimeout(10)
-            assert sock.recv(len(BANNER), 0) == BANNER
+            assert sock.recv(len(FAKE_TARGET_BANNER), 0) == FAKE_TARGET_BANNER
     narration = "\n".join(said)
     share = re.search(rf"^route 1 of 2: HTTP proxy 127.0.0.1:{stuck.port} \(within ([\d.]+) s\)$", narration, re.M)
     assert share is not None and 2.5 <= float(share.group(1)) <= 3.0, narration

@@ -25,7 +25,7 @@ from ncfd.errors import ConnectFailed, TimedOut
 from ncfd.spec import SocketOptions
 from tests.support import peers
 from tests.support.dial import BOUND, blackhole
-from tests.support.eyeballs import BANNER, Listening
+from tests.support.eyeballs import LISTENING_BANNER, Listening
 from tests.support.peers import unavailable
 
 HAS_IPV6 = len(peers.LOOPBACKS) > 1
@@ -91,7 +91,7 @@ def test_an_unanswering_first_address_loses_to_the_next(rec: Recorder) -> None:
         with sock:
             assert sock.getpeername() == ("127.0.0.1", live.port)
             assert os.get_blocking(sock.fileno())
-            assert sock.recv(len(BANNER)) == BANNER
+            assert sock.recv(len(LISTENING_BANNER)) == LISTENING_BANNER
             assert rec.open_sockets() == [sock]
     assert len(rec.sockets) == 2
     assert any("no answer yet from 127.0.0.1 after 250 ms; trying the next address" in line for line in rec.lines)
