@@ -44,7 +44,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def sshd() -> Iterator[peers.Sshd]:
-    require("sshd", "ssh", "ssh-keygen")
+    require("ssh")  # its users log in with it
     with peers.sshd() as server:
         yield server
 
@@ -57,35 +57,30 @@ def ssh_socks(sshd: peers.Sshd) -> Iterator[peers.Proxy]:
 
 @pytest.fixture(scope="session")
 def squid() -> Iterator[peers.Proxy]:
-    require("squid")
     with peers.squid() as proxy:
         yield proxy
 
 
 @pytest.fixture(scope="session")
 def squid_auth() -> Iterator[ProxyFactory]:
-    require("squid", "openssl", peers.NCSA_AUTH)
     with _per_credentials(peers.squid) as make:
         yield make
 
 
 @pytest.fixture(scope="session")
 def tinyproxy() -> Iterator[peers.Proxy]:
-    require("tinyproxy")
     with peers.tinyproxy() as proxy:
         yield proxy
 
 
 @pytest.fixture(scope="session")
 def tinyproxy_auth() -> Iterator[ProxyFactory]:
-    require("tinyproxy")
     with _per_credentials(peers.tinyproxy) as make:
         yield make
 
 
 @pytest.fixture(scope="session")
 def https_proxy(tinyproxy: peers.Proxy) -> Iterator[peers.TlsProxy]:
-    require("stunnel", "openssl")
     with peers.stunnel(tinyproxy) as proxy:
         yield proxy
 
@@ -94,42 +89,36 @@ def https_proxy(tinyproxy: peers.Proxy) -> Iterator[peers.TlsProxy]:
 def https_proxy_client_cert(tinyproxy: peers.Proxy, request: pytest.FixtureRequest) -> Iterator[peers.TlsProxy]:
     """An HTTPS proxy requiring a client certificate, in TLS 1.3 (where it says so after the
     handshake) and 1.2 (in it)."""
-    require("stunnel", "openssl")
     with peers.stunnel(tinyproxy, client_certificates=True, tls_max=request.param) as proxy:
         yield proxy
 
 
 @pytest.fixture(scope="session")
 def dante() -> Iterator[peers.Proxy]:
-    require("danted")
     with peers.dante() as proxy:
         yield proxy
 
 
 @pytest.fixture(scope="session")
 def microsocks() -> Iterator[peers.Proxy]:
-    require("microsocks")
     with peers.microsocks() as proxy:
         yield proxy
 
 
 @pytest.fixture(scope="session")
 def microsocks_auth() -> Iterator[ProxyFactory]:
-    require("microsocks")
     with _per_credentials(peers.microsocks) as make:
         yield make
 
 
 @pytest.fixture(scope="session")
 def web() -> Iterator[peers.WebServer]:
-    require("nginx")
     with peers.nginx() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def kdc() -> Iterator[peers.Kdc]:
-    require("krb5kdc", "kdb5_util", "kadmin.local", "kinit")
     peers.require_names(peers.PROXY_NAME, peers.PROXY_ALIAS)
     with peers.kdc() as server:
         yield server
@@ -137,7 +126,6 @@ def kdc() -> Iterator[peers.Kdc]:
 
 @pytest.fixture(scope="session")
 def squid_kerberos(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
-    require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_kerberos_auth")
     with peers.squid_negotiate(kdc) as proxy:
         yield proxy
 
@@ -146,13 +134,11 @@ def squid_kerberos(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
 def squid_kerberos_elsewhere(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
     """squid reached as PROXY_NAME whose principals are another service there (proxy/PROXY_NAME) and
     HTTP at a load balancer's name (HTTP/LB_NAME), not HTTP/PROXY_NAME."""
-    require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_kerberos_auth")
     with peers.squid_negotiate(kdc, principals=(f"proxy/{peers.PROXY_NAME}", f"HTTP/{peers.LB_NAME}")) as proxy:
         yield proxy
 
 
 @pytest.fixture(scope="session")
 def squid_negotiate_ntlm(kdc: peers.Kdc) -> Iterator[peers.Proxy]:
-    require("squid", "curl", f"{peers.SQUID_HELPERS}/negotiate_wrapper_auth", f"{peers.SQUID_HELPERS}/ntlm_fake_auth")
     with peers.squid_negotiate(kdc, ntlm=True) as proxy:
         yield proxy

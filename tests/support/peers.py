@@ -1,9 +1,10 @@
 """Real servers on loopback for the tests: sshd, HTTP and SOCKS proxies, a target.
 
-Every launcher is a context manager. It writes its own config into a fresh
-temp dir, starts the server in the foreground on a free 127.0.0.1 port, waits
-until the port accepts connections and stops the server (and anything it
-forked) when the block exits, even if the test failed.
+Every launcher is a context manager. It checks that its binaries are installed
+(require: the test is skipped, or fails in CI, when one is not), writes its own
+config into a fresh temp dir, starts the server in the foreground on a free
+127.0.0.1 port, waits until the port accepts connections and stops the server
+(and anything it forked) when the block exits, even if the test failed.
 """
 
 from __future__ import annotations
@@ -293,6 +294,7 @@ def _keygen(path: Path) -> str:
 @contextlib.contextmanager
 def sshd() -> Iterator[Sshd]:
     """OpenSSH server accepting only the generated client key for this user."""
+    require("sshd", "ssh-keygen")
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation
     with _workdir("sshd") as tmp:
@@ -352,6 +354,7 @@ def _squid_auth(tmp: Path, schemes: Sequence[str], user: str, password: str) -> 
         # Accepts any NTLM credentials: it proves the exchange, not the password.
         "ntlm": f"{SQUID_HELPERS}/ntlm_fake_auth",
     }
+    require("openssl", *(helpers[scheme].split()[0] for scheme in schemes))
     lines = []
     for scheme in schemes:
         lines += [f"auth_param {scheme} program {helpers[scheme]}", f"auth_param {scheme} children 2"]
@@ -372,6 +375,7 @@ def squid(
     """Squid allowing CONNECT to any port; with a user, it requires one of schemes; with auth_lines
     (auth_param lines of the caller's), it requires what they configure; access_lines (acl and
     http_access lines) come before the rest: "http_access deny !h" makes what acl h says a must."""
+    require("squid")
     with contextlib.ExitStack() as stack:
         tmp = workdir or stack.enter_context(_workdir("squid", owner="proxy"))
         port = free_port()
@@ -411,6 +415,7 @@ def squid(
 @contextlib.contextmanager
 def tinyproxy(user: str | None = None, password: str | None = None) -> Iterator[Proxy]:
     """Tinyproxy; without ConnectPort lines it allows CONNECT to any port."""
+    require("tinyproxy")
     with _workdir("tinyproxy", owner="nobody") as tmp:
         port = free_port()
         config = tmp / "tinyproxy.conf"
@@ -436,6 +441,7 @@ def tinyproxy(user: str | None = None, password: str | None = None) -> Iterator[
 def dante() -> Iterator[Proxy]:
     """Dante serving unauthenticated SOCKS4 and SOCKS5 CONNECT; it has no
     SOCKS4A (it connects to the placeholder 0.0.0.x address instead)."""
+    require("danted")
     with _workdir("dante", owner="nobody") as tmp:
         port = free_port()
         config = tmp / "danted.conf"
@@ -463,6 +469,7 @@ def dante() -> Iterator[Proxy]:
 @contextlib.contextmanager
 def microsocks(user: str | None = None, password: str | None = None) -> Iterator[Proxy]:
     """microsocks (SOCKS5 only); username/password auth if user is given."""
+    require("microsocks")
     with _workdir("microsocks") as tmp:
         port = free_port()
         argv = [_binary("microsocks"), "-i", HOST, "-p", str(port)]
@@ -535,6 +542,7 @@ def stunnel(backend: Peer, client_certificates: bool = False, tls_max: str | Non
     """stunnel taking TLS on a free port and passing the plain stream to backend: an HTTPS proxy;
     with client_certificates, one that requires a client certificate client-ca.pem signed (verify
     and CAfile); tls_max ("TLSv1.2") caps the protocol version."""
+    require("stunnel", "openssl")
     with _workdir("stunnel") as tmp:
         _certificates(tmp)
         verify: list[str] = []
@@ -565,6 +573,7 @@ def stunnel(backend: Peer, client_certificates: bool = False, tls_max: str | Non
 @contextlib.contextmanager
 def ssh_socks(server: Sshd) -> Iterator[Proxy]:
     """`ssh -D` into server: SOCKS4, SOCKS4A and SOCKS5, the only SOCKS4A here."""
+    require("ssh")
     with _workdir("ssh-socks") as tmp:
         port = free_port()
         proxy = Proxy(port=port, workdir=tmp)
@@ -660,6 +669,7 @@ NGINX_LOCATIONS = """
 def nginx(host: str = HOST, port: int | None = None, server_name: str | None = None) -> Iterator[WebServer]:
     """nginx with a config of its own; conditional GET (ETag, Last-Modified) as it does for any
     static file. Port 80 (for WPAD) needs root."""
+    require("nginx")
     with _workdir("nginx", owner="nobody") as tmp:
         root = tmp / "www"
         root.mkdir()
@@ -758,7 +768,9 @@ def _krb5_conf(kdc: str, **libdefaults: str) -> str:
 
 @contextlib.contextmanager
 def kdc() -> Iterator[Kdc]:
-    """krb5kdc with a fresh database: HTTP/PROXY_NAME and KRB_USER, each with a keytab."""
+    """krb5kdc with a fresh database: HTTP/PROXY_NAME and KRB_USER, each with a keytab; kinit for
+    Kdc.kinit."""
+    require("krb5kdc", "kdb5_util", "kadmin.local", "kinit")
     with _workdir("kdc") as tmp:
         port = free_port()
         (tmp / "krb5.conf").write_text(_krb5_conf(f"127.0.0.1:{port}"))
@@ -829,6 +841,8 @@ def squid_negotiate(kdc_server: Kdc, ntlm: bool = False, principals: Sequence[st
 
     Before any test uses it, an independent client (curl --proxy-negotiate, with a ticket of its
     own) must get through it: a broken fixture cannot pass for a broken ncfd."""
+    wrapper = [f"{SQUID_HELPERS}/negotiate_wrapper_auth", f"{SQUID_HELPERS}/ntlm_fake_auth"] if ntlm else []
+    require("squid", "curl", f"{SQUID_HELPERS}/negotiate_kerberos_auth", *wrapper)
     with _workdir("squid-negotiate", owner="proxy") as tmp:
         keytab = None
         if principals:
