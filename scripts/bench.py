@@ -41,9 +41,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import peers  # the test suite's launchers for the real servers
-from eyeballs import DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
+# The checkout's root after site-packages: tests.support from here, ncfd still the one installed.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from tests.support import peers  # the test suite's launchers for the real servers
+from tests.support.eyeballs import DUALSTACK, Blackhole, Listening, NoBlackhole, dualstack_resolves
+from tests.support.fdharness import run_fdpass
 
 DIALER = """\
 import array, socket, sys
@@ -128,19 +130,11 @@ def relay_tools(ncfd: str) -> dict[str, Argv]:
 
 def handoff_seconds(argv: list[str]) -> float:
     """Spawn argv as ssh would (socketpair on stdin/stdout), until it has passed a socket and exited."""
-    ours, theirs = socket.socketpair()
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.DEVNULL)
-    theirs.close()
-    _, fds, _, _ = socket.recv_fds(ours, 1, 1)
-    proc.wait()
-    elapsed = time.perf_counter() - start
-    ours.close()
-    for fd in fds:
-        os.close(fd)
-    if proc.returncode != 0 or not fds:
-        raise RuntimeError(f"{argv} failed (exit {proc.returncode})")
-    return elapsed
+    r = run_fdpass(argv)
+    r.close()
+    if r.returncode != 0 or r.sock is None:
+        raise RuntimeError(f"{argv} failed (exit {r.returncode}): {r.stderr.strip()}")
+    return r.elapsed
 
 
 def peak_rss_kib(argv: list[str], run: Callable[[list[str]], object]) -> int | None:

@@ -10,10 +10,13 @@ import select
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import threading
-import time
+from pathlib import Path
+
+# The checkout's root after site-packages: tests.support from here, ncfd still the one installed.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from tests.support.fdharness import run_fdpass
 
 BANNER = b"SSH-2.0-ncfd-demo target\r\n"
 
@@ -88,20 +91,6 @@ def ncfd_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "ncfd"]
 
 
-def as_ssh_would(argv: list[str]) -> tuple[int, float, socket.socket | None, str]:
-    """ssh's side of ProxyUseFdpass: a socketpair on the command's stdin and stdout, recvmsg one
-    byte and one descriptor, then waitpid."""
-    ours, theirs = socket.socketpair()
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.PIPE)
-    theirs.close()
-    _, fds, _, _ = socket.recv_fds(ours, 1, 1)
-    _, err = proc.communicate()
-    elapsed = time.monotonic() - start
-    ours.close()
-    return proc.returncode, elapsed, socket.socket(fileno=fds[0]) if fds else None, err.decode()
-
-
 def main() -> int:
     target_port = serve(target, "target")
     proxies = {"connect": serve(http_proxy, "http"), "5": serve(socks5_proxy, "socks5")}
@@ -118,7 +107,8 @@ def main() -> int:
     for proxy_args in cases:
         argv = [*ncfd_command(), "-F", *proxy_args, "127.0.0.1", str(target_port)]
         print(f"\n$ ncfd -F {' '.join([*proxy_args, '127.0.0.1', str(target_port)])}")
-        code, elapsed, sock, err = as_ssh_would(argv)
+        r = run_fdpass(argv)  # ssh's side: a socketpair on stdin and stdout, recvmsg, waitpid
+        code, elapsed, sock, err = r.returncode, r.elapsed, r.sock, r.stderr
         if sock is None:
             failures += 1
             print(f"  FAILED: exit {code}, no descriptor passed: {err.strip()}")

@@ -17,9 +17,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import loadrun  # the runner test_load.py uses
-import peers  # the test suite's launchers for the real servers
+# The checkout's root after site-packages: tests.support from here, ncfd still the one installed.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from tests.support import (
+    loadrun,  # the runner test_load.py uses
+    peers,  # the test suite's launchers for the real servers
+)
 
 
 @contextlib.contextmanager

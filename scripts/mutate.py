@@ -30,7 +30,7 @@ from mutants import MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 400.0  # seconds for one mutant's tests: more than pytest-timeout's 180 s for one hung test
-PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
 
 
 class Unusable(Exception):
