@@ -41,7 +41,7 @@ def open(request: Request, chosen: Plan, deadline: Deadline, log: Log, warn: Log
 
     spec = ConnectSpec(request.host, request.port, chosen.routes, credentials=request.credentials,
                        socket_options=request.socket_options, cacert=request.cacert,
-                       client_cert=request.client_cert, log=log, on_route=chosen.remember,
+                       client_cert=request.client_cert, log=log, route_verdict=chosen.note_verdict,
                        greeting_bound=request.greeting_bound, headers=request.headers)  # fmt: skip
     try:
         return open_tunnel(spec, deadline)

@@ -6,7 +6,7 @@ timeout per recv and send, poll's timeout, a join), so a proxy that drips one by
 stretch the whole, and many deadlines can run at once in as many threads.
 
 What cannot be given a timeout (getaddrinfo, a Kerberos library call) runs in a helper thread that
-is abandoned when the deadline passes: bounded() below.
+is abandoned when the deadline passes: call_within() below.
 
 Where a blocking step fails is said in one place, its Step: `with deadline.step(words, error):`
 around the step turns a socket's TimeoutError, and the deadline's own end raised by remaining()
@@ -59,7 +59,7 @@ class Deadline:
         after 60s waiting for ...". A Step around the wait names it; "connecting" where none does."""
         if self._cancel.cancelled:
             return Cancelled(f"cancelled while {what}")
-        return TimedOut(f"timed out after {shown(self.seconds)}s {what}")
+        return TimedOut(f"timed out after {format_seconds(self.seconds)}s {what}")
 
     def step(self, what: str | Callable[[], str], error: Callable[[OSError], BaseException] | None = None) -> Step:
         """The boundary of one blocking step: `with deadline.step("waiting for X", error):` (Step)."""
@@ -83,7 +83,7 @@ class Deadline:
 
     def cancel(self) -> None:
         """From another thread: end every wait on this deadline now. The sockets it watches are
-        shut down (whoever opened them closes them on the way out), bounded() stops waiting, and
+        shut down (whoever opened them closes them on the way out), call_within() stops waiting, and
         remaining() raises Cancelled from now on. A call already in a helper thread runs to its end,
         unwaited for, as at the deadline."""
         self._cancel.cancelled = True
@@ -111,12 +111,12 @@ class Deadline:
         return Deadline(self.remaining() / max(entries, 1), self)
 
 
-def shown(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
     """Seconds for a message: 2, 2.5, 60, a share like 1.4993 as 1.5."""
     return f"{round(seconds, 1):g}"
 
 
-def bounded(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0) -> T:
+def call_within(deadline: Deadline, call: Callable[[], T], what: str, stack: int = 0) -> T:
     """call() in a helper thread, waited for until the deadline (or its cancel()): for calls that
     take no timeout and that no signal interrupts (getaddrinfo). At the deadline the thread is
     abandoned: it ends when the call returns, its answer unused; a daemon thread does not keep the
@@ -216,7 +216,7 @@ def start_thread(start: Callable[[], object], what: str, stack: int = 0) -> None
 
 class _Cancel:
     """What Deadline.cancel() reaches: a flag read by remaining(), the sockets to shut down and
-    the locks bounded() waits on."""
+    the locks call_within() waits on."""
 
     __slots__ = ("cancelled", "sockets", "waiters")
 

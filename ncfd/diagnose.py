@@ -88,12 +88,12 @@ def run(request: Request, deadline: Deadline, record: Recorder) -> dict[str, Any
     """The report on reaching request's destination as -F would. Raises UsageError only: every
     other failure is the report's verdict."""
     from ncfd import connection
-    from ncfd.deadline import shown
+    from ncfd.deadline import format_seconds
 
     host, port = request.host, request.port
     report: dict[str, Any] = {"host": host, "port": port, "ok": False, "exit_code": 1, "route": None,
                                  "first_bytes": None, "error": None, "verdict": "", "steps": record.steps}  # fmt: skip
-    record(f"checking {host} port {port} as -F would, within {shown(deadline.seconds)}s")
+    record(f"checking {host} port {port} as -F would, within {format_seconds(deadline.seconds)}s")
     try:
         plan = connection.plan(request, deadline, record, record.warn)
         record(route_line(plan))
@@ -106,7 +106,7 @@ def run(request: Request, deadline: Deadline, record: Recorder) -> dict[str, Any
         record(f"verdict: {report['verdict']}")
         return report
     wait = min(FIRST_BYTES_WAIT, deadline.seconds)
-    record(f"tunnel up; reading what the far end sends first (up to {shown(wait)}s)")
+    record(f"tunnel up; reading what the far end sends first (up to {format_seconds(wait)}s)")
     try:
         data, closed = read_first(sock, wait)
     finally:
@@ -115,7 +115,7 @@ def run(request: Request, deadline: Deadline, record: Recorder) -> dict[str, Any
     text = first_bytes_text(kind, data)
     record(f"the far end sent {text}" if data else f"the far end {'closed the tunnel' if closed else 'sent nothing'}")
     ok, code, meaning = VERDICTS[kind]
-    meaning = meaning.format(wait=shown(wait))
+    meaning = meaning.format(wait=format_seconds(wait))
     report.update(ok=ok, exit_code=code, first_bytes={"kind": kind, "text": text},
                   verdict=f"{'ok' if ok else f'FAILED (exit {code})'}: {meaning}")  # fmt: skip
     record(f"verdict: {report['verdict']}")

@@ -117,6 +117,6 @@ def secret(name: str) -> bool:
     return lowered in _SECRET_NAMES or any(part in lowered for part in _SECRET_PARTS)
 
 
-def shown(headers: list[Header]) -> str:
+def masked(headers: list[Header]) -> str:
     """The headers as -v shows them: Name: value; a secret-looking name's value as ***."""
     return "; ".join(f"{name}: {'***' if secret(name) else printable(value, 200)}" for name, value in headers)

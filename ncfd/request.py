@@ -141,8 +141,19 @@ class Route:
 class ConnectSpec:
     """A connection to open: the destination, the routes to try in order, and how."""
 
-    __slots__ = ("cacert", "client_cert", "credentials", "greeting_bound", "headers", "host", "log", "on_route",
-                 "port", "routes", "socket")  # fmt: skip
+    __slots__ = (
+        "cacert",
+        "client_cert",
+        "credentials",
+        "greeting_bound",
+        "headers",
+        "host",
+        "log",
+        "port",
+        "route_verdict",
+        "routes",
+        "socket",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -155,7 +166,7 @@ class ConnectSpec:
         cacert: str | None = None,
         client_cert: ClientCert | None = None,
         log: Log | None = None,
-        on_route: Callable[[Route, bool], None] | None = None,
+        route_verdict: Callable[[Route, bool], None] | None = None,
         greeting_bound: bool = True,
         headers: list[tuple[str, str]] | None = None,
     ) -> None:
@@ -172,7 +183,7 @@ class ConnectSpec:
         self.log: Log = log or quiet
         # Told, when there are several routes, whether each one tried was alive (ncfd.route.choice
         # remembers the dead for a while).
-        self.on_route = on_route
+        self.route_verdict = route_verdict
 
 
 class Words:

@@ -142,7 +142,7 @@ MUTANTS = [
       "self.remaining() / max(entries, 1)", "self.remaining()",
       "the first of several routes takes the whole deadline",
       "tests/peers/test_pac.py::test_an_unanswering_proxy_gets_its_share_of_the_deadline_then_the_next_is_tried"),
-    M("deadline-bounded-waits-for-ever", "ncfd/deadline.py", "bounded",
+    M("deadline-bounded-waits-for-ever", "ncfd/deadline.py", "call_within",
       "done.acquire(timeout=deadline.remaining())", "done.acquire()",
       "a helper thread (a KDC, getaddrinfo) is waited for past the deadline",
       "tests/peers/test_kerberos.py::test_a_kdc_that_does_not_answer_is_bounded_by_w"),
@@ -210,7 +210,7 @@ MUTANTS = [
       "an endless PAC runs for ever in its thread",
       "tests/unit/test_pac_engine.py::test_a_bad_pac_is_one_clear_error -k 'CPU and loading'"),
     M("pac-unbounded-evaluation", "ncfd/route/choice.py", "from_pac",
-      "bounded(deadline, ask, what, stack=8 << 20)", "ask()",
+      "call_within(deadline, ask, what, stack=8 << 20)", "ask()",
       "the PAC is evaluated past the deadline (its CPU limit alone stops it)",
       "'tests/peers/test_pac.py::test_a_hostile_pac_is_one_clear_line[endless-loop]'"),
     M("pac-endless-names", "ncfd/route/pac_engine.py", "Engine.find",
@@ -288,7 +288,7 @@ MUTANTS = [
       "'tests/cli/test_fdrecv.py::test_dialer_hangs_without_passing_anything[ignoring-SIGTERM]'"),
     # --- issue 17, merged -----------------------------------------------------------------------
     M("kerberos-kdc-unbounded", "ncfd/tunnel/auth_negotiation.py", "Negotiation._from_kdc",
-      'return bounded(self.deadline, call, f"waiting for the Kerberos KDC ({service})")', "return call()",
+      'return call_within(self.deadline, call, f"waiting for the Kerberos KDC ({service})")', "return call()",
       "a silent KDC holds ncfd past -w",
       "tests/peers/test_kerberos.py::test_a_client_keytab_and_a_kdc_that_does_not_answer_is_bounded_by_w"),
     M("cache-other-owner-trusted", "ncfd/route/cache.py", "_check",
@@ -355,8 +355,8 @@ MUTANTS = [
       "            try:\n"
       "                sock = open_route(spec, route, share)\n"
       "            except ProxyError:\n"
-      "                if spec.on_route is not None and route.hops:\n"
-      "                    spec.on_route(route, False)\n"
+      "                if spec.route_verdict is not None and route.hops:\n"
+      "                    spec.route_verdict(route, False)\n"
       "                raise\n",
       "a proxy that refused (it is alive) is tried last by the next runs",
       "tests/unit/test_pac.py tests/cli/test_pac.py tests/peers/test_pac.py -k 'dead or answer'"),
@@ -468,7 +468,7 @@ MUTANTS = [
       "    if bad is not None:\n", "    if False:\n",
       "a header value with CR or LF smuggles a header (or a request) into the CONNECT",
       "tests/cli/test_proxy_headers.py -k usage_error_naming_it"),
-    M("headers-secret-shown-under-v", "ncfd/proxy_headers.py", "shown",
+    M("headers-secret-shown-under-v", "ncfd/proxy_headers.py", "masked",
       "'***' if secret(name) else printable(value, 200)", "printable(value, 200)",
       "-v shows an Authorization or token header's value",
       "tests/cli/test_proxy_headers.py::test_v_shows_the_headers_with_secret_looking_values_hidden"),

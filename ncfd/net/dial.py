@@ -7,7 +7,7 @@ closed. Non-blocking connects and one poll(), whose timeout is also bounded by t
 sockets are closed on every way out.
 
 getaddrinfo takes no timeout and no signal interrupts it: a name is resolved in a helper thread
-abandoned at the deadline (ncfd.deadline.bounded). An address needs no helper: it is parsed at once.
+abandoned at the deadline (ncfd.deadline.call_within). An address needs no helper: it is parsed at once.
 A timeout is the caller's to name (connecting to what, for what): dial names none.
 """
 
@@ -44,9 +44,9 @@ def resolve(host: str, port: int, opts: SocketOptions, deadline: Deadline, role:
         except socket.gaierror:
             if opts.numeric:
                 raise
-        from ncfd.deadline import bounded
+        from ncfd.deadline import call_within
 
-        return bounded(deadline, lambda: lookup(0), f"resolving {role} {host}")
+        return call_within(deadline, lambda: lookup(0), f"resolving {role} {host}")
     except socket.gaierror as e:
         raise ResolveError(f'cannot resolve {role} "{host}": {e.strerror}{_why(opts, host, deadline)}') from None
 
@@ -58,10 +58,10 @@ def _why(opts: SocketOptions, host: str, deadline: Deadline) -> str:
         return " (-n: numeric addresses only, no DNS)"
     if opts.family == socket.AF_UNSPEC:
         return ""
-    from ncfd.deadline import bounded
+    from ncfd.deadline import call_within
 
     try:
-        bounded(deadline, lambda: socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM), f"resolving {host}")
+        call_within(deadline, lambda: socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM), f"resolving {host}")
     except (OSError, NcfdError):
         return ""  # not the family: it does not resolve at all
     option, only = ("-6", "IPv6") if opts.family == socket.AF_INET6 else ("-4", "IPv4")

@@ -50,7 +50,7 @@ class Plan:
         self.dead: set[str] = set()  # routes found dead lately, as the cache had them
         self.verdicts: dict[str, bool] = {}  # routes the tunnel tried: alive or not
 
-    def remember(self, route: Route, alive: bool) -> None:
+    def note_verdict(self, route: Route, alive: bool) -> None:
         """The tunnel's verdict on a route it tried among several, for save()."""
         self.verdicts[str(route)] = alive
 
@@ -126,7 +126,7 @@ def _discovered(request: Request, deadline: Deadline, log: Log, warn: Log) -> Pl
 def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, log: Log) -> Plan:
     """Ask the PAC for host:port (in a helper thread bounded by the deadline: the engine's own
     limits count CPU time) and read its answer into routes, the proxies found dead lately last."""
-    from ncfd.deadline import bounded
+    from ncfd.deadline import call_within
     from ncfd.render import printable, redacted
     from ncfd.route.pac_engine import (
         MAX_NAMES,
@@ -154,7 +154,7 @@ def from_pac(pac: Pac, source: str, host: str, port: int, deadline: Deadline, lo
 
     what = f"evaluating PAC {name} (a slow DNS answer or an endless loop?)"
     # QuickJS's stack limit must be below the thread's own: 8 MiB, as glibc's default.
-    found = bounded(deadline, ask, what, stack=8 << 20)
+    found = call_within(deadline, ask, what, stack=8 << 20)
     answer, shown = found.answer, printable(found.answer)
     for alert in found.alerts:
         log(f"PAC {name} alert: {printable(alert)}")

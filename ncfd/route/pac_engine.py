@@ -7,7 +7,7 @@ script the ECMAScript built-ins and nothing else: no file, network, process or m
 limits are the engine's own and hold inside native code: a CPU-time limit (an interrupt handler the
 engine polls while it runs, so it stops a `while(true){}` or a catastrophic regular expression),
 a memory limit and a stack limit. The CPU limit counts CPU time, not wall time: the caller waits
-for the evaluation no longer than its deadline either (ncfd.deadline.bounded), and a QuickJS
+for the evaluation no longer than its deadline either (ncfd.deadline.call_within), and a QuickJS
 context is used by the one thread that made it.
 
 With a time limit set, the engine refuses calls back into Python, and the PAC's DNS helpers

@@ -81,7 +81,7 @@ def _not_a_pac(pac: Pac, deadline: Deadline) -> str | None:
         # Without the engine every answer would look like no PAC, and discovery would go direct past
         # a real one: it is taken as found, and the route choice says what is missing.
         return None
-    from ncfd.deadline import bounded
+    from ncfd.deadline import call_within
     from ncfd.errors import PacError
     from ncfd.route.pac_engine import PAC_CPU_LIMIT, Engine
 
@@ -92,7 +92,7 @@ def _not_a_pac(pac: Pac, deadline: Deadline) -> str | None:
         return Engine(pac.text, pac.location, min(deadline.remaining(), PAC_CPU_LIMIT)).defines_find()
 
     try:
-        if bounded(deadline, defines, f"loading the PAC {pac.location}", stack=8 << 20):
+        if call_within(deadline, defines, f"loading the PAC {pac.location}", stack=8 << 20):
             return None
         failed = ""
     except PacError as e:  # "PAC <location>: cannot be loaded: SyntaxError: ..."

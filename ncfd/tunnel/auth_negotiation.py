@@ -18,13 +18,13 @@ rejection, reported once, never a loop, and MAX_AUTH_ROUNDS refusals end it what
 the caller's own Proxy-Authorization header is the only one sent, and a 407 to it is the end.
 
 No socket here. What may wait is a Kerberos call (the KDC, DNS; the library takes no timeout), run
-in a helper thread bounded by the deadline (ncfd.deadline.bounded), and the password source, which
+in a helper thread bounded by the deadline (ncfd.deadline.call_within), and the password source, which
 may ask a person with the deadline paused (ncfd.password).
 """
 
 from __future__ import annotations
 
-from ncfd.deadline import bounded, shown
+from ncfd.deadline import call_within, format_seconds
 from ncfd.errors import AuthFailed, ProxyError, TimedOut
 from ncfd.log import enabled
 
@@ -164,7 +164,7 @@ class Negotiation:
         service = Kerberos.service_for(self.proxy.host, self.credentials.service_name)
         try:
             # Naming the proxy's principal may ask DNS (krb5.conf's dns_canonicalize_hostname).
-            ticket = bounded(self.deadline, lambda: make(service), f"naming the Kerberos principal {service}")
+            ticket = call_within(self.deadline, lambda: make(service), f"naming the Kerberos principal {service}")
         except gss.Unavailable:
             if self.login.password is None:
                 raise
@@ -207,18 +207,18 @@ class Negotiation:
         """call(), which may wait for the KDC, in a helper thread bounded by the deadline (the
         GSSAPI library takes no timeout)."""
         try:
-            return bounded(self.deadline, call, f"waiting for the Kerberos KDC ({service})")
+            return call_within(self.deadline, call, f"waiting for the Kerberos KDC ({service})")
         except TimedOut:
             raise AuthFailed(
-                f"no answer from the Kerberos KDC within {shown(self.deadline.seconds)}s, getting a ticket for "
-                f"{service} (for {self.name})"
+                f"no answer from the Kerberos KDC within {format_seconds(self.deadline.seconds)}s, getting a "
+                f"ticket for {service} (for {self.name})"
             ) from None
 
     def _rejected(self) -> AuthFailed:
         ticket = self.ticket
         if ticket is not None:
             try:
-                who = bounded(self.deadline, ticket.whoami, "asking Kerberos for the user's name") or "the user"
+                who = call_within(self.deadline, ticket.whoami, "asking Kerberos for the user's name") or "the user"
             except TimedOut:  # the rejection is the news, not who was rejected
                 who = "the user"
             return AuthFailed(f"{self.name} rejected the Kerberos ticket of {who} for {ticket.service}")

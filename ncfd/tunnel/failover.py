@@ -7,7 +7,7 @@ sent already (sshd's banner) is still in the kernel's receive queue.
 
 from __future__ import annotations
 
-from ncfd.deadline import shown
+from ncfd.deadline import format_seconds
 from ncfd.errors import ConnectFailed, DeadProxy, ResolveError, TimedOut, Withheld
 from ncfd.net import dial
 from ncfd.render import host_port
@@ -32,7 +32,7 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
     With several routes (a PAC's list), each gets an equal share of what is left. A route is
     skipped when its proxy does not resolve, refuses or fails the connection, dies before answering
     (closes, resets, fails TLS, ignores a SOCKS5 greeting) or does not answer within its share;
-    spec.on_route hears of each such verdict. A proxy's answer (a refusal, an authentication
+    spec.route_verdict hears of each such verdict. A proxy's answer (a refusal, an authentication
     failure) ends the run as it is: that proxy is alive, and the next would be asked for the same
     thing. But for a proxy asking for credentials that ncfd keeps from it (ncfd.tunnel.auth_policy): the
     next route may need none, and the run ends with that refusal only when no later route works.
@@ -52,7 +52,7 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
                 raise withheld from None
             tried = f"{i} of {len(spec.routes)} routes failed, {left} not tried"
             raise TimedOut(f"{e}: {tried}: {_named(failures)}") from None
-        spec.log(f"route {i + 1} of {len(spec.routes)}: {route} (within {shown(share.seconds)} s)")
+        spec.log(f"route {i + 1} of {len(spec.routes)}: {route} (within {format_seconds(share.seconds)} s)")
         try:
             sock = open_route(spec, route, share)
         except (TimedOut, ResolveError, ConnectFailed, DeadProxy, Withheld) as e:
@@ -61,11 +61,11 @@ def open_tunnel(spec: ConnectSpec, deadline: Deadline) -> socket.socket:
             spec.log(f"{route} failed: {e}; {'trying the next route' if left > 1 else 'no route left'}")
             failures.append((route, e))
             # A proxy that asked for credentials is alive: not remembered as dead.
-            if spec.on_route is not None and route.hops and not isinstance(e, Withheld):
-                spec.on_route(route, False)
+            if spec.route_verdict is not None and route.hops and not isinstance(e, Withheld):
+                spec.route_verdict(route, False)
             continue
-        if spec.on_route is not None and route.hops:
-            spec.on_route(route, True)
+        if spec.route_verdict is not None and route.hops:
+            spec.route_verdict(route, True)
         return sock
     withheld = _withheld(failures)
     if withheld is not None:

@@ -73,9 +73,9 @@ def open_http_tunnel(
                 scheme = negotiation.scheme
                 what = f" with {scheme} credentials" if scheme else ""
                 if extra and enabled(log):
-                    from ncfd.proxy_headers import shown
+                    from ncfd.proxy_headers import masked
 
-                    what += f" and the headers {shown(extra)}" if scheme else f" with the headers {shown(extra)}"
+                    what += f" and the headers {masked(extra)}" if scheme else f" with the headers {masked(extra)}"
                 log(f"sending CONNECT {target}{what}")
                 deadline.arm(sock)
                 sock.sendall(exchange.request)

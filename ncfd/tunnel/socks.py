@@ -230,11 +230,11 @@ class SocksRequest:
         """The destination's address, resolved here within the deadline (SOCKS4: IPv4 only)."""
         if self.literal is not None:
             return self.literal
-        from ncfd.deadline import bounded
+        from ncfd.deadline import call_within
 
         family = socket.AF_INET if self.type == socks.SOCKS4 else socket.AF_UNSPEC
         try:
-            found = bounded(
+            found = call_within(
                 deadline,
                 lambda: socket.getaddrinfo(self.host, self.port, family, socket.SOCK_STREAM),
                 f"resolving {self.host} for {self.proxy}",

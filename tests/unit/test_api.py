@@ -269,7 +269,7 @@ def test_each_helper_thread_gets_its_own_stack_size_whatever_runs_alongside() ->
     """The stack size is process-wide, read when a thread starts. PAC helpers (8 MiB) and other
     helpers (the application's size), started from many threads at once with a thread switch at
     nearly every bytecode, each get their own; and the application's size is left as it was."""
-    from ncfd.deadline import Deadline, bounded
+    from ncfd.deadline import Deadline, call_within
 
     pac, application = 8 << 20, 512 << 10
     sizes: dict[int, list[int]] = {pac: [], application: []}
@@ -277,7 +277,7 @@ def test_each_helper_thread_gets_its_own_stack_size_whatever_runs_alongside() ->
     def helpers(i: int) -> None:
         for n in range(1000):
             stack = pac if (i + n) % 2 else 0
-            sizes[stack or application].append(bounded(Deadline(WAIT), this_threads_stack, "probing", stack=stack))
+            sizes[stack or application].append(call_within(Deadline(WAIT), this_threads_stack, "probing", stack=stack))
 
     interval = sys.getswitchinterval()
     threading.stack_size(application)

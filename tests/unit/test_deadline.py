@@ -1,4 +1,4 @@
-"""The one deadline and its parts, in-process: each route's share of what is left, bounded() giving
+"""The one deadline and its parts, in-process: each route's share of what is left, call_within() giving
 up on a call at the deadline, and the part of it a PAC fetch may take. Each outcome is told apart
 by a message naming the step, never by which of two limits a busy machine lets fire first: the
 limit under test is always the nearer by seconds."""
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ncfd.deadline import Deadline, bounded
+from ncfd.deadline import Deadline, call_within
 from ncfd.errors import PacError, TimedOut
 from ncfd.proxies import Proxy
 from ncfd.request import ConnectSpec, Route
@@ -40,13 +40,13 @@ def test_a_share_of_a_passed_deadline_is_a_timeout() -> None:
 
 
 def test_bounded_gives_the_calls_answer_or_its_exception() -> None:
-    assert bounded(Deadline(30), lambda: 42, "answering") == 42
+    assert call_within(Deadline(30), lambda: 42, "answering") == 42
 
     def fails() -> int:
         raise ValueError("from the helper thread")
 
     with pytest.raises(ValueError, match="from the helper thread"):
-        bounded(Deadline(30), fails, "failing")
+        call_within(Deadline(30), fails, "failing")
 
 
 def test_bounded_returns_at_its_deadline_while_the_call_is_still_blocked() -> None:
@@ -59,7 +59,7 @@ def test_bounded_returns_at_its_deadline_while_the_call_is_still_blocked() -> No
 
     def caller() -> None:
         try:
-            outcome.append(bounded(Deadline(0.5), wait_for_the_test, "waiting for the test's event"))
+            outcome.append(call_within(Deadline(0.5), wait_for_the_test, "waiting for the test's event"))
         except TimedOut as e:
             outcome.append(e)
 
@@ -67,7 +67,7 @@ def test_bounded_returns_at_its_deadline_while_the_call_is_still_blocked() -> No
     waiting.start()
     try:
         waiting.join(15)  # the call is still blocked all along: only the deadline can end the wait
-        assert not waiting.is_alive(), "bounded() still waiting 15 s after its 0.5 s deadline"
+        assert not waiting.is_alive(), "call_within() still waiting 15 s after its 0.5 s deadline"
         assert [str(e) for e in outcome] == ["timed out after 0.5s waiting for the test's event"]
     finally:
         release.set()  # the abandoned helper thread ends

@@ -34,7 +34,7 @@ def test_the_deadline_passing_between_routes_says_how_far_the_routes_got() -> No
         time.sleep(1.5)  # the deadline passes before the next route
 
     refused = [Route([Proxy("127.0.0.1", peers.free_port(), "connect")]) for _ in range(3)]
-    spec = ConnectSpec("h", 22, refused, on_route=slow_bookkeeping)
+    spec = ConnectSpec("h", 22, refused, route_verdict=slow_bookkeeping)
     with pytest.raises(TimedOut) as e:
         open_tunnel(spec, Deadline(1))
     assert str(e.value) == (

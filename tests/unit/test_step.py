@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ncfd.deadline import Deadline, bounded
+from ncfd.deadline import Deadline, call_within
 from ncfd.errors import Cancelled, ConnectFailed, ProxyError, TimedOut
 from ncfd.net.tls import start_tls
 from tests.support.fakeservers import FakeServer, silent
@@ -51,7 +51,7 @@ def test_a_timeout_an_inner_step_named_passes_the_outer_step_as_it_is() -> None:
     deadline = Deadline(0.3)
     try:
         with pytest.raises(TimedOut) as e, deadline.step("connecting to HTTP proxy p:3128"):
-            bounded(deadline, lambda: lookup.wait(30), "resolving HTTP proxy p")
+            call_within(deadline, lambda: lookup.wait(30), "resolving HTTP proxy p")
     finally:
         lookup.set()  # the abandoned helper thread ends
     assert str(e.value) == "timed out after 0.3s resolving HTTP proxy p"
