@@ -266,7 +266,7 @@ def _open(request: Request, deadline: Deadline) -> socket.socket:
 
     log, warn = _logger()
     try:
-        sock = connection.open(request, connection.plan(request, deadline, log, warn), deadline, log, warn)
+        sock = connection.open(request, connection.plan(request, deadline, log, warn), deadline, log)
     except MemoryError:
         raise NcfdError(f"out of memory connecting to {request.host} port {request.port}") from None
     if hasattr(sock, "pending"):  # a TLS session (an HTTPS proxy)

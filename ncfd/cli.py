@@ -72,7 +72,7 @@ def _run(argv: list[str]) -> int:
     if opts.show_route:
         sys.stdout.write(connection.show(request, plan) + "\n")
         return 0
-    sock = connection.open(request, plan, deadline, log, _warn)
+    sock = connection.open(request, plan, deadline, log)
 
     if out is not None and hasattr(sock, "pending"):  # a TLS session cannot be passed as a descriptor
         from ncfd.net.bridge import in_child

@@ -32,7 +32,7 @@ def show(request: Request, chosen: Plan) -> str:
     return choice.show(chosen, request.host, request.port)
 
 
-def open(request: Request, chosen: Plan, deadline: Deadline, log: Log, warn: Log) -> socket.socket:
+def open(request: Request, chosen: Plan, deadline: Deadline, log: Log) -> socket.socket:
     """The connected socket, by the first of the plan's routes that works, positioned just after
     the last proxy's reply; through an HTTPS proxy, the TLS session itself (an ssl.SSLSocket), which
     each face hands on its own way."""

@@ -98,7 +98,7 @@ def run(request: Request, deadline: Deadline, record: Recorder) -> dict[str, Any
         plan = connection.plan(request, deadline, record, record.warn)
         record(route_line(plan))
         report["route"] = {"source": plan.source, "answer": plan.answer, "routes": [str(r) for r in plan.routes]}
-        sock = connection.open(request, plan, deadline, record, record.warn)
+        sock = connection.open(request, plan, deadline, record)
     except UsageError:
         raise
     except NcfdError as e:
